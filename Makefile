@@ -1,0 +1,37 @@
+# Two commands do the whole set-up on a fresh machine (see README.md):
+#   make demo   create .venv, install, fine-tune the default model on the bundled examples
+#   make test   create .venv, install, run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tuneship-installed
+DEMO_OUT ?= runs/relevance-minilm
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+# Re-installs whenever pyproject.toml changes. torch is pinned to the CPU build 2.13.0.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "tuneship needs Python 3.10+"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship train --model default \
+		--train examples/relevance/train.csv --validation examples/relevance/validation.csv \
+		--output $(DEMO_OUT) --overwrite
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship evaluate --model $(DEMO_OUT) \
+		--data examples/relevance/validation.csv
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship predict --model $(DEMO_OUT) \
+		--text "The city council approved a new bike lane network on Tuesday." \
+		--text-pair "Finally, safer streets for cycling to work."
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Checkpoint to optimized, quantized ONNX bundle via Optimum (see the export issue)."""

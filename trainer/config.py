@@ -1,0 +1,118 @@
+"""`TrainConfig`: every option of a fine-tuning run, defined once for the CLI, files and Python."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+METRIC_CHOICES = (
+    "auto", "accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted", "loss",
+)
+PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
+
+
+def _option(default: Any, help: str, group: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, "group": group, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Options of `train()` and `tuneship train`; see `tuneship train --help` for each one.
+
+    Example:
+        >>> config = TrainConfig(train_file="examples/tickets/train.csv", output_dir="runs/tickets")
+        >>> config.max_length
+        256
+    """
+
+    # Data
+    train_file: str | None = _option(
+        None, "training data: a CSV, TSV, JSON, JSONL or Parquet file, or a Hub dataset name",
+        "data", flag="--train", metavar="FILE",
+    )
+    validation_file: str | None = _option(
+        None, "validation data; without it a stratified, seeded split of the training data is used",
+        "data", flag="--validation", metavar="FILE",
+    )
+    validation_split: float = _option(0.2, "fraction of the training data held out when no validation file is given", "data")
+    text_column: str | None = _option(None, "column with the text (auto-detected when not given)", "data")
+    text_pair_column: str | None = _option(None, "column with the second text of a pair (auto-detected)", "data")
+    label_column: str | None = _option(None, "column with the label (auto-detected)", "data")
+    drop_invalid: bool = _option(False, "skip rows with empty or missing text or label instead of failing", "data")
+    max_length: int = _option(256, "longest input in tokens; pairs are cut from the longer text first", "data")
+    positive_label: str | None = _option(
+        None, "the positive class for binary precision/recall/F1 (default: 1, true, yes, positive, relevant, else the second label)",
+        "data",
+    )
+
+    # Model and output
+    model: str = _option("default", "base model: 'default' (MiniLM-L6, shipped offline), a local folder or a Hub id", "model")
+    output_dir: str = _option("tuneship-model", "folder for the fine-tuned checkpoint", "model", flag="--output", metavar="DIR")
+    overwrite: bool = _option(False, "replace an existing output folder", "model")
+    resume: bool = _option(False, "resume from the last checkpoint of an interrupted run with the same output", "model")
+    keep_checkpoints: bool = _option(False, "keep the per-epoch checkpoints (OUTPUT.checkpoints/) after training", "model")
+
+    # Optimisation
+    learning_rate: float = _option(5e-5, "peak learning rate", "training")
+    num_train_epochs: float = _option(6.0, "maximum number of epochs (early stopping may end sooner)", "training", flag="--epochs")
+    max_steps: int = _option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training")
+    train_batch_size: int = _option(16, "training batch size per device", "training", flag="--batch-size")
+    eval_batch_size: int = _option(64, "evaluation batch size per device", "training")
+    gradient_accumulation_steps: int = _option(1, "batches accumulated per optimiser step", "training")
+    weight_decay: float = _option(0.01, "AdamW weight decay", "training")
+    warmup_ratio: float = _option(0.1, "fraction of steps with a linear learning-rate warm-up", "training")
+    lr_scheduler_type: str = _option("linear", "learning-rate schedule (any transformers scheduler name)", "training")
+    seed: int = _option(42, "random seed for the split, the head's initialisation and the data order", "training")
+    logging_steps: int = _option(10, "log the training loss every N steps", "training")
+
+    # Model selection
+    metric_for_best_model: str = _option(
+        "auto", "validation metric that picks the checkpoint kept (auto: f1 for two classes, else accuracy)",
+        "model selection", choices=METRIC_CHOICES,
+    )
+    early_stopping_patience: int = _option(2, "stop after N evaluations without improvement (0: never)", "model selection")
+    save_total_limit: int = _option(2, "epoch checkpoints kept on disk (the best is always kept)", "model selection")
+
+    # Hardware
+    mixed_precision: str = _option(
+        "auto", "bf16/fp16 training on a GPU (auto: bf16 if supported, else fp16; 'no' on CPUs)",
+        "hardware", choices=PRECISION_CHOICES,
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.validation_split < 1.0:
+            raise ValueError(f"validation_split must be between 0 and 1, got {self.validation_split}")
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
+        for name in ("learning_rate", "num_train_epochs", "train_batch_size", "eval_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.early_stopping_patience < 0:
+            raise ValueError(f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}")
+        if self.metric_for_best_model not in METRIC_CHOICES:
+            raise ValueError(f"metric_for_best_model must be one of {', '.join(METRIC_CHOICES)}, got {self.metric_for_best_model!r}")
+        if self.mixed_precision not in PRECISION_CHOICES:
+            raise ValueError(f"mixed_precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.mixed_precision!r}")
+        if self.positive_label is not None:
+            self.positive_label = str(self.positive_label)
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """Where the Trainer keeps per-epoch checkpoints, beside the output folder."""
+        output = Path(self.output_dir)
+        return output.with_name(output.name + ".checkpoints")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        return cls(**values)
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)

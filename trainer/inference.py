@@ -1,0 +1,103 @@
+"""Predict with and evaluate a fine-tuned PyTorch checkpoint (the ONNX path lives in `serving`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import TuneshipError, require
+from ..metrics import classification_metrics
+from .data import ColumnMapping, load_labelled_texts
+
+DEFAULT_SETTINGS = {
+    "task": "text-classification", "text_column": "text", "text_pair_column": None, "label_column": "label",
+    "truncation": "longest_first", "positive_label": None,
+}
+
+
+class TorchClassifier:
+    """A checkpoint folder loaded with transformers, predicting with the settings it was trained with.
+
+    Example:
+        >>> classifier = TorchClassifier.from_checkpoint("runs/relevance-minilm")  # doctest: +SKIP
+        >>> classifier.predict(["Article text"], ["A comment"])[0]["label"]  # doctest: +SKIP
+        'relevant'
+    """
+
+    def __init__(self, model, tokenizer, settings: dict):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> "TorchClassifier":
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise TuneshipError(f"{path}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
+        transformers = require("transformers", "train")
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(path)
+        except (OSError, ValueError) as error:
+            raise TuneshipError(f"{path}: the checkpoint could not be loaded: {error}") from None
+        settings = {**DEFAULT_SETTINGS, "max_length": min(tokenizer.model_max_length, 512)}
+        settings.update(getattr(model.config, "tuneship", None) or {})
+        return cls(model, tokenizer, settings)
+
+    @property
+    def columns(self) -> ColumnMapping:
+        s = self.settings
+        return ColumnMapping(text=s["text_column"], text_pair=s["text_pair_column"], label=s["label_column"])
+
+    @property
+    def positive_label_id(self) -> int | None:
+        name = self.settings.get("positive_label")
+        return self.label_names.index(name) if name in self.label_names else None
+
+    def _check_inputs(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
+        if self.columns.is_pair and text_pairs is None:
+            raise TuneshipError(
+                f"this model classifies pairs ({self.columns.text}, {self.columns.text_pair}): give the second text too (--text-pair)"
+            )
+        if not self.columns.is_pair and text_pairs is not None:
+            raise TuneshipError("this model classifies single texts: drop the second text (--text-pair)")
+        if text_pairs is not None and len(text_pairs) != len(texts):
+            raise TuneshipError(f"{len(texts)} texts but {len(text_pairs)} second texts")
+
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
+        """Label, score, all class probabilities and whether the input was truncated, per input."""
+        import torch
+
+        self._check_inputs(texts, text_pairs)
+        max_length = self.settings["max_length"]
+        results = []
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            pairs = list(text_pairs[start : start + batch_size]) if text_pairs is not None else None
+            full_lengths = [len(ids) for ids in self.tokenizer(batch, pairs, truncation=False)["input_ids"]]
+            encoded = self.tokenizer(
+                batch, pairs, truncation=self.settings["truncation"], max_length=max_length, padding=True, return_tensors="pt"
+            )
+            with torch.inference_mode():
+                probabilities = torch.softmax(self.model(**encoded).logits.float(), dim=-1).numpy()
+            for row, length in zip(probabilities, full_lengths):
+                best = int(np.argmax(row))
+                results.append({
+                    "label": self.label_names[best],
+                    "score": float(row[best]),
+                    "probabilities": {name: float(p) for name, p in zip(self.label_names, row)},
+                    "truncated": length > max_length,
+                })
+        return results
+
+
+def evaluate(classifier, data_file: str | Path, batch_size: int = 64) -> dict:
+    """Score any classifier with `columns`, `label_names`, `positive_label_id` and `predict` on a labelled file."""
+    label2id = {name: i for i, name in enumerate(classifier.label_names)}
+    texts, pairs, labels = load_labelled_texts(str(data_file), classifier.columns, label2id)
+    predictions = classifier.predict(texts, pairs, batch_size=batch_size)
+    predicted = [label2id[p["label"]] for p in predictions]
+    return classification_metrics(labels, predicted, classifier.label_names, classifier.positive_label_id)

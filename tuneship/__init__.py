@@ -1,0 +1,7 @@
+"""tuneship: fine-tune, export to quantized ONNX, and serve text classifiers on CPUs.
+
+The root package is deliberately light (stdlib and numpy only) so that `tuneship.serving` can be
+installed and imported without torch or transformers.
+"""
+
+__version__ = "0.1.0"

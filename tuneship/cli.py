@@ -1,0 +1,128 @@
+"""The `tuneship` command: collects the subcommands that each package defines in its own `cli.py`.
+
+A package's CLI module is imported only to declare its flags; heavy libraries (torch,
+transformers) are imported inside the command's `run`, so `tuneship serve` never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import TuneshipError
+
+# Each module exposes `register(subparsers)`. Later packages append theirs here.
+COMMAND_MODULES = ("tuneship.trainer.cli",)
+
+
+def _field_type(field: dataclasses.Field, hints: dict) -> type:
+    kind = hints[field.name]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    return kind
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip: Sequence[str] = ()) -> None:
+    """Declare one flag per dataclass field, from its type and `metadata` (help, flag, choices).
+
+    Flags default to `argparse.SUPPRESS`, so `config_from_args` can tell what was given on the
+    command line from what should come from a `--config` file or the dataclass default.
+    """
+    hints = typing.get_type_hints(config_cls)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for field in dataclasses.fields(config_cls):
+        if field.name in skip or not field.init:
+            continue
+        meta = field.metadata
+        group_name = meta.get("group", "options")
+        group = groups.setdefault(group_name, parser.add_argument_group(group_name))
+        flag = meta.get("flag", "--" + field.name.replace("_", "-"))
+        default = field.default if field.default is not dataclasses.MISSING else None
+        help_text = meta.get("help", "")
+        kind = _field_type(field, hints)
+        if kind is bool:
+            group.add_argument(flag, dest=field.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
+            continue
+        if default is not None:
+            help_text += f" (default: {default})"
+        group.add_argument(
+            flag,
+            dest=field.name,
+            type=kind,
+            choices=meta.get("choices"),
+            default=argparse.SUPPRESS,
+            required=meta.get("required", False),
+            metavar=meta.get("metavar", flag.lstrip("-").replace("-", "_").upper()),
+            help=help_text,
+        )
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a run configuration from YAML or JSON (a mapping of field names to values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TuneshipError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+    except Exception as error:  # noqa: BLE001 - any parse error is the user's file
+        raise TuneshipError(f"config file {path} could not be parsed: {error}") from error
+    if not isinstance(values, dict):
+        raise TuneshipError(f"config file {path} must hold a mapping of option names to values")
+    return {str(key).replace("-", "_"): value for key, value in values.items()}
+
+
+def config_from_args(config_cls: type, args: argparse.Namespace, config_file: str | None = None):
+    """Build `config_cls` from a config file (if any) overridden by the flags given."""
+    names = {field.name for field in dataclasses.fields(config_cls)}
+    values = load_config_file(config_file) if config_file else {}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise TuneshipError(f"config file {config_file}: unknown option(s) {', '.join(unknown)}")
+    values.update({name: value for name, value in vars(args).items() if name in names})
+    return config_cls(**values)
+
+
+def print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuneship",
+        description="Fine-tune a text classifier, export it to quantized ONNX, and serve it on CPUs.",
+    )
+    parser.add_argument("--version", action="version", version=f"tuneship {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except TuneshipError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Errors that the CLI reports as one clear line instead of a traceback."""
+
+
+class TuneshipError(Exception):
+    """Base class: the message says what went wrong and what to do next."""
+
+
+class DataError(TuneshipError, ValueError):
+    """Bad input data: the message names the file, row and column."""
+
+
+class MissingDependencyError(TuneshipError, ImportError):
+    """An optional dependency (an install extra) is missing."""
+
+
+def require(module: str, extra: str):
+    """Import `module`, or raise an error naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"`{module}` is not installed ({error}); install it with: pip install 'tuneship[{extra}]'"
+        ) from error
