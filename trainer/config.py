@@ -56,7 +56,8 @@ class TrainConfig:
     keep_checkpoints: bool = _option(False, "keep the per-epoch checkpoints (OUTPUT.checkpoints/) after training", "model")
 
     # Optimisation
-    learning_rate: float = _option(5e-5, "peak learning rate", "training")
+    # 1e-4 beat 5e-5 for MiniLM-L6 on the MRPC training split (README: "Measured on this machine").
+    learning_rate: float = _option(1e-4, "peak learning rate", "training")
     num_train_epochs: float = _option(6.0, "maximum number of epochs (early stopping may end sooner)", "training", flag="--epochs")
     max_steps: int = _option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training")
     train_batch_size: int = _option(16, "training batch size per device", "training", flag="--batch-size")

@@ -81,7 +81,6 @@ class ClassifierCardData:
             "Export it to quantized ONNX with `tuneship export` to serve it on CPUs."
         )
         values = asdict(self)
-        values.pop("license")
         card = ModelCard.from_template(
             card_data,
             template_path=str(TEMPLATE),

@@ -43,7 +43,7 @@ def save_checkpoint(folder: Path, trainer, config: TrainConfig, data: Classifica
         max_length=settings["max_length"],
         truncation=settings["truncation"],
         metrics=metrics,
-        hyperparameters={name: getattr(config, name) for name in HYPERPARAMETERS},
+        hyperparameters={name: getattr(config, name) for name in HYPERPARAMETERS} | {"metric_for_best_model": best_metric},
         best_metric=best_metric,
         num_train=len(data.train),
         num_validation=len(data.validation),

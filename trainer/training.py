@@ -111,6 +111,60 @@ def _write_atomically(output: Path, write) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _load_model(config: TrainConfig, data: ClassificationData):
+    """The base model with a fresh classification head for `data`'s labels, and its tokenizer."""
+    transformers = require("transformers", "train")
+
+    model_path = resolve_model(config.model)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            num_labels=len(data.label_names),
+            id2label=dict(enumerate(data.label_names)),
+            label2id={name: i for i, name in enumerate(data.label_names)},
+            problem_type="single_label_classification",
+        )
+    except (OSError, ValueError) as error:  # ValueError: a path that is neither a folder nor a Hub id
+        raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
+    model.config.tuneship = task_settings(config, data)
+    tokenizer.model_max_length = config.max_length
+    return model, tokenizer
+
+
+def _training_arguments(config: TrainConfig, best_metric: str):
+    """`transformers.TrainingArguments`: evaluate and save every epoch, keep the best epoch."""
+    import transformers
+
+    return transformers.TrainingArguments(
+        output_dir=str(config.checkpoints_dir),
+        overwrite_output_dir=config.overwrite,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.train_batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        lr_scheduler_type=config.lr_scheduler_type,
+        seed=config.seed,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        load_best_model_at_end=True,
+        metric_for_best_model=best_metric,
+        greater_is_better=best_metric != "loss",
+        save_total_limit=config.save_total_limit,
+        report_to="none",
+        # Without a GPU, `use_cpu` is what makes torchrun/accelerate launches data-parallel over gloo.
+        use_cpu=not _has_gpu(),
+        dataloader_pin_memory=_has_gpu(),
+        **_mixed_precision(config.mixed_precision),
+    )
+
+
 def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     """Fine-tune `config.model` on `config.train_file` and write a self-contained checkpoint.
 
@@ -144,21 +198,8 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     print(f"labels: {', '.join(data.label_names)}; {len(data.train)} training and {len(data.validation)} validation rows")
     print(f"validation: {data.validation_source}; majority-class accuracy {data.majority_baseline_accuracy:.3f}")
 
-    transformers = require("transformers", "train")
-    model_path = resolve_model(config.model)
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(
-            model_path,
-            num_labels=len(data.label_names),
-            id2label=dict(enumerate(data.label_names)),
-            label2id={name: i for i, name in enumerate(data.label_names)},
-            problem_type="single_label_classification",
-        )
-    except (OSError, ValueError) as error:  # ValueError: a path that is neither a folder nor a Hub id
-        raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
-    model.config.tuneship = task_settings(config, data)
-    tokenizer.model_max_length = config.max_length
+    model, tokenizer = _load_model(config, data)  # says which extra to install if transformers is missing
+    import transformers
 
     def tokenize(batch):
         return tokenizer(batch["text"], batch.get("text_pair"), truncation=TRUNCATION, max_length=config.max_length)
@@ -167,34 +208,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     train_set = data.train.map(tokenize, batched=True, remove_columns=remove, desc="tokenizing training data")
     validation_set = data.validation.map(tokenize, batched=True, remove_columns=remove, desc="tokenizing validation data")
 
-    best_metric = _best_metric(config, len(data.label_names))
-    args = transformers.TrainingArguments(
-        output_dir=str(config.checkpoints_dir),
-        overwrite_output_dir=config.overwrite,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.train_batch_size,
-        per_device_eval_batch_size=config.eval_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        weight_decay=config.weight_decay,
-        warmup_ratio=config.warmup_ratio,
-        lr_scheduler_type=config.lr_scheduler_type,
-        seed=config.seed,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        logging_strategy="steps",
-        logging_steps=config.logging_steps,
-        load_best_model_at_end=True,
-        metric_for_best_model=best_metric,
-        greater_is_better=best_metric != "loss",
-        save_total_limit=config.save_total_limit,
-        report_to="none",
-        # Without a GPU, `use_cpu` is what makes torchrun/accelerate launches data-parallel over gloo.
-        use_cpu=not _has_gpu(),
-        dataloader_pin_memory=_has_gpu(),
-        **_mixed_precision(config.mixed_precision),
-    )
+    args = _training_arguments(config, _best_metric(config, len(data.label_names)))
     if config.overwrite and not resume:
         shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
 
