@@ -29,6 +29,13 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship predict --model $(DEMO_OUT) \
 		--text "The city council approved a new bike lane network on Tuesday." \
 		--text-pair "Finally, safer streets for cycling to work."
+	@echo
+	@echo "Fine-tuned model: $(DEMO_OUT)/ (a Hugging Face checkpoint: weights, tokenizer, metrics.json,"
+	@echo "training_curve.png, confusion_matrix.png and a README.md model card)."
+	@echo "Next:"
+	@echo "  $(VENV)/bin/tuneship predict --model $(DEMO_OUT) --text \"<article>\" --text-pair \"<comment>\""
+	@echo "  $(VENV)/bin/tuneship evaluate --model $(DEMO_OUT) --data <labelled file>"
+	@echo "  $(VENV)/bin/tuneship train --train <your data.csv> --output runs/<name>   (see README.md)"
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
