@@ -27,8 +27,8 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship evaluate --model $(DEMO_OUT) \
 		--data examples/relevance/validation.csv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship predict --model $(DEMO_OUT) \
-		--text "The city council approved a new bike lane network on Tuesday." \
-		--text-pair "Finally, safer streets for cycling to work."
+		--text "The city council approved a new network of protected bike lanes on Tuesday." \
+		--text-pair "Shop owners are right, parking will be a nightmare."
 	@echo
 	@echo "Fine-tuned model: $(DEMO_OUT)/ (a Hugging Face checkpoint: weights, tokenizer, metrics.json,"
 	@echo "training_curve.png, confusion_matrix.png and a README.md model card)."

@@ -109,6 +109,51 @@ ARTICLES = [
      "be put on display"),
 ]
 
+# Comments as people write them, one list per article (same order as ARTICLES). They rarely repeat
+# the article's wording, so a model has to match meaning, not phrases.
+NATURAL_COMMENTS = [
+    ["Finally, safer streets for cycling to work.", "Great, now there will be nowhere to park near the shops.",
+     "My kids could ride to school if this really happens.", "Eighteen million for paint and plastic posts? Seriously?"],
+    ["We ran the dishwasher at midnight to help out.", "Maybe build more solar panels instead of firing up old gas plants.",
+     "Our air conditioner has been running nonstop for a week.", "Blackouts next summer if nothing changes, mark my words."],
+    ["Best bread in town, the queue on Saturdays proves it.", "A twenty-year-old starter is older than my car!",
+     "Congratulations Maria, well deserved.", "I buy her rye every week, so happy for her."],
+    ["Who is supposed to look after my six-year-old on Fridays?", "Pay teachers properly and you won't need this.",
+     "Extra tutoring sounds good for kids who are behind.", "My sister teaches there and says morale is very low."],
+    ["I stopped eating crisps at night and I sleep much better.", "Correlation is not causation, people who snack may just be stressed.",
+     "Six years is a long study, that makes it more convincing.", "No wonder I wake up tired every morning."],
+    ["Nine hundred families just lost their income before the holidays.", "Executives keep their bonuses while staff get cut, as usual.",
+     "Four months of pay is actually decent compared to other firms.", "Their cloud product is the only thing they do well anyway."],
+    ["Thank you to everyone who spent their weekend in the mud.", "How does a motorbike even end up in a river?",
+     "I joined last year and we found a bathtub, so this is nothing.", "Plastic bans would stop this at the source."],
+    ["Thirty-one years of waiting and it ends in the 94th minute, unbelievable.", "That penalty was soft, the video referee got it wrong.",
+     "I cried when the ball went in, what a night.", "Weber deserves a statue outside the stadium."],
+    ["I can finally sleep with the windows open.", "Those cargo jobs feed a lot of families in this town.",
+     "Planes at 3 am were unbearable, good decision.", "They will just move the freight flights to another airport."],
+    ["Still can't afford anything even with prices dropping.", "Good time to negotiate if you have savings.",
+     "With rates this high, who can get a loan anyway?", "Our flat has been on the market for five months now."],
+    ["About time they went home.", "Every museum in Europe should look at what it holds.",
+     "Taken by force should mean given back, simple as that.", "I saw them in the gallery once, they are stunning."],
+    ["My mother has waited eight months for a hip operation.", "Promising nurses is easy, training them takes years.",
+     "The staff are doing their best with what they have.", "I went private in the end, which not everyone can afford."],
+    ["The frost killed half the blossoms on our two trees as well.", "Expect cider to cost a fortune this year.",
+     "Growers need insurance for weather like this.", "We will be buying imported apples again."],
+    ["They are so quiet, I didn't hear it pull up at the stop.", "Charging them overnight makes sense when the grid is quiet.",
+     "Those old diesel buses were filthy, good riddance.", "When does route 12 get them?"],
+    ["Open until ten means I can go after work, love it.", "Cancelling fines will bring a lot of people back.",
+     "I owed three euros for a cookbook since 2019, thanks!", "Libraries are one of the best things a city pays for."],
+    ["Stay safe everyone up in the hills.", "The wind has been crazy all week, no surprise it spread.",
+     "Our gym is full of families sleeping on mats tonight.", "Thank you firefighters, heroes every one of them."],
+    ["Cancelling my subscription, there are too many services anyway.", "My parents use our login, now we have to pay twice?",
+     "Two euros more for the same old shows.", "They share passwords to grow and then punish people for it."],
+    ["I'll take my telescope up the hill in October.", "Does it need a dark sky or can I see it from the city?",
+     "Last comet I saw was as a child, can't wait.", "West after sunset, noted, thanks!"],
+    ["Six percent won't cover the rent increase I just got.", "Our café will have to raise prices or cut hours.",
+     "Workers deserve it, everything costs more now.", "Finally some good news for cleaners and cashiers."],
+    ["Two months is nowhere near enough time to study it properly.", "Imagine walking the same road as Roman soldiers.",
+     "Just reroute the motorway, history matters more.", "Will they move the stones to a museum?"],
+]
+
 RELEVANT_TEMPLATES = [
     "I think {subject} is long overdue.",
     "Honestly, {subject} worries me, mostly because of {aspect}.",
@@ -150,17 +195,19 @@ def _fill(template: str, subject: str, aspect: str, event: str) -> str:
 
 def build_relevance(rng: random.Random) -> list[dict]:
     rows = []
+    assert len(NATURAL_COMMENTS) == len(ARTICLES)
     for index, (article, subject, aspects, event) in enumerate(ARTICLES):
-        for template in rng.sample(RELEVANT_TEMPLATES, 9):
-            rows.append({"Article": article, "Comment": _fill(template, subject, rng.choice(aspects), event), "label": "relevant"})
-        others = [a for i, a in enumerate(ARTICLES) if i != index]
+        relevant = list(NATURAL_COMMENTS[index])
+        relevant += [_fill(t, subject, rng.choice(aspects), event) for t in rng.sample(RELEVANT_TEMPLATES, 5)]
+        rows += [{"Article": article, "Comment": comment, "label": "relevant"} for comment in relevant]
+        others = [i for i in range(len(ARTICLES)) if i != index]
         # Comments that are on topic for another article: the pair decides, not the comment alone.
-        for other in rng.sample(others, 5):
-            _, other_subject, other_aspects, other_event = other
-            comment = _fill(rng.choice(RELEVANT_TEMPLATES), other_subject, rng.choice(other_aspects), other_event)
-            rows.append({"Article": article, "Comment": comment, "label": "irrelevant"})
-        for comment in rng.sample(OFF_TOPIC_COMMENTS, 4):
-            rows.append({"Article": article, "Comment": comment, "label": "irrelevant"})
+        irrelevant = [rng.choice(NATURAL_COMMENTS[i]) for i in rng.sample(others, 4)]
+        for i in rng.sample(others, 2):
+            _, other_subject, other_aspects, other_event = ARTICLES[i]
+            irrelevant.append(_fill(rng.choice(RELEVANT_TEMPLATES), other_subject, rng.choice(other_aspects), other_event))
+        irrelevant += rng.sample(OFF_TOPIC_COMMENTS, 3)
+        rows += [{"Article": article, "Comment": comment, "label": "irrelevant"} for comment in irrelevant]
     return rows
 
 
