@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-from pathlib import Path
 
 from ..cli import add_config_arguments, config_from_args, print_json
+from ..files import write_json
 from .config import TrainConfig
 
 
@@ -25,11 +23,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate(TorchClassifier.from_checkpoint(args.model), args.data, batch_size=args.batch_size)
     print_json(metrics)
     if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(f".{output.name}.partial")
-        partial.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(partial, output)
+        write_json(args.output, metrics)
     return 0
 
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..cli import option
 
 METRIC_CHOICES = (
     "auto", "accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted", "loss",
 )
 PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
-
-
-def _option(default: Any, help: str, group: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, "group": group, **extra})
 
 
 @dataclass
@@ -29,56 +27,56 @@ class TrainConfig:
     """
 
     # Data
-    train_file: str | None = _option(
+    train_file: str | None = option(
         None, "training data: a CSV, TSV, JSON, JSONL or Parquet file, or a Hub dataset name",
         "data", flag="--train", metavar="FILE",
     )
-    validation_file: str | None = _option(
+    validation_file: str | None = option(
         None, "validation data; without it a stratified, seeded split of the training data is used",
         "data", flag="--validation", metavar="FILE",
     )
-    validation_split: float = _option(0.2, "fraction of the training data held out when no validation file is given", "data")
-    text_column: str | None = _option(None, "column with the text (auto-detected when not given)", "data")
-    text_pair_column: str | None = _option(None, "column with the second text of a pair (auto-detected)", "data")
-    label_column: str | None = _option(None, "column with the label (auto-detected)", "data")
-    drop_invalid: bool = _option(False, "skip rows with empty or missing text or label instead of failing", "data")
-    max_length: int = _option(256, "longest input in tokens; pairs are cut from the longer text first", "data")
-    positive_label: str | None = _option(
+    validation_split: float = option(0.2, "fraction of the training data held out when no validation file is given", "data")
+    text_column: str | None = option(None, "column with the text (auto-detected when not given)", "data")
+    text_pair_column: str | None = option(None, "column with the second text of a pair (auto-detected)", "data")
+    label_column: str | None = option(None, "column with the label (auto-detected)", "data")
+    drop_invalid: bool = option(False, "skip rows with empty or missing text or label instead of failing", "data")
+    max_length: int = option(256, "longest input in tokens; pairs are cut from the longer text first", "data")
+    positive_label: str | None = option(
         None, "the positive class for binary precision/recall/F1 (default: 1, true, yes, positive, relevant, else the second label)",
         "data",
     )
 
     # Model and output
-    model: str = _option("default", "base model: 'default' (MiniLM-L6, shipped offline), a local folder or a Hub id", "model")
-    output_dir: str = _option("tuneship-model", "folder for the fine-tuned checkpoint", "model", flag="--output", metavar="DIR")
-    overwrite: bool = _option(False, "replace an existing output folder", "model")
-    resume: bool = _option(False, "resume from the last checkpoint of an interrupted run with the same output", "model")
-    keep_checkpoints: bool = _option(False, "keep the per-epoch checkpoints (OUTPUT.checkpoints/) after training", "model")
+    model: str = option("default", "base model: 'default' (MiniLM-L6, shipped offline), a local folder or a Hub id", "model")
+    output_dir: str = option("tuneship-model", "folder for the fine-tuned checkpoint", "model", flag="--output", metavar="DIR")
+    overwrite: bool = option(False, "replace an existing output folder", "model")
+    resume: bool = option(False, "resume from the last checkpoint of an interrupted run with the same output", "model")
+    keep_checkpoints: bool = option(False, "keep the per-epoch checkpoints (OUTPUT.checkpoints/) after training", "model")
 
     # Optimisation
     # 1e-4 beat 5e-5 for MiniLM-L6 on the MRPC training split (README: "Measured on this machine").
-    learning_rate: float = _option(1e-4, "peak learning rate", "training")
-    num_train_epochs: float = _option(6.0, "maximum number of epochs (early stopping may end sooner)", "training", flag="--epochs")
-    max_steps: int = _option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training")
-    train_batch_size: int = _option(16, "training batch size per device", "training", flag="--batch-size")
-    eval_batch_size: int = _option(64, "evaluation batch size per device", "training")
-    gradient_accumulation_steps: int = _option(1, "batches accumulated per optimiser step", "training")
-    weight_decay: float = _option(0.01, "AdamW weight decay", "training")
-    warmup_ratio: float = _option(0.1, "fraction of steps with a linear learning-rate warm-up", "training")
-    lr_scheduler_type: str = _option("linear", "learning-rate schedule (any transformers scheduler name)", "training")
-    seed: int = _option(42, "random seed for the split, the head's initialisation and the data order", "training")
-    logging_steps: int = _option(10, "log the training loss every N steps", "training")
+    learning_rate: float = option(1e-4, "peak learning rate", "training")
+    num_train_epochs: float = option(6.0, "maximum number of epochs (early stopping may end sooner)", "training", flag="--epochs")
+    max_steps: int = option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training")
+    train_batch_size: int = option(16, "training batch size per device", "training", flag="--batch-size")
+    eval_batch_size: int = option(64, "evaluation batch size per device", "training")
+    gradient_accumulation_steps: int = option(1, "batches accumulated per optimiser step", "training")
+    weight_decay: float = option(0.01, "AdamW weight decay", "training")
+    warmup_ratio: float = option(0.1, "fraction of steps with a linear learning-rate warm-up", "training")
+    lr_scheduler_type: str = option("linear", "learning-rate schedule (any transformers scheduler name)", "training")
+    seed: int = option(42, "random seed for the split, the head's initialisation and the data order", "training")
+    logging_steps: int = option(10, "log the training loss every N steps", "training")
 
     # Model selection
-    metric_for_best_model: str = _option(
+    metric_for_best_model: str = option(
         "auto", "validation metric that picks the checkpoint kept (auto: f1 for two classes, else accuracy)",
         "model selection", choices=METRIC_CHOICES,
     )
-    early_stopping_patience: int = _option(2, "stop after N evaluations without improvement (0: never)", "model selection")
-    save_total_limit: int = _option(2, "epoch checkpoints kept on disk (the best is always kept)", "model selection")
+    early_stopping_patience: int = option(2, "stop after N evaluations without improvement (0: never)", "model selection")
+    save_total_limit: int = option(2, "epoch checkpoints kept on disk (the best is always kept)", "model selection")
 
     # Hardware
-    mixed_precision: str = _option(
+    mixed_precision: str = option(
         "auto", "bf16/fp16 training on a GPU (auto: bf16 if supported, else fp16; 'no' on CPUs)",
         "hardware", choices=PRECISION_CHOICES,
     )

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..columns import ColumnMapping
 from ..errors import DataError
 
 FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -32,23 +33,7 @@ LABEL_COLUMNS = ("label", "labels")
 POSITIVE_NAMES = ("1", "true", "yes", "positive", "pos", "relevant")
 _HUB_NAME = re.compile(r"^[\w.-]+(/[\w.-]+)?(:[\w.-]+)?$")
 _SHOWN_ROWS = 5
-
-
-@dataclass(frozen=True)
-class ColumnMapping:
-    """Which user columns hold the text, the optional second text, and the label."""
-
-    text: str
-    text_pair: str | None
-    label: str
-
-    @property
-    def is_pair(self) -> bool:
-        return self.text_pair is not None
-
-    def describe(self) -> str:
-        texts = f"text={self.text!r}" + (f", text_pair={self.text_pair!r}" if self.is_pair else "")
-        return f"{texts}, label={self.label!r}"
+CALIBRATION_ROWS = 256  # training rows saved with the checkpoint for int8 calibration
 
 
 @dataclass
@@ -63,6 +48,7 @@ class ClassificationData:
     train_source: str
     validation_source: str
     validation_rows: pd.DataFrame  # the validation set in the user's columns, saved with the model
+    calibration_rows: pd.DataFrame  # a seeded sample of training rows, saved for export's calibration
 
     @property
     def majority_baseline_accuracy(self) -> float:
@@ -379,6 +365,7 @@ def load_classification_data(
         train_source=str(train_source),
         validation_source=validation_name,
         validation_rows=validation_table[keep].copy(),
+        calibration_rows=train_table[keep].sample(n=min(CALIBRATION_ROWS, len(train_table)), random_state=seed),
     )
 
 
@@ -391,3 +378,19 @@ def load_labelled_texts(source: str, columns: ColumnMapping, label2id: dict[str,
     texts = [str(v) for v in table[columns.text].tolist()]
     pairs = [str(v) for v in table[columns.text_pair].tolist()] if columns.is_pair else None
     return texts, pairs, labels
+
+
+def load_texts(source: str, columns: ColumnMapping) -> tuple[list[str], list[str] | None]:
+    """Read unlabelled inputs in a model's columns (e.g. calibration rows): (texts, text_pairs or None).
+
+    Rows with an empty or missing text are skipped; a missing column is an error naming the file.
+    """
+    table = read_table(source, split="train")
+    names = list(table.columns)
+    text = _require(names, columns.text, "text", str(source))
+    pair = _require(names, columns.text_pair, "text-pair", str(source)) if columns.is_pair else None
+    keep = [i for i, row in enumerate(zip(table[text].tolist(), table[pair].tolist() if pair else table[text].tolist()))
+            if not any(_is_missing(v) for v in row)]
+    texts = [str(table[text].iloc[i]) for i in keep]
+    pairs = [str(table[pair].iloc[i]) for i in keep] if pair else None
+    return texts, pairs

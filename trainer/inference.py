@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
+from ..columns import ColumnMapping
 from ..errors import TuneshipError, require
 from ..metrics import classification_metrics
-from .data import ColumnMapping, load_labelled_texts
+from ..serving.predictor import to_predictions
+from .data import load_labelled_texts
 
 DEFAULT_SETTINGS = {
     "task": "text-classification", "text_column": "text", "text_pair_column": None, "label_column": "label",
@@ -41,7 +41,7 @@ class TorchClassifier:
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(path)
             model = transformers.AutoModelForSequenceClassification.from_pretrained(path)
-        except (OSError, ValueError) as error:
+        except Exception as error:  # noqa: BLE001 - corrupt files raise each library's own error type
             raise TuneshipError(f"{path}: the checkpoint could not be loaded: {error}") from None
         settings = {**DEFAULT_SETTINGS, "max_length": min(tokenizer.model_max_length, 512)}
         settings.update(getattr(model.config, "tuneship", None) or {})
@@ -57,21 +57,11 @@ class TorchClassifier:
         name = self.settings.get("positive_label")
         return self.label_names.index(name) if name in self.label_names else None
 
-    def _check_inputs(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
-        if self.columns.is_pair and text_pairs is None:
-            raise TuneshipError(
-                f"this model classifies pairs ({self.columns.text}, {self.columns.text_pair}): give the second text too (--text-pair)"
-            )
-        if not self.columns.is_pair and text_pairs is not None:
-            raise TuneshipError("this model classifies single texts: drop the second text (--text-pair)")
-        if text_pairs is not None and len(text_pairs) != len(texts):
-            raise TuneshipError(f"{len(texts)} texts but {len(text_pairs)} second texts")
-
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
         """Label, score, all class probabilities and whether the input was truncated, per input."""
         import torch
 
-        self._check_inputs(texts, text_pairs)
+        self.columns.check_inputs(texts, text_pairs)
         max_length = self.settings["max_length"]
         results = []
         for start in range(0, len(texts), batch_size):
@@ -83,14 +73,7 @@ class TorchClassifier:
             )
             with torch.inference_mode():
                 probabilities = torch.softmax(self.model(**encoded).logits.float(), dim=-1).numpy()
-            for row, length in zip(probabilities, full_lengths):
-                best = int(np.argmax(row))
-                results.append({
-                    "label": self.label_names[best],
-                    "score": float(row[best]),
-                    "probabilities": {name: float(p) for name, p in zip(self.label_names, row)},
-                    "truncated": length > max_length,
-                })
+            results += to_predictions(probabilities, self.label_names, [n > max_length for n in full_lengths])
         return results
 
 

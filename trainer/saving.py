@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..files import write_json
 from .config import TrainConfig
 from .data import ClassificationData
 from .model_card import HYPERPARAMETERS, ClassifierCardData, library_versions
 from .plots import plot_confusion_matrix, plot_training_curve
 
 VALIDATION_FILE = "validation.jsonl"
-
-
-def _write_json(path: Path, payload) -> None:
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+CALIBRATION_FILE = "calibration.jsonl"
 
 
 def save_checkpoint(folder: Path, trainer, config: TrainConfig, data: ClassificationData, metrics: dict) -> None:
@@ -22,9 +19,10 @@ def save_checkpoint(folder: Path, trainer, config: TrainConfig, data: Classifica
     trainer.save_model(str(folder))  # safetensors weights, config.json, tokenizer files
     (folder / "training_args.json").write_text(trainer.args.to_json_string() + "\n", encoding="utf-8")
     (folder / "train_config.json").write_text(config.to_json_string() + "\n", encoding="utf-8")
-    _write_json(folder / "metrics.json", metrics)
-    _write_json(folder / "log_history.json", trainer.state.log_history)
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "log_history.json", trainer.state.log_history)
     data.validation_rows.to_json(folder / VALIDATION_FILE, orient="records", lines=True, force_ascii=False)
+    data.calibration_rows.to_json(folder / CALIBRATION_FILE, orient="records", lines=True, force_ascii=False)
 
     best_metric = trainer.args.metric_for_best_model
     plot_training_curve(trainer.state.log_history, best_metric, folder / "training_curve.png")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import TuneshipError, require
+from ..files import write_directory_atomically
 from ..metrics import classification_metrics, scalar_metrics
 from .config import TrainConfig
 from .data import ClassificationData, load_classification_data
@@ -90,25 +90,6 @@ def _prepare_output(config: TrainConfig) -> bool:
             "or --overwrite to start over"
         )
     return False
-
-
-def _write_atomically(output: Path, write) -> None:
-    """Build the folder beside `output` and rename it into place, so no half folder is ever seen."""
-    staging = output.with_name(f".{output.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        write(staging)
-        if output.exists():
-            trash = output.with_name(f".{output.name}.old")
-            shutil.rmtree(trash, ignore_errors=True)
-            os.replace(output, trash)
-            os.replace(staging, output)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, output)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _load_model(config: TrainConfig, data: ClassificationData):
@@ -239,7 +220,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     if trainer.is_world_process_zero():
         from .saving import save_checkpoint
 
-        _write_atomically(output, lambda folder: save_checkpoint(folder, trainer, config, data, metrics))
+        write_directory_atomically(output, lambda folder: save_checkpoint(folder, trainer, config, data, metrics))
         if not config.keep_checkpoints:
             shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
         print(json.dumps({k: round(v, 4) for k, v in scalar_metrics(metrics).items()}))

@@ -20,7 +20,12 @@ from . import __version__
 from .errors import TuneshipError
 
 # Each module exposes `register(subparsers)`. Later packages append theirs here.
-COMMAND_MODULES = ("tuneship.trainer.cli",)
+COMMAND_MODULES = ("tuneship.trainer.cli", "tuneship.export.cli")
+
+
+def option(default: Any, help: str, group: str, **extra: Any) -> Any:
+    """A config dataclass field with what `add_config_arguments` needs: help text, group, flag, choices."""
+    return dataclasses.field(default=default, metadata={"help": help, "group": group, **extra})
 
 
 def _field_type(field: dataclasses.Field, hints: dict) -> type:
