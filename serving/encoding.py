@@ -1,0 +1,87 @@
+"""Tokenization exactly as in training, with the `tokenizers` library alone (no transformers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..errors import TuneshipError
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass
+class EncodedBatch:
+    """Padded model inputs for some of the inputs (`indices` into the caller's list)."""
+
+    indices: np.ndarray
+    arrays: dict[str, np.ndarray]
+
+
+class TextEncoder:
+    """`tokenizer.json` with the training's max length and pair truncation (longest text cut first).
+
+    Lower-casing and accent stripping come from the tokenizer's own normalizer, as in training.
+    """
+
+    def __init__(self, tokenizer, max_length: int, truncation: str = "longest_first", pad_id: int = 0):
+        if truncation not in ("longest_first", "only_first", "only_second"):
+            raise TuneshipError(f"unknown truncation strategy {truncation!r}")
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.pad_id = pad_id
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length, strategy=truncation)
+
+    @classmethod
+    def from_file(cls, path: str | Path, max_length: int, truncation: str = "longest_first") -> "TextEncoder":
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / TOKENIZER_FILE
+        if not path.is_file():
+            raise TuneshipError(f"{path} is missing: the bundle needs the fast tokenizer file")
+        tokenizer = Tokenizer.from_file(str(path))
+        pad_id = tokenizer.token_to_id("[PAD]")
+        return cls(tokenizer, max_length, truncation, 0 if pad_id is None else pad_id)
+
+    def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> list:
+        """One `tokenizers.Encoding` per input, truncated to `max_length`."""
+        inputs = list(texts) if text_pairs is None else list(zip(texts, text_pairs))
+        return self.tokenizer.encode_batch(inputs)
+
+    def is_truncated(self, encoding) -> bool:
+        return len(encoding.ids) >= self.max_length and bool(encoding.overflowing)
+
+    def batches(
+        self, encodings: Sequence, input_names: Sequence[str], batch_size: int = 32, max_tokens: int | None = None
+    ) -> Iterator[EncodedBatch]:
+        """Group inputs of similar length (longest first) into padded batches.
+
+        A batch holds at most `batch_size` inputs and, when given, at most `max_tokens` padded tokens.
+        """
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")
+        start = 0
+        while start < len(order):
+            longest = max(int(lengths[order[start]]), 1)
+            size = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // longest))
+            indices = order[start : start + size]
+            yield EncodedBatch(indices, self._pad([encodings[i] for i in indices], longest, input_names))
+            start += size
+
+    def _pad(self, encodings: Sequence, width: int, input_names: Sequence[str]) -> dict[str, np.ndarray]:
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            ids[row, :n] = encoding.ids
+            mask[row, :n] = 1
+            types[row, :n] = encoding.type_ids
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return {name: arrays[name] for name in input_names}

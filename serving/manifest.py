@@ -1,0 +1,77 @@
+"""The bundle manifest `tuneship.json`: what serving needs to reproduce training's inputs exactly."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..columns import ColumnMapping
+from ..errors import TuneshipError
+
+MANIFEST_FILE = "tuneship.json"
+FORMAT_VERSION = 1
+PRECISIONS = ("int8", "fp32")
+
+
+@dataclass
+class BundleManifest:
+    """Task, columns, tokenization settings, model files, and the export's gate results.
+
+    `models` maps a precision (`fp32`, `int8`) to `{"file": ..., "size_bytes": ...}` plus how it was
+    made; `default_precision` names the one serving loads unless told otherwise.
+    """
+
+    task: str
+    text_column: str
+    text_pair_column: str | None
+    label_column: str
+    labels: list[str]
+    max_length: int
+    truncation: str
+    input_names: list[str]
+    models: dict[str, dict]
+    default_precision: str
+    positive_label: str | None = None
+    opset: int | None = None
+    gates: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def columns(self) -> ColumnMapping:
+        return ColumnMapping(text=self.text_column, text_pair=self.text_pair_column, label=self.label_column)
+
+    def model_file(self, precision: str | None = None) -> str:
+        precision = precision or self.default_precision
+        if precision not in self.models:
+            raise TuneshipError(
+                f"this bundle has no {precision} model; it has {', '.join(sorted(self.models))}"
+            )
+        return self.models[precision]["file"]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, folder: str | Path) -> Path:
+        from ..files import write_json
+
+        return write_json(Path(folder) / MANIFEST_FILE, self.to_dict())
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "BundleManifest":
+        path = Path(folder) / MANIFEST_FILE
+        if not path.is_file():
+            raise TuneshipError(f"{folder}: not a tuneship bundle (no {MANIFEST_FILE}); make one with `tuneship export`")
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise TuneshipError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(values, dict):
+            raise TuneshipError(f"{path}: expected a JSON object")
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in values.items() if k in known})
+        except TypeError as error:
+            raise TuneshipError(f"{path}: incomplete manifest ({error})") from None
