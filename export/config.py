@@ -1,0 +1,55 @@
+"""`ExportConfig`: every option of an export, defined once for the CLI, files and Python."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..cli import option
+
+OPTIMIZE_CHOICES = ("O1", "O2", "O3", "none")
+QUANTIZE_CHOICES = ("dynamic", "static", "none")
+ISA_CHOICES = ("auto", "avx2", "avx512", "avx512_vnni", "arm64")
+
+
+@dataclass
+class ExportConfig:
+    """Options of `export()` and `tuneship export`; see `tuneship export --help` for each one.
+
+    Example:
+        >>> config = ExportConfig(model="runs/relevance", output_dir="runs/relevance-onnx")
+        >>> config.optimize, config.quantize
+        ('O3', 'dynamic')
+    """
+
+    model: str = option(None, "checkpoint folder written by `tuneship train` (or any sequence-classification checkpoint)",
+                        "input and output", metavar="CKPT", required=True)
+    output_dir: str = option(None, "bundle folder to write", "input and output", flag="--output", metavar="BUNDLE",
+                             required=True)
+    overwrite: bool = option(False, "replace an existing bundle folder", "input and output")
+
+    optimize: str = option("O3", "onnxruntime graph fusions applied before quantization; O3 adds the tanh GELU "
+                           "approximation to the int8 model (the fp32 model keeps the exact GELU)",
+                           "graph", choices=OPTIMIZE_CHOICES)
+    opset: int | None = option(None, "ONNX opset (default: Optimum's choice for the model)", "graph")
+
+    quantize: str = option("dynamic", "int8 quantization: dynamic (weights int8, activations per batch) or static (QDQ, calibrated)",
+                           "quantization", choices=QUANTIZE_CHOICES)
+    isa: str = option("auto", "CPU instruction set to quantize for; auto reads this machine's CPU features",
+                      "quantization", choices=ISA_CHOICES)
+    per_channel: bool = option(False, "quantize weights per output channel from the first try", "quantization")
+    calibration_data: str | None = option(
+        None, "rows to calibrate on (default: the training sample saved with the checkpoint)", "quantization", metavar="FILE")
+    calibration_samples: int = option(256, "most calibration rows used", "quantization")
+
+    validation_data: str | None = option(
+        None, "labelled rows for the int8 gate (default: the validation rows saved with the checkpoint)", "gates", metavar="FILE")
+    min_agreement: float = option(0.985, "least share of validation labels on which int8 must agree with fp32", "gates")
+    max_accuracy_drop: float = option(0.01, "largest drop in accuracy (and F1) that int8 may cost against fp32", "gates")
+    max_logit_difference: float = option(1e-4, "largest absolute logit difference allowed between fp32 ONNX and PyTorch", "gates")
+    strict: bool = option(False, "exit non-zero when no int8 model passes the gate (by default the bundle falls back to fp32)",
+                          "gates")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

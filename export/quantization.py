@@ -1,0 +1,158 @@
+"""int8 quantization with Optimum's `ORTQuantizer`, and the recipes tried when one fails the gate."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .conversion import ONNX_FILE, with_inferred_shapes
+from .smoothing import smooth_outlier_channels
+
+QUANTIZED_FILE = "model_quantized.onnx"
+# Operators with int8 weights: the linear layers, fused attention and the embedding tables (Gather).
+# Gemm (pooler, classifier head: a small share of the weights) stays fp32.
+QUANTIZED_OPERATORS = ("MatMul", "Attention", "Gather")
+EXCLUSION_STEPS = (1, 2, 4)  # how many of the most sensitive nodes to keep in fp32, tried in turn
+
+
+def detect_isa() -> str:
+    """The best quantization target this CPU supports: avx512_vnni, avx512, avx2 or arm64."""
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        return "arm64"
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: assume a recent x86 CPU
+        return "avx2"
+    if "avx512_vnni" in flags:
+        return "avx512_vnni"
+    if "avx512f" in flags:
+        return "avx512"
+    return "avx2"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One way to quantize: mode, per-channel weights, outlier smoothing, and nodes kept in fp32."""
+
+    mode: str = "dynamic"
+    per_channel: bool = False
+    smooth: bool = False
+    exclude: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        parts = [self.mode, "per-channel" if self.per_channel else "per-tensor"]
+        if self.smooth:
+            parts.append("outlier smoothing")
+        if self.exclude:
+            parts.append(f"{len(self.exclude)} sensitive node(s) in fp32")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "per_channel": self.per_channel, "smooth": self.smooth, "exclude": list(self.exclude)}
+
+
+def remedies(first: Recipe, rank_sensitive: Callable[[Recipe], list[str]]) -> Iterator[Recipe]:
+    """`first`, then the known remedies in turn: per-channel weights, outlier smoothing, the most
+    sensitive nodes left in fp32 (1, 2, then 4 of them), and finally the other quantization mode."""
+    yield first
+    recipe = first
+    if not recipe.per_channel:
+        recipe = replace(recipe, per_channel=True)
+        yield recipe
+    if not recipe.smooth:
+        recipe = replace(recipe, smooth=True)
+        yield recipe
+    ranking = rank_sensitive(recipe)
+    for count in EXCLUSION_STEPS:
+        if count <= len(ranking):
+            yield replace(recipe, exclude=tuple(ranking[:count]))
+    yield Recipe(mode="static" if first.mode == "dynamic" else "dynamic", per_channel=True, smooth=True)
+
+
+def quantizable_nodes(model_file: Path) -> list[str]:
+    import onnx
+
+    graph = onnx.load(str(model_file)).graph
+    weights = {init.name for init in graph.initializer}
+    return [n.name for n in graph.node if n.op_type in QUANTIZED_OPERATORS and len(n.input) > 1 and n.input[1] in weights]
+
+
+def _quantization_config(recipe: Recipe, isa: str, nodes_to_quantize: list[str] | None = None):
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    return getattr(AutoQuantizationConfig, isa)(
+        is_static=recipe.mode == "static",
+        per_channel=recipe.per_channel,
+        nodes_to_quantize=nodes_to_quantize,
+        nodes_to_exclude=list(recipe.exclude),
+        operators_to_quantize=list(QUANTIZED_OPERATORS),
+    )
+
+
+def _calibration_ranges(quantizer, config, feeds: list[dict[str, np.ndarray]], work: Path):
+    """Activation ranges for static quantization, from `feeds` run one row at a time."""
+    import datasets
+    from optimum.onnxruntime.configuration import AutoCalibrationConfig
+
+    rows: dict[str, list] = {}
+    for feed in feeds:
+        real = feed["attention_mask"].astype(bool)
+        for row in range(len(real)):
+            for name, array in feed.items():
+                rows.setdefault(name, []).append(array[row][real[row]].tolist())
+    dataset = datasets.Dataset.from_dict(rows)
+    return quantizer.fit(
+        dataset=dataset,
+        calibration_config=AutoCalibrationConfig.minmax(dataset),
+        onnx_augmented_model_name=work / "augmented_model.onnx",
+        operators_to_quantize=config.operators_to_quantize,
+        batch_size=1,
+    )
+
+
+def quantize(
+    source: Path,
+    work: Path,
+    recipe: Recipe,
+    isa: str,
+    feeds: list[dict[str, np.ndarray]],
+    nodes_to_quantize: list[str] | None = None,
+) -> tuple[Path, dict]:
+    """Quantize `source/model.onnx` (fp32, fusions applied) with `recipe` into `work/`.
+
+    Returns the int8 file and what was done (smoothed channels per node).
+    """
+    from optimum.onnxruntime import ORTQuantizer
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shutil.copy(source / ONNX_FILE, work / ONNX_FILE)
+    shutil.copy(source / "config.json", work / "config.json")
+    details: dict = {}
+    if recipe.smooth:
+        details["smoothed_channels"] = smooth_outlier_channels(work / ONNX_FILE, feeds)
+        with_inferred_shapes(work / ONNX_FILE)
+    config = _quantization_config(recipe, isa, nodes_to_quantize)
+    quantizer = ORTQuantizer.from_pretrained(work, file_name=ONNX_FILE)
+    ranges = _calibration_ranges(quantizer, config, feeds, work) if recipe.mode == "static" else None
+    quantizer.quantize(quantization_config=config, save_dir=work, calibration_tensors_range=ranges)
+    return work / QUANTIZED_FILE, details
+
+
+def rank_sensitive_nodes(
+    source: Path, work: Path, recipe: Recipe, isa: str, feeds: list[dict[str, np.ndarray]], error: Callable[[Path], float]
+) -> list[str]:
+    """Quantizable nodes, most sensitive first: each is quantized alone with `recipe` and the
+    resulting model's `error` (against fp32, on calibration data) is its score."""
+    scores = {}
+    for node in quantizable_nodes(source / ONNX_FILE):
+        model_file, _ = quantize(source, work, recipe, isa, feeds, nodes_to_quantize=[node])
+        scores[node] = error(model_file)
+    shutil.rmtree(work, ignore_errors=True)
+    return sorted(scores, key=scores.get, reverse=True)
