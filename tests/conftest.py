@@ -35,6 +35,22 @@ def tiny_model(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def relevance_checkpoint(tmp_path_factory) -> Path:
+    """The real default model fine-tuned on the bundled relevance examples (a few minutes on 2 cores)."""
+    import subprocess
+    import sys
+
+    output = tmp_path_factory.mktemp("relevance") / "model"
+    subprocess.run(
+        [sys.executable, "-m", "tuneship.cli", "train", "--model", "default",
+         "--train", str(EXAMPLES / "relevance/train.csv"), "--validation", str(EXAMPLES / "relevance/validation.csv"),
+         "--output", str(output), "--epochs", "4"],
+        check=True, capture_output=True, text=True, timeout=1800,
+    )
+    return output
+
+
 def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames or list(rows[0]))

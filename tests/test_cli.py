@@ -99,13 +99,9 @@ def test_two_process_data_parallel_training_saves_one_model(tiny_model, tmp_path
 
 
 @pytest.mark.slow
-def test_default_model_beats_the_majority_class_on_the_bundled_examples(tmp_path):
-    output = tmp_path / "relevance"
-    run(
-        "train", "--model", "default", "--train", str(EXAMPLES / "relevance/train.csv"),
-        "--validation", str(EXAMPLES / "relevance/validation.csv"), "--output", str(output), "--epochs", "4",
-    )
-    metrics = json.loads(run("evaluate", "--model", str(output), "--data", str(EXAMPLES / "relevance/validation.csv")).stdout)
+def test_default_model_beats_the_majority_class_on_the_bundled_examples(relevance_checkpoint):
+    data = str(EXAMPLES / "relevance/validation.csv")
+    metrics = json.loads(run("evaluate", "--model", str(relevance_checkpoint), "--data", data).stdout)
     baseline = 0.5  # the validation set is balanced
     assert metrics["accuracy"] >= baseline + 0.25, metrics
     assert metrics["f1"] >= 0.7, metrics
