@@ -1,11 +1,12 @@
 # Two commands do the whole set-up on a fresh machine (see README.md):
-#   make demo   create .venv, install, fine-tune the default model on the bundled examples
+#   make demo   create .venv, install, fine-tune the default model on the bundled examples, export it to ONNX
 #   make test   create .venv, install, run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tuneship-installed
 DEMO_OUT ?= runs/relevance-minilm
+DEMO_BUNDLE ?= runs/relevance-minilm-onnx
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: install demo test clean
@@ -29,12 +30,16 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship predict --model $(DEMO_OUT) \
 		--text "The city council approved a new network of protected bike lanes on Tuesday." \
 		--text-pair "Shop owners are right, parking will be a nightmare."
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship export --model $(DEMO_OUT) --output $(DEMO_BUNDLE) --overwrite
 	@echo
 	@echo "Fine-tuned model: $(DEMO_OUT)/ (a Hugging Face checkpoint: weights, tokenizer, metrics.json,"
 	@echo "training_curve.png, confusion_matrix.png and a README.md model card)."
+	@echo "ONNX bundle:      $(DEMO_BUNDLE)/ (fp32 and int8 ONNX models, tokenizer, tuneship.json manifest"
+	@echo "with the parity and accuracy gates, model card); serving loads it without torch."
 	@echo "Next:"
 	@echo "  $(VENV)/bin/tuneship predict --model $(DEMO_OUT) --text \"<article>\" --text-pair \"<comment>\""
 	@echo "  $(VENV)/bin/tuneship evaluate --model $(DEMO_OUT) --data <labelled file>"
+	@echo "  $(VENV)/bin/python -c \"from tuneship.serving import Predictor; print(Predictor.from_bundle('$(DEMO_BUNDLE)').predict(['<article>'], ['<comment>']))\""
 	@echo "  $(VENV)/bin/tuneship train --train <your data.csv> --output runs/<name>   (see README.md)"
 
 test: $(STAMP)
