@@ -115,9 +115,10 @@ def export(config: ExportConfig) -> ExportResult:
     calibration = _calibration_texts(config, classifier, validation)
     isa = detect_isa() if config.isa == "auto" else config.isa
     stages = _Stages(5 if config.quantize != "none" else 4)
-    manifest_holder: list[BundleManifest] = []
+    manifest: BundleManifest | None = None
 
     def build(folder: Path) -> None:
+        nonlocal manifest
         work = folder / ".work"
         stages(f"exporting {checkpoint} to ONNX")
         raw = work / "raw"
@@ -179,11 +180,9 @@ def export(config: ExportConfig) -> ExportResult:
         write_examples(folder, manifest.columns, validation.texts, validation.text_pairs)
         write_card(folder, checkpoint, manifest)
         manifest.save(folder)
-        manifest_holder.append(manifest)
 
     write_directory_atomically(output, build)
     stages.finish()
-    manifest = manifest_holder[0]
     _print_summary(output, manifest)
     return ExportResult(output, manifest)
 

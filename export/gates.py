@@ -39,11 +39,11 @@ def fp32_parity(predictor: Predictor, torch_model, tokenizer, samples) -> dict:
     `tokenizers` (serving) produces the same ids as transformers' tokenizer (training)."""
     import torch
 
-    settings = predictor.manifest
+    manifest = predictor.manifest
     worst, tokens_match, inputs = 0.0, True, 0
     for texts, pairs in samples:
         encodings = predictor.encoder.encode(texts, pairs)
-        reference = tokenizer(texts, pairs, truncation=settings.truncation, max_length=settings.max_length)["input_ids"]
+        reference = tokenizer(texts, pairs, truncation=manifest.truncation, max_length=manifest.max_length)["input_ids"]
         tokens_match &= all(list(e.ids) == list(r) for e, r in zip(encodings, reference))
         for batch in predictor.encoder.batches(encodings, predictor.input_names, batch_size=len(texts)):
             onnx_logits = predictor.session.run(None, batch.arrays)[0]

@@ -181,3 +181,16 @@ def test_default_model_fine_tuned_on_the_examples_exports_within_the_gates(relev
         assert manifest.gates["int8"]["attempts"][chosen]["gate"]["agreement"] == pytest.approx(agreement)
     checkpoint_size = (relevance_checkpoint / "model.safetensors").stat().st_size
     assert checkpoint_size / manifest.models["int8"]["size_bytes"] >= 3.5
+
+
+def test_bundle_predicts_in_a_process_without_torch_or_transformers(pair_bundle):
+    script = (
+        "import sys, json\n"
+        "from tuneship.serving import Predictor\n"
+        f"p = Predictor.from_bundle({str(pair_bundle)!r})\n"
+        "out = p.predict(['the cat sat on mat 3'], ['a cat was on the mat 3'])\n"
+        "print(json.dumps({'label': out[0]['label'], 'heavy': [m for m in ('torch', 'transformers', 'optimum') if m in sys.modules]}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["label"] in ("0", "1") and answer["heavy"] == []
