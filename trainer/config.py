@@ -14,6 +14,7 @@ METRIC_CHOICES = (
     "auto", "accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted", "loss",
 )
 PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
+CLASS_WEIGHT_CHOICES = ("auto", "balanced", "sqrt", "none")
 
 
 @dataclass
@@ -66,6 +67,11 @@ class TrainConfig:
     lr_scheduler_type: str = option("linear", "learning-rate schedule (any transformers scheduler name)", "training")
     seed: int = option(42, "random seed for the split, the head's initialisation and the data order", "training")
     logging_steps: int = option(10, "log the training loss every N steps", "training")
+    class_weights: str = option(
+        "auto", "loss weights per class: balanced (inverse frequency), sqrt (its square root), none; "
+        "auto: sqrt when the rarest class is under 20%% of the training rows, else none",
+        "training", choices=CLASS_WEIGHT_CHOICES,
+    )
 
     # Model selection
     metric_for_best_model: str = option(
@@ -95,6 +101,8 @@ class TrainConfig:
             raise ValueError(f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}")
         if self.metric_for_best_model not in METRIC_CHOICES:
             raise ValueError(f"metric_for_best_model must be one of {', '.join(METRIC_CHOICES)}, got {self.metric_for_best_model!r}")
+        if self.class_weights not in CLASS_WEIGHT_CHOICES:
+            raise ValueError(f"class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got {self.class_weights!r}")
         if self.mixed_precision not in PRECISION_CHOICES:
             raise ValueError(f"mixed_precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.mixed_precision!r}")
         if self.positive_label is not None:

@@ -11,7 +11,7 @@ TEMPLATE = Path(__file__).with_name("model_card_template.md")
 HYPERPARAMETERS = (
     "learning_rate", "num_train_epochs", "train_batch_size", "eval_batch_size", "gradient_accumulation_steps",
     "weight_decay", "warmup_ratio", "lr_scheduler_type", "seed", "max_length", "metric_for_best_model",
-    "early_stopping_patience",
+    "early_stopping_patience", "class_weights",
 )
 
 

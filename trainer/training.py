@@ -74,6 +74,34 @@ def _best_metric(config: TrainConfig, num_labels: int) -> str:
     return config.metric_for_best_model
 
 
+RARE_CLASS_SHARE = 0.2  # below this share of the training rows, `class_weights="auto"` weights the loss
+
+
+def class_weights(labels, num_labels: int, mode: str) -> list[float] | None:
+    """Per-class loss weights: `balanced` is n / (k * count), `sqrt` its square root (milder), `auto`
+    is `sqrt` when the rarest class is under 20% of the rows, so that a 5%-positive task does not
+    collapse to always predicting the majority class. None means an unweighted loss."""
+    counts = np.bincount(np.asarray(labels), minlength=num_labels).astype(float)
+    if mode == "auto":
+        mode = "sqrt" if counts.min() / counts.sum() < RARE_CLASS_SHARE else "none"
+    if mode == "none":
+        return None
+    balanced = counts.sum() / (num_labels * np.maximum(counts, 1.0))
+    return (np.sqrt(balanced) if mode == "sqrt" else balanced).tolist()
+
+
+def _weighted_loss(weights: list[float]):
+    """A `compute_loss_func` for `transformers.Trainer`: cross-entropy with class weights."""
+    import torch
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        weight = torch.tensor(weights, dtype=logits.dtype, device=logits.device)
+        return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=weight)
+
+    return loss
+
+
 def _prepare_output(config: TrainConfig) -> bool:
     """Check the output and checkpoint folders; return whether to resume from a checkpoint."""
     output, checkpoints = Path(config.output_dir), config.checkpoints_dir
@@ -198,6 +226,9 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names, data.positive_label_id))
 
     stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
+    weights = class_weights(data.train["label"], len(data.label_names), config.class_weights)
+    if weights is not None:
+        print("class weights: " + ", ".join(f"{name} {w:.2f}" for name, w in zip(data.label_names, weights)))
     trainer = transformers.Trainer(
         model=model,
         args=args,
@@ -206,6 +237,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         processing_class=tokenizer,
         data_collator=transformers.DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
+        compute_loss_func=None if weights is None else _weighted_loss(weights),
         callbacks=[*stopping, *callbacks],
     )
     trainer.train(resume_from_checkpoint=True if resume else None)

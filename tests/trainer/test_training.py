@@ -151,3 +151,22 @@ def test_config_rejects_bad_values():
         TrainConfig(learning_rate=0)
     with pytest.raises(ValueError, match="metric_for_best_model must be one of"):
         TrainConfig(metric_for_best_model="bleu")
+
+
+def test_class_weights_weight_rare_classes_only_when_asked_or_rare():
+    from tuneship.trainer.training import class_weights
+
+    rare = [0] * 95 + [1] * 5
+    assert class_weights(rare, 2, "balanced") == pytest.approx([100 / 190, 10.0])
+    assert class_weights(rare, 2, "auto") == pytest.approx([(100 / 190) ** 0.5, 10.0 ** 0.5])
+    assert class_weights([0] * 68 + [1] * 32, 2, "auto") is None, "MRPC-like balance keeps the plain loss"
+    assert class_weights(rare, 2, "none") is None
+
+
+def test_weighted_loss_trains_and_is_recorded(tiny_model, tmp_path, capsys):
+    rows = ticket_rows(40)
+    rows = [r for r in rows if r["label"] != "bug"] + [r for r in rows if r["label"] == "bug"][:3]  # bug is rare
+    result = train(tiny_config(tiny_model, tmp_path, rows, num_train_epochs=1))
+    saved = json.loads((result.output_dir / "train_config.json").read_text())
+    assert saved["class_weights"] == "auto" and 0.0 <= result.metrics["accuracy"] <= 1.0
+    assert "class weights: bug" in capsys.readouterr().out, "the rare class switched the weighted loss on"
