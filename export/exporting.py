@@ -203,7 +203,7 @@ def _quantize_until_gate_passes(config, folder, source, fp32: Predictor, validat
         return float(np.mean([np.abs(session.run(None, f)[0] - r).mean() for f, r in zip(ranking_feeds, reference)]))
 
     def rank(recipe: Recipe) -> list[str]:
-        print("  ranking nodes by sensitivity (each quantized alone)", flush=True)
+        print("  ranking nodes by sensitivity (each quantized alone, scored on calibration rows)", flush=True)
         return rank_sensitive_nodes(source, work / "ranking", recipe, isa, ranking_feeds, ranking_error)
 
     first = Recipe(mode=config.quantize, per_channel=config.per_channel)

@@ -150,8 +150,10 @@ def rank_sensitive_nodes(
 ) -> list[str]:
     """Quantizable nodes, most sensitive first: each is quantized alone with `recipe` and the
     resulting model's `error` (against fp32, on calibration data) is its score."""
+    from tqdm.auto import tqdm
+
     scores = {}
-    for node in quantizable_nodes(source / ONNX_FILE):
+    for node in tqdm(quantizable_nodes(source / ONNX_FILE), desc="  ranking nodes", unit="node"):
         model_file, _ = quantize(source, work, recipe, isa, feeds, nodes_to_quantize=[node])
         scores[node] = error(model_file)
     shutil.rmtree(work, ignore_errors=True)
