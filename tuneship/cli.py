@@ -65,7 +65,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip
             choices=meta.get("choices"),
             default=argparse.SUPPRESS,
             required=meta.get("required", False),
-            metavar=meta.get("metavar", flag.lstrip("-").replace("-", "_").upper()),
+            metavar=meta.get("metavar", None if meta.get("choices") else flag.lstrip("-").replace("-", "_").upper()),
             help=help_text,
         )
 
