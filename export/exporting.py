@@ -21,8 +21,6 @@ from .conversion import ONNX_FILE, export_onnx, optimize_onnx
 from .gates import LabelledRows, fp32_parity, int8_gate, parity_samples
 from .quantization import QUANTIZED_FILE, Recipe, detect_isa, quantize, rank_sensitive_nodes, remedies
 
-VALIDATION_FILE = "validation.jsonl"
-CALIBRATION_FILE = "calibration.jsonl"
 RANKING_ROWS = 64  # calibration rows used to rank nodes by sensitivity
 
 
@@ -67,6 +65,7 @@ def _check_checkpoint(path: Path) -> None:
 
 def _validation_rows(config: ExportConfig, classifier) -> LabelledRows:
     from ..trainer.data import load_labelled_texts
+    from ..trainer.saving import VALIDATION_FILE
 
     source = config.validation_data or Path(config.model) / VALIDATION_FILE
     if not Path(source).is_file() and config.validation_data is None:
@@ -78,6 +77,7 @@ def _validation_rows(config: ExportConfig, classifier) -> LabelledRows:
 
 def _calibration_texts(config: ExportConfig, classifier, validation: LabelledRows) -> tuple[list[str], list[str] | None, str]:
     from ..trainer.data import load_texts
+    from ..trainer.saving import CALIBRATION_FILE
 
     source = config.calibration_data or Path(config.model) / CALIBRATION_FILE
     if config.calibration_data is None and not Path(source).is_file():
