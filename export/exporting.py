@@ -191,9 +191,9 @@ def _quantize_until_gate_passes(config, folder, source, fp32: Predictor, validat
     """Quantize `source/model.onnx` with the first recipe, then each remedy in turn, until one passes
     the gate; the int8 model with the best agreement goes into `folder` either way."""
     texts, pairs, calibration_source = calibration
-    feeds = [b.arrays for b in fp32.encoder.batches(fp32.encoder.encode(texts, pairs), fp32.input_names, batch_size=32)]
-    ranking_feeds = [b.arrays for b in fp32.encoder.batches(
-        fp32.encoder.encode(texts[:RANKING_ROWS], pairs[:RANKING_ROWS] if pairs else None), fp32.input_names, batch_size=32)]
+    encodings = fp32.encoder.encode(texts, pairs)
+    feeds = [b.arrays for b in fp32.encoder.batches(encodings, fp32.input_names, batch_size=32)]
+    ranking_feeds = [b.arrays for b in fp32.encoder.batches(encodings[:RANKING_ROWS], fp32.input_names, batch_size=32)]
     reference = [fp32.session.run(None, feed)[0] for feed in ranking_feeds]
     fp32_logits, _ = fp32.logits(validation.texts, validation.text_pairs)
     work = folder / ".work"
