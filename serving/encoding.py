@@ -51,6 +51,8 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> list:
         """One `tokenizers.Encoding` per input, truncated to `max_length`."""
+        if len(texts) == 1:  # encode_batch's thread-pool hand-off costs more than encoding one input
+            return [self.tokenizer.encode(texts[0], None if text_pairs is None else text_pairs[0])]
         inputs = list(texts) if text_pairs is None else list(zip(texts, text_pairs))
         return self.tokenizer.encode_batch(inputs)
 

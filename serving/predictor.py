@@ -27,8 +27,12 @@ def available_cores() -> int:
 DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
-def create_session(model_file: str | Path, threads: int | None = None):
-    """An onnxruntime CPU session tuned for latency: all graph optimizations (but one), `threads` intra-op threads."""
+def create_session(model_file: str | Path, threads: int | None = None, spinning: bool = True):
+    """An onnxruntime CPU session tuned for latency: all graph optimizations (but one), `threads` intra-op threads.
+
+    `spinning=False` stops idle worker threads from busy-waiting, which a server needs so that the
+    threads leave the CPU to the HTTP event loop between runs.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -36,6 +40,8 @@ def create_session(model_file: str | Path, threads: int | None = None):
     options.intra_op_num_threads = threads or available_cores()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(
             str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS
@@ -83,14 +89,19 @@ class Predictor:
         self.input_names = [i.name for i in session.get_inputs()]
 
     @classmethod
-    def from_bundle(cls, path: str | Path, precision: str | None = None, threads: int | None = None) -> "Predictor":
-        """Load `path` (a folder written by `tuneship export`); `precision` defaults to the bundle's default."""
+    def from_bundle(
+        cls, path: str | Path, precision: str | None = None, threads: int | None = None, spinning: bool = True
+    ) -> "Predictor":
+        """Load `path` (a folder written by `tuneship export`); `precision` defaults to the bundle's default.
+
+        `threads` defaults to the cores available to the process; see `create_session` for `spinning`.
+        """
         path = Path(path)
         if precision is not None and precision not in PRECISIONS:
             raise TuneshipError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         manifest = BundleManifest.load(path)
         precision = precision or manifest.default_precision
-        session = create_session(path / manifest.model_file(precision), threads)
+        session = create_session(path / manifest.model_file(precision), threads, spinning)
         encoder = TextEncoder.from_file(path, manifest.max_length, manifest.truncation)
         return cls(session, encoder, manifest, precision)
 
@@ -109,10 +120,14 @@ class Predictor:
         """Raw logits (inputs x labels) in input order, and which inputs were truncated."""
         self.columns.check_inputs(texts, text_pairs)
         encodings = self.encoder.encode(texts, text_pairs)
+        return self.run(encodings, batch_size), [self.encoder.is_truncated(e) for e in encodings]
+
+    def run(self, encodings: Sequence, batch_size: int = 32, max_tokens: int | None = None) -> np.ndarray:
+        """Logits for already tokenized inputs, batched by length (the HTTP server's batcher calls this)."""
         logits = np.zeros((len(encodings), len(self.label_names)), dtype=np.float32)
-        for batch in self.encoder.batches(encodings, self.input_names, batch_size):
+        for batch in self.encoder.batches(encodings, self.input_names, batch_size, max_tokens):
             logits[batch.indices] = self.session.run(None, batch.arrays)[0]
-        return logits, [self.encoder.is_truncated(e) for e in encodings]
+        return logits
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
         """Label, score, all class probabilities and whether the input was truncated, per input."""

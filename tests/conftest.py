@@ -51,6 +51,42 @@ def relevance_checkpoint(tmp_path_factory) -> Path:
     return output
 
 
+@pytest.fixture(scope="session")
+def relevance_bundle(relevance_checkpoint, tmp_path_factory) -> Path:
+    """`relevance_checkpoint` exported with the default settings."""
+    from tuneship.export import ExportConfig, export
+
+    output = tmp_path_factory.mktemp("relevance-onnx") / "bundle"
+    export(ExportConfig(model=str(relevance_checkpoint), output_dir=str(output)))
+    return output
+
+
+def tiny_checkpoint(tiny_model: Path, folder: Path, rows: list[dict]) -> Path:
+    """`tiny_model` fine-tuned briefly on `rows` (seconds)."""
+    from tuneship.trainer import TrainConfig, train
+
+    config = TrainConfig(
+        model=str(tiny_model), train_file=str(write_csv(folder / "train.csv", rows)), output_dir=str(folder / "model"),
+        num_train_epochs=2, train_batch_size=8, learning_rate=1e-3, max_length=32, warmup_ratio=0.0, logging_steps=1,
+    )
+    return train(config).output_dir
+
+
+@pytest.fixture(scope="session")
+def pair_checkpoint(tiny_model, tmp_path_factory) -> Path:
+    return tiny_checkpoint(tiny_model, tmp_path_factory.mktemp("pairs"), pair_rows(40))
+
+
+@pytest.fixture(scope="session")
+def pair_bundle(pair_checkpoint, tmp_path_factory) -> Path:
+    """A tiny pair model exported with the default settings: the fast tests' bundle."""
+    from tuneship.export import ExportConfig, export
+
+    output = tmp_path_factory.mktemp("bundles") / "pairs"
+    export(ExportConfig(model=str(pair_checkpoint), output_dir=str(output)))
+    return output
+
+
 def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames or list(rows[0]))

@@ -6,7 +6,7 @@ is first used.
 
 from .config import TrainConfig
 
-__all__ = ["TrainConfig", "train", "TrainResult", "TorchClassifier", "evaluate"]
+__all__ = ["TrainConfig", "train", "TrainResult", "TorchClassifier"]
 
 
 def __getattr__(name: str):
@@ -14,7 +14,7 @@ def __getattr__(name: str):
         from . import training
 
         return getattr(training, name)
-    if name in ("TorchClassifier", "evaluate"):
+    if name == "TorchClassifier":
         from . import inference
 
         return getattr(inference, name)

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..columns import ColumnMapping
+from ..columns import ColumnMapping, label_text
 from ..errors import DataError
 
 FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -225,14 +225,6 @@ def _is_missing(value) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _label_text(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return str(value).lower()
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def _row_list(rows: Sequence[int]) -> str:
     shown = ", ".join(str(row + 1) for row in rows[:_SHOWN_ROWS])
     return shown + (", ..." if len(rows) > _SHOWN_ROWS else "")
@@ -266,7 +258,7 @@ def label_names_from(values: Sequence[str]) -> list[str]:
 
 def label_ids(table: pd.DataFrame, column: str, label2id: dict[str, int], source: str) -> list[int]:
     """Map label values to ids, naming the first rows whose label the model does not know."""
-    texts = [_label_text(value) for value in table[column].tolist()]
+    texts = [label_text(value) for value in table[column].tolist()]
     unknown = [i for i, value in enumerate(texts) if value not in label2id]
     if unknown:
         values = sorted({texts[i] for i in unknown})
@@ -333,7 +325,7 @@ def load_classification_data(
     train_table = read_table(train_source, split="train")
     columns = detect_columns(train_table, str(train_source), text_column, text_pair_column, label_column)
     train_table = clean_rows(train_table, columns, str(train_source), drop_invalid)
-    names = label_names_from([_label_text(v) for v in train_table[columns.label].tolist()])
+    names = label_names_from([label_text(v) for v in train_table[columns.label].tolist()])
     if len(names) < 2:
         raise DataError(
             f"{train_source}: column {columns.label!r} has a single class ({names[0]!r}); a classifier needs at least two"

@@ -7,9 +7,7 @@ from typing import Sequence
 
 from ..columns import ColumnMapping
 from ..errors import TuneshipError, require
-from ..metrics import classification_metrics
 from ..serving.predictor import to_predictions
-from .data import load_labelled_texts
 
 DEFAULT_SETTINGS = {
     "task": "text-classification", "text_column": "text", "text_pair_column": None, "label_column": "label",
@@ -75,12 +73,3 @@ class TorchClassifier:
                 probabilities = torch.softmax(self.model(**encoded).logits.float(), dim=-1).numpy()
             results += to_predictions(probabilities, self.label_names, [n > max_length for n in full_lengths])
         return results
-
-
-def evaluate(classifier, data_file: str | Path, batch_size: int = 64) -> dict:
-    """Score any classifier with `columns`, `label_names`, `positive_label_id` and `predict` on a labelled file."""
-    label2id = {name: i for i, name in enumerate(classifier.label_names)}
-    texts, pairs, labels = load_labelled_texts(str(data_file), classifier.columns, label2id)
-    predictions = classifier.predict(texts, pairs, batch_size=batch_size)
-    predicted = [label2id[p["label"]] for p in predictions]
-    return classification_metrics(labels, predicted, classifier.label_names, classifier.positive_label_id)

@@ -9,7 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from .errors import TuneshipError
+
+
+def label_text(value) -> str:
+    """A label value as training saw it: `True`->"true", 1.0->"1", " pos "->"pos"."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value).lower()
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 @dataclass(frozen=True)

@@ -11,37 +11,17 @@ import numpy as np
 import pytest
 from huggingface_hub import ModelCard
 
-from tests.conftest import EXAMPLES, pair_rows, ticket_rows, write_csv
+from tests.conftest import ticket_rows, tiny_checkpoint
 from tuneship.errors import TuneshipError
 from tuneship.export import ExportConfig, export
 from tuneship.serving import BundleManifest, Predictor
-from tuneship.trainer import TorchClassifier, TrainConfig, train
+from tuneship.trainer import TorchClassifier
 from tuneship.trainer.data import load_labelled_texts
 
 BUNDLE_FILES = (
     "model.onnx", "model_quantized.onnx", "config.json", "tokenizer.json", "tokenizer_config.json",
     "tuneship.json", "README.md", "examples.jsonl",
 )
-
-
-def tiny_checkpoint(tiny_model: Path, folder: Path, rows: list[dict]) -> Path:
-    config = TrainConfig(
-        model=str(tiny_model), train_file=str(write_csv(folder / "train.csv", rows)), output_dir=str(folder / "model"),
-        num_train_epochs=2, train_batch_size=8, learning_rate=1e-3, max_length=32, warmup_ratio=0.0, logging_steps=1,
-    )
-    return train(config).output_dir
-
-
-@pytest.fixture(scope="module")
-def pair_checkpoint(tiny_model, tmp_path_factory) -> Path:
-    return tiny_checkpoint(tiny_model, tmp_path_factory.mktemp("pairs"), pair_rows(40))
-
-
-@pytest.fixture(scope="module")
-def pair_bundle(pair_checkpoint, tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("bundles") / "pairs"
-    export(ExportConfig(model=str(pair_checkpoint), output_dir=str(output)))
-    return output
 
 
 def validation_rows(checkpoint: Path, classifier) -> tuple:
@@ -164,10 +144,9 @@ def test_interrupted_export_leaves_no_bundle(pair_checkpoint, tmp_path):
 
 
 @pytest.mark.slow
-def test_default_model_fine_tuned_on_the_examples_exports_within_the_gates(relevance_checkpoint, tmp_path):
-    bundle = tmp_path / "relevance-onnx"
-    result = export(ExportConfig(model=str(relevance_checkpoint), output_dir=str(bundle)))
-    manifest = result.manifest
+def test_default_model_fine_tuned_on_the_examples_exports_within_the_gates(relevance_checkpoint, relevance_bundle):
+    bundle = relevance_bundle
+    manifest = BundleManifest.load(bundle)
     assert manifest.gates["fp32_parity"]["max_abs_logit_difference"] <= 1e-4
     classifier = TorchClassifier.from_checkpoint(relevance_checkpoint)
     texts, pairs, _ = validation_rows(relevance_checkpoint, classifier)
@@ -184,16 +163,3 @@ def test_default_model_fine_tuned_on_the_examples_exports_within_the_gates(relev
     assert int8["size_bytes"] == (bundle / "model_quantized.onnx").stat().st_size < checkpoint_size / 2.5
     if not int8["recipe"]["exclude"]:  # with every layer in int8, the bundle's default is 3.5x smaller
         assert checkpoint_size / int8["size_bytes"] >= 3.5
-
-
-def test_bundle_predicts_in_a_process_without_torch_or_transformers(pair_bundle):
-    script = (
-        "import sys, json\n"
-        "from tuneship.serving import Predictor\n"
-        f"p = Predictor.from_bundle({str(pair_bundle)!r})\n"
-        "out = p.predict(['the cat sat on mat 3'], ['a cat was on the mat 3'])\n"
-        "print(json.dumps({'label': out[0]['label'], 'heavy': [m for m in ('torch', 'transformers', 'optimum') if m in sys.modules]}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answer["label"] in ("0", "1") and answer["heavy"] == []

@@ -9,7 +9,8 @@ from transformers import TrainerCallback, pipeline
 
 from tests.conftest import pair_rows, ticket_rows, write_csv
 from tuneship.errors import TuneshipError
-from tuneship.trainer import TorchClassifier, TrainConfig, evaluate, train
+from tuneship.serving import evaluate
+from tuneship.trainer import TorchClassifier, TrainConfig, train
 
 
 def tiny_config(tiny_model: Path, tmp_path: Path, rows: list[dict], **overrides) -> TrainConfig:

@@ -1,0 +1,349 @@
+"""The HTTP API: FastAPI app over a `Predictor`, with dynamic batching, metrics and an optional API key.
+
+Routes: `POST /v1/classify`, `GET /v1/model`, `GET /healthz`, `GET /readyz`, `GET /metrics`, and the
+OpenAPI schema and docs FastAPI serves (`/openapi.json`, `/docs`). Bad input is answered with 4xx and a
+message naming the field, never with 500.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from .batching import DynamicBatcher, Overloaded, ShuttingDown
+from .config import API_KEY_VARIABLE, ServeConfig
+from .monitoring import CONTENT_TYPE, ServerMetrics
+from .predictor import Predictor, softmax, to_predictions
+
+# Probes stay open when an API key is set, so that orchestrators can check the process without it.
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+ROUTES = ("/v1/classify", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+
+
+# --------------------------------------------------------------------------- request and response bodies
+
+
+class ClassifyInput(BaseModel):
+    """One input: a text, and for pair models its second text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(description="the text (the first text of a pair)")
+    text_pair: StrictStr | None = Field(None, description="the second text; required by pair models, refused by others")
+
+    @field_validator("text", "text_pair")
+    @classmethod
+    def _encodable(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("the text holds a lone surrogate and is not valid Unicode") from None
+        return value
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"inputs": [{"text": "An article.", "text_pair": "A comment on it."}]}]},
+    )
+
+    inputs: list[ClassifyInput] = Field(description="a list of inputs (a single input object is accepted too)")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
+class Prediction(BaseModel):
+    label: str
+    score: float
+    probabilities: dict[str, float]
+    truncated: bool = Field(description="whether the input was cut to the model's max length")
+
+
+class ClassifyResponse(BaseModel):
+    outputs: list[Prediction] = Field(description="one prediction per input, in order")
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="what was wrong, naming the field")
+    detail: list[dict] | None = None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(status: int, message: str, detail: list[dict] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    payload = {"error": message} if detail is None else {"error": message, "detail": detail}
+    return json_response(payload, status, headers)
+
+
+def _field_name(location: tuple | list) -> str:
+    parts = [str(part) for part in location if part != "body"]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if part.isdigit() else (f".{part}" if name else part)
+    return name or "body"
+
+
+def _validation_detail(errors: list[dict]) -> tuple[str, list[dict]]:
+    detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+              for e in errors]
+    first = detail[0] if detail else {"loc": [], "msg": "invalid request", "type": ""}
+    if first["type"] == "json_invalid":
+        message = f"body: not valid JSON ({first['msg']})"
+    else:
+        message = f"{_field_name(first['loc'])}: {first['msg']}"
+    if len(detail) > 1:
+        message += f" (and {len(detail) - 1} more)"
+    return message, detail
+
+
+# --------------------------------------------------------------------------- the guard in front of every route
+
+
+class RequestGuard:
+    """Pure ASGI middleware: API key, body size limit, and per-request metrics (cheaper than BaseHTTPMiddleware)."""
+
+    def __init__(self, app, metrics: ServerMetrics, max_body_bytes: int, api_key: str | None):
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.api_key = api_key.encode() if api_key else None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope)
+            if refusal is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                refusal, receive = await self._buffer_body(receive)
+            if refusal is not None:
+                await refusal(scope, receive, send_and_note)
+            else:
+                await self.app(scope, receive, send_and_note)
+        finally:
+            path = scope["path"] if scope["path"] in ROUTES else "other"
+            self.metrics.observe_request(path, scope["method"], status, time.perf_counter() - started)
+
+    def _refusal(self, scope) -> Response | None:
+        headers = dict(scope["headers"])
+        if self.api_key is not None and scope["path"] not in OPEN_PATHS:
+            given = headers.get(b"authorization", b"")
+            scheme, _, token = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not secrets.compare_digest(token.strip(), self.api_key):
+                return error_response(401, "missing or wrong API key: send the header `Authorization: Bearer <key>`",
+                                      headers={"WWW-Authenticate": "Bearer"})
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return error_response(400, "the Content-Length header is not a number")
+            if int(length) > self.max_body_bytes:
+                return self._too_large()
+        return None
+
+    def _too_large(self) -> Response:
+        return error_response(413, f"the request body is over the limit of {self.max_body_bytes} bytes")
+
+    async def _buffer_body(self, receive):
+        """Read the whole body (refusing it past the limit), then replay it to the app."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return self._too_large(), receive
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return None, replay
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = None) -> FastAPI:
+    """The FastAPI app serving `predictor`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
+    api_key = api_key if api_key is not None else os.environ.get(API_KEY_VARIABLE) or None
+    manifest = predictor.manifest
+    pair = predictor.columns.is_pair
+    batcher_box: dict[str, DynamicBatcher] = {}
+    metrics = ServerMetrics(lambda: batcher_box["batcher"].queue_depth if "batcher" in batcher_box else 0)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher = DynamicBatcher(
+            lambda encodings: predictor.run(encodings, batch_size=len(encodings)),
+            max_batch_tokens=config.max_batch_tokens, max_batch_size=config.max_batch_size,
+            max_wait_ms=config.max_wait_ms, max_queue=config.max_queue, on_batch=metrics.observe_batch,
+        )
+        batcher_box["batcher"] = batcher.start()
+        app.state.batcher = batcher
+        try:
+            yield
+        finally:
+            batcher.close()
+
+    app = FastAPI(
+        title="tuneship",
+        version=__version__,
+        summary=f"{manifest.task} with an ONNX model on onnxruntime ({predictor.precision})",
+        description=("Classify " + ("text pairs" if pair else "texts") + f" into {', '.join(predictor.label_names)}. "
+                     "Bad input gets 4xx with a message naming the field."),
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.predictor = predictor
+    app.state.metrics = metrics
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        return error_response(422, *_validation_detail(error.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
+
+    errors = {"model": ErrorResponse}
+
+    # The body is parsed by pydantic-core straight from bytes (`model_validate_json`) rather than through
+    # FastAPI's dependency machinery, which costs a third of the per-request time here; the schema is
+    # declared for the OpenAPI document below.
+    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["inference"],
+              responses={401: errors, 413: errors, 422: errors, 429: errors, 503: errors},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": {"$ref": "#/components/schemas/ClassifyRequest"}}}}})
+    async def classify(request: Request) -> Response:
+        """Classify one input or a list of them. Long inputs are truncated and flagged `truncated`."""
+        try:
+            inputs = ClassifyRequest.model_validate_json(await request.body()).inputs
+        except ValidationError as error:
+            return error_response(422, *_validation_detail(error.errors()))
+        if not inputs:
+            return error_response(422, "inputs: give at least one input")
+        if len(inputs) > config.max_request_inputs:
+            return error_response(413, f"inputs: {len(inputs)} inputs, over the limit of {config.max_request_inputs} "
+                                       "per request; split them")
+        for i, item in enumerate(inputs):
+            where = f"inputs[{i}].text_pair"
+            if pair and item.text_pair is None:
+                return error_response(422, f"{where}: required, this model classifies pairs "
+                                           f"({predictor.columns.text}, {predictor.columns.text_pair})")
+            if not pair and item.text_pair is not None:
+                return error_response(422, f"{where}: not expected, this model classifies single texts")
+        texts = [item.text for item in inputs]
+        pairs = [item.text_pair for item in inputs] if pair else None
+        encodings = predictor.encoder.encode(texts, pairs)
+        try:
+            logits = await app.state.batcher.submit(encodings)
+        except Overloaded as error:
+            return error_response(429, str(error), headers={"Retry-After": str(error.retry_after)})
+        except ShuttingDown as error:
+            return error_response(503, str(error), headers={"Retry-After": "1"})
+        truncated = [predictor.encoder.is_truncated(e) for e in encodings]
+        return json_response({"outputs": to_predictions(softmax(logits), predictor.label_names, truncated)})
+
+    @app.get("/v1/model", tags=["model"])
+    async def model() -> Response:
+        """What is served: task, labels, inputs, precision, tokenization, batching, versions."""
+        import onnxruntime
+
+        return json_response({
+            "task": manifest.task,
+            "labels": predictor.label_names,
+            "pair": pair,
+            "columns": {"text": manifest.text_column, "text_pair": manifest.text_pair_column,
+                        "label": manifest.label_column},
+            "precision": predictor.precision,
+            "model_file": manifest.model_file(predictor.precision),
+            "max_length": manifest.max_length,
+            "truncation": manifest.truncation,
+            "batching": {"max_batch_tokens": config.max_batch_tokens, "max_batch_size": config.max_batch_size,
+                         "max_wait_ms": config.max_wait_ms, "max_queue": config.max_queue},
+            "limits": {"max_request_inputs": config.max_request_inputs, "max_body_bytes": config.max_body_bytes},
+            "gates": manifest.gates,
+            "source": manifest.source,
+            "versions": {**manifest.versions, "tuneship_server": __version__, "onnxruntime_server": onnxruntime.__version__},
+        })
+
+    @app.get("/healthz", tags=["probes"])
+    async def healthz() -> Response:
+        """The process is up."""
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz() -> Response:
+        """Ready for traffic: model loaded, batcher running, queue not full."""
+        batcher = getattr(app.state, "batcher", None)
+        if batcher is None or not batcher.alive:
+            return error_response(503, "not ready: the batcher is not running")
+        if batcher.queue_depth >= config.max_queue:
+            return error_response(503, "not ready: the queue is full", headers={"Retry-After": "1"})
+        return json_response({"status": "ready", "queue_depth": batcher.queue_depth})
+
+    @app.get("/metrics", tags=["probes"])
+    async def prometheus_metrics() -> Response:
+        """Prometheus text format: requests, errors, latency, batch sizes, queue depth."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    generate_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate_openapi()
+            request_schema = ClassifyRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(request_schema.pop("$defs", {}))
+            components["ClassifyRequest"] = request_schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+    app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=config.max_body_bytes, api_key=api_key)
+    return app
+
+
+def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
+    """Load `config.bundle` (without spinning threads, which would starve the event loop) and build the app."""
+    predictor = Predictor.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
+    return create_app(predictor, config)

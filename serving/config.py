@@ -1,0 +1,63 @@
+"""`ServeConfig`: every option of the HTTP server, defined once for the CLI and Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..cli import option
+from ..errors import TuneshipError
+from .manifest import PRECISIONS
+
+API_KEY_VARIABLE = "TUNESHIP_API_KEY"
+
+
+@dataclass
+class ServeConfig:
+    """Options of `serve()` and `tuneship serve`; see `tuneship serve --help` for each one.
+
+    Example:
+        >>> config = ServeConfig(bundle="runs/relevance-onnx", port=8080)
+        >>> config.max_batch_tokens, config.max_wait_ms
+        (16384, 5.0)
+    """
+
+    bundle: str = option(None, "bundle folder written by `tuneship export`", "model", metavar="DIR", required=True)
+    precision: str | None = option(None, "which of the bundle's models to serve (default: the bundle's default)",
+                                   "model", choices=PRECISIONS)
+    threads: int | None = option(None, "onnxruntime threads per worker (default: available cores / workers)", "model")
+
+    host: str = option("127.0.0.1", "interface to listen on (0.0.0.0 for all)", "server")
+    port: int = option(8000, "TCP port", "server")
+    workers: int = option(1, "server processes, each with its own model and batcher", "server")
+    log_level: str = option("info", "uvicorn log level", "server",
+                            choices=("critical", "error", "warning", "info", "debug"))
+    access_log: bool = option(False, "log every request (costs throughput)", "server")
+
+    max_batch_tokens: int = option(16384, "padded tokens (inputs x longest input) per onnxruntime run", "batching")
+    max_batch_size: int = option(64, "inputs per onnxruntime run", "batching")
+    max_wait_ms: float = option(5.0, "under concurrent load, how long an input may wait for a batch to fill",
+                                "batching")
+    max_queue: int = option(1024, "queued inputs; beyond this the server answers 429 with Retry-After", "batching")
+
+    max_request_inputs: int = option(256, "inputs in one request; beyond this the server answers 413", "limits")
+    max_body_bytes: int = option(1_048_576, "request body size; beyond this the server answers 413", "limits")
+
+    def __post_init__(self) -> None:
+        positive = ("port", "workers", "max_batch_tokens", "max_batch_size", "max_queue", "max_request_inputs",
+                    "max_body_bytes")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise TuneshipError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise TuneshipError(f"threads must be at least 1, not {self.threads}")
+        if self.max_wait_ms < 0:
+            raise TuneshipError(f"max_wait_ms must be zero or more, not {self.max_wait_ms}")
+        if self.port > 65535:
+            raise TuneshipError(f"port must be at most 65535, not {self.port}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise TuneshipError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.max_request_inputs > self.max_queue:
+            raise TuneshipError(
+                f"max_request_inputs ({self.max_request_inputs}) must not exceed max_queue ({self.max_queue}): "
+                "such a request could never be queued"
+            )

@@ -1,0 +1,47 @@
+"""`serve()`: the HTTP API on uvicorn, in one process or several workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from ..errors import TuneshipError, require
+from .config import ServeConfig
+from .manifest import BundleManifest
+from .predictor import available_cores
+
+WORKER_CONFIG_VARIABLE = "TUNESHIP_SERVE_CONFIG"
+
+
+def serve(config: ServeConfig) -> None:
+    """Run the API until interrupted. With `workers > 1`, each worker process loads its own model and
+    gets `available cores / workers` onnxruntime threads (unless `threads` is given)."""
+    uvicorn = require("uvicorn", "serve")
+    require("fastapi", "serve")
+    from .api import load_app
+
+    threads = config.threads or max(1, available_cores() // config.workers)
+    manifest = BundleManifest.load(config.bundle)  # a clear error before any port is bound
+    precision = config.precision or manifest.default_precision
+    manifest.model_file(precision)
+    options = dict(host=config.host, port=config.port, log_level=config.log_level, access_log=config.access_log,
+                   loop="auto", http="auto", timeout_graceful_shutdown=10)
+    print(f"serving {config.bundle} ({manifest.task}, {precision}, labels {', '.join(manifest.labels)}) "
+          f"on http://{config.host}:{config.port} with {config.workers} worker(s) x {threads} thread(s); "
+          f"API docs at /docs", flush=True)
+    if config.workers == 1:
+        uvicorn.run(load_app(config, threads), **options)
+        return
+    os.environ[WORKER_CONFIG_VARIABLE] = json.dumps({**dataclasses.asdict(config), "threads": threads})
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers, **options)
+
+
+def worker_app():
+    """App factory for uvicorn's worker processes: the config comes from the parent in an environment variable."""
+    from .api import load_app
+
+    payload = os.environ.get(WORKER_CONFIG_VARIABLE)
+    if not payload:
+        raise TuneshipError(f"{WORKER_CONFIG_VARIABLE} is not set; start workers with `tuneship serve --workers N`")
+    return load_app(ServeConfig(**json.loads(payload)))
