@@ -31,15 +31,18 @@ demo: $(STAMP)
 		--text "The city council approved a new network of protected bike lanes on Tuesday." \
 		--text-pair "Shop owners are right, parking will be a nightmare."
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship export --model $(DEMO_OUT) --output $(DEMO_BUNDLE) --overwrite
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship evaluate --bundle $(DEMO_BUNDLE) \
+		--data examples/relevance/validation.csv
 	@echo
 	@echo "Fine-tuned model: $(DEMO_OUT)/ (a Hugging Face checkpoint: weights, tokenizer, metrics.json,"
 	@echo "training_curve.png, confusion_matrix.png and a README.md model card)."
 	@echo "ONNX bundle:      $(DEMO_BUNDLE)/ (fp32 and int8 ONNX models, tokenizer, tuneship.json manifest"
 	@echo "with the parity and accuracy gates, model card); serving loads it without torch."
 	@echo "Next:"
-	@echo "  $(VENV)/bin/tuneship predict --model $(DEMO_OUT) --text \"<article>\" --text-pair \"<comment>\""
-	@echo "  $(VENV)/bin/tuneship evaluate --model $(DEMO_OUT) --data <labelled file>"
-	@echo "  $(VENV)/bin/python -c \"from tuneship.serving import Predictor; print(Predictor.from_bundle('$(DEMO_BUNDLE)').predict(['<article>'], ['<comment>']))\""
+	@echo "  $(VENV)/bin/tuneship serve --bundle $(DEMO_BUNDLE)     (HTTP API on 127.0.0.1:8000, docs at /docs)"
+	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --text \"<article>\" --text-pair \"<comment>\""
+	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --input <file.csv> --output <predictions.csv>"
+	@echo "  $(VENV)/bin/tuneship evaluate --bundle $(DEMO_BUNDLE) --data <labelled file>"
 	@echo "  $(VENV)/bin/tuneship train --train <your data.csv> --output runs/<name>   (see README.md)"
 
 test: $(STAMP)

@@ -165,12 +165,13 @@ def run_load(port: int, pairs_file: Path, concurrency: int, seconds: float) -> d
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
-def batch_sizes(port: int) -> float:
+def batch_counts(port: int) -> tuple[float, float]:
+    """(inputs, onnxruntime runs) so far, from the server's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
         text = response.read().decode()
     total = float(re.search(r"^tuneship_batch_size_sum (\S+)", text, re.M).group(1))
     count = float(re.search(r"^tuneship_batch_size_count (\S+)", text, re.M).group(1))
-    return total / max(count, 1)
+    return total, count
 
 
 def main() -> None:
@@ -198,8 +199,10 @@ def main() -> None:
     try:
         idle_rss, _ = rss_mb(server.pid)
         single = run_load(port, pairs_file, 1, 10.0)
+        before = batch_counts(port)
         loaded = run_load(port, pairs_file, 64, args.seconds)
-        mean_batch = batch_sizes(port)
+        after = batch_counts(port)
+        mean_batch = (after[0] - before[0]) / max(after[1] - before[1], 1)
         rss, peak = rss_mb(server.pid)
     finally:
         server.terminate()
@@ -215,7 +218,7 @@ def main() -> None:
         print(f"| {name}, {r['seconds']:.0f} s | {r['requests']} | {r['per_second']:.0f} | {r['p50']:.2f} | "
               f"{r['p90']:.2f} | {r['p99']:.2f} | {r['errors']} |")
     print(f"\nserver resident memory: {idle_rss:.0f} MB idle, {rss:.0f} MB after the load, peak {peak:.0f} MB; "
-          f"mean onnxruntime batch {mean_batch:.1f} inputs")
+          f"mean onnxruntime batch at concurrency 64: {mean_batch:.1f} inputs")
 
 
 if __name__ == "__main__":
