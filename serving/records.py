@@ -92,16 +92,16 @@ class RecordReader:
 
     def _json_lines(self, text: IO[str]) -> Iterator[Record]:
         row = 0
-        for line in text:
+        for number, line in enumerate(text, start=1):
             if not line.strip():
                 continue
             row += 1
             try:
                 values = json.loads(line)
             except json.JSONDecodeError as error:
-                raise DataError(f"{self.path}: row {row} is not valid JSON: {error.msg}") from None
+                raise DataError(f"{self.path}: line {number} is not valid JSON: {error.msg}") from None
             if not isinstance(values, dict):
-                raise DataError(f"{self.path}: row {row} is not a JSON object")
+                raise DataError(f"{self.path}: line {number} is not a JSON object")
             yield Record(row, values)
 
     def _json(self, text: IO[str]) -> Iterator[Record]:

@@ -88,18 +88,9 @@ def _read_json(path: Path) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}: line {number} is not valid JSON: {error.msg}") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}: line {number} is not a JSON object")
-        rows.append(row)
-    return pd.DataFrame.from_records(rows)
+    from ..serving.records import RecordReader
+
+    return pd.DataFrame.from_records([record.values for record in RecordReader(path)])
 
 
 def _read_file(path: Path) -> pd.DataFrame:

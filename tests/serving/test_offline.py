@@ -82,7 +82,7 @@ def test_bad_rows_are_named_and_nothing_is_written(predictor, tmp_path):
     assert not (tmp_path / "out.csv").exists()
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"sentence1": "a", "sentence2": "b"}\n{"sentence1": \n')
-    with pytest.raises(DataError, match="broken.jsonl: row 2 is not valid JSON"):
+    with pytest.raises(DataError, match="broken.jsonl: line 2 is not valid JSON"):
         predict_file(predictor, broken, tmp_path / "out2.csv")
     with pytest.raises(DataError, match="unsupported file type .xlsx"):
         predict_file(predictor, tmp_path / "in.xlsx", tmp_path / "out3.csv")
