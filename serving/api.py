@@ -208,8 +208,8 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_VARIABLE) or None
     manifest = predictor.manifest
     pair = predictor.columns.is_pair
-    batcher_box: dict[str, DynamicBatcher] = {}
-    metrics = ServerMetrics(lambda: batcher_box["batcher"].queue_depth if "batcher" in batcher_box else 0)
+    # `app` is bound below; the queue depth is read only when /metrics is scraped, after start-up.
+    metrics = ServerMetrics(lambda: app.state.batcher.queue_depth if hasattr(app.state, "batcher") else 0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -218,8 +218,7 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
             max_batch_tokens=config.max_batch_tokens, max_batch_size=config.max_batch_size,
             max_wait_ms=config.max_wait_ms, max_queue=config.max_queue, on_batch=metrics.observe_batch,
         )
-        batcher_box["batcher"] = batcher.start()
-        app.state.batcher = batcher
+        app.state.batcher = batcher.start()
         try:
             yield
         finally:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
-from ..errors import DataError, TuneshipError
+from ..errors import DataError, TuneshipError, require
 from ..files import write_json
 
 READ_FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
@@ -115,8 +115,6 @@ class RecordReader:
             yield Record(row, values)
 
     def _parquet(self) -> Iterator[Record]:
-        from ..errors import require
-
         parquet = require("pyarrow.parquet", "train")
         row = 0
         for batch in parquet.ParquetFile(self.path).iter_batches(batch_size=1024):

@@ -53,6 +53,13 @@ def make_app(bundle: Path, api_key: str | None = "", predictor: Predictor | None
     return create_app(predictor or Predictor.from_bundle(bundle, spinning=False), config, api_key=api_key)
 
 
+def with_run(predictor: Predictor, run) -> Predictor:
+    """The same session and tokenizer, with `run` in place of `Predictor.run` (what the batcher calls)."""
+    copy = Predictor(predictor.session, predictor.encoder, predictor.manifest, predictor.precision)
+    copy.run = run
+    return copy
+
+
 @pytest.fixture(scope="module")
 def predictor(pair_bundle) -> Predictor:
     return Predictor.from_bundle(pair_bundle, spinning=False)
@@ -162,9 +169,7 @@ def test_concurrent_requests_are_all_answered_correctly_and_batched(pair_bundle,
         time.sleep(0.02)
         return slow_run(encodings, **options)
 
-    slowed = Predictor(predictor.session, predictor.encoder, predictor.manifest, predictor.precision)
-    slowed.run = run
-    with running(make_app(pair_bundle, predictor=slowed)) as base:
+    with running(make_app(pair_bundle, predictor=with_run(predictor, run))) as base:
         async def fire():
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
                 return await asyncio.gather(*(
@@ -182,9 +187,8 @@ def test_concurrent_requests_are_all_answered_correctly_and_batched(pair_bundle,
 
 def test_a_full_queue_answers_429_with_retry_after(pair_bundle, predictor):
     gate = threading.Event()
-    blocked = Predictor(predictor.session, predictor.encoder, predictor.manifest, predictor.precision)
     real_run = predictor.run
-    blocked.run = lambda encodings, **options: (gate.wait(20), real_run(encodings, **options))[1]
+    blocked = with_run(predictor, lambda encodings, **options: (gate.wait(20), real_run(encodings, **options))[1])
     with running(make_app(pair_bundle, predictor=blocked, max_queue=4, max_request_inputs=4)) as base:
         async def fire():
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:

@@ -30,6 +30,13 @@ class Recorder:
         return np.array([[e.ids[0], len(e.ids)] for e in encodings], dtype=np.float32)
 
 
+async def hold_worker(b: DynamicBatcher, recorder: Recorder, length: int):
+    """Submit one input and return its future once the worker holds it at `recorder.gate` (which must be closed)."""
+    first = b.submit([encoding(length)])
+    await asyncio.to_thread(recorder.started.wait, 5)
+    return first
+
+
 def batcher(recorder, **options) -> DynamicBatcher:
     settings = dict(max_batch_tokens=10_000, max_batch_size=64, max_wait_ms=5.0, max_queue=1000)
     return DynamicBatcher(recorder, **{**settings, **options}).start()
@@ -56,8 +63,7 @@ def test_concurrent_requests_are_merged_into_one_run():
     b = batcher(recorder)
 
     async def main():
-        first = b.submit([encoding(5)])
-        await asyncio.to_thread(recorder.started.wait, 5)  # the worker is busy with the first request...
+        first = await hold_worker(b, recorder, 5)  # the worker is busy with the first request...
         rest = [b.submit([encoding(5, tag=i)]) for i in range(20)]  # ...while 20 more arrive
         recorder.gate.set()
         await asyncio.gather(first, *rest)
@@ -73,8 +79,7 @@ def test_batches_respect_the_size_and_token_budgets():
     b = batcher(recorder, max_batch_size=8, max_batch_tokens=100)
 
     async def main():
-        first = b.submit([encoding(1)])
-        await asyncio.to_thread(recorder.started.wait, 5)
+        first = await hold_worker(b, recorder, 1)
         short = b.submit([encoding(10) for _ in range(20)])  # 8 per run by size
         long = b.submit([encoding(40) for _ in range(5)])  # 2 per run by tokens (3 x 40 > 100)
         recorder.gate.set()
@@ -93,8 +98,7 @@ def test_inputs_of_similar_length_run_together():
     b = batcher(recorder, max_batch_size=4)
 
     async def main():
-        first = b.submit([encoding(1)])
-        await asyncio.to_thread(recorder.started.wait, 5)
+        first = await hold_worker(b, recorder, 1)
         mixed = b.submit([encoding(n) for n in (10, 200, 11, 201, 12, 202, 13, 203)])
         recorder.gate.set()
         await asyncio.gather(first, mixed)
@@ -124,8 +128,7 @@ def test_a_full_queue_is_refused_with_a_retry_time():
     b = batcher(recorder, max_queue=10)
 
     async def main():
-        first = b.submit([encoding(2)])
-        await asyncio.to_thread(recorder.started.wait, 5)
+        first = await hold_worker(b, recorder, 2)
         queued = b.submit([encoding(2) for _ in range(10)])
         with pytest.raises(Overloaded) as refused:
             b.submit([encoding(2)])
@@ -145,8 +148,7 @@ def test_close_fails_what_is_still_queued_and_refuses_more():
     b = batcher(recorder)
 
     async def main():
-        first = b.submit([encoding(2)])
-        await asyncio.to_thread(recorder.started.wait, 5)
+        first = await hold_worker(b, recorder, 2)
         waiting = b.submit([encoding(2)])
         threading.Timer(0.2, recorder.gate.set).start()
         await asyncio.to_thread(b.close)
