@@ -73,10 +73,12 @@ class TextEncoder:
             longest = max(int(lengths[order[start]]), 1)
             size = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // longest))
             indices = order[start : start + size]
-            yield EncodedBatch(indices, self._pad([encodings[i] for i in indices], longest, input_names))
+            yield EncodedBatch(indices, self.pad([encodings[i] for i in indices], input_names, longest))
             start += size
 
-    def _pad(self, encodings: Sequence, width: int, input_names: Sequence[str]) -> dict[str, np.ndarray]:
+    def pad(self, encodings: Sequence, input_names: Sequence[str], width: int | None = None) -> dict[str, np.ndarray]:
+        """The model's input arrays for `encodings`, padded to `width` (default: the longest)."""
+        width = max((len(e.ids) for e in encodings), default=1) if width is None else width
         ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
         types = np.zeros((len(encodings), width), dtype=np.int64)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from ..columns import ColumnMapping
 from ..errors import TuneshipError, require
-from ..serving.predictor import to_predictions
+from ..serving.predictor import softmax, to_predictions
 
 DEFAULT_SETTINGS = {
     "task": "text-classification", "text_column": "text", "text_pair_column": None, "label_column": "label",
@@ -55,21 +57,26 @@ class TorchClassifier:
         name = self.settings.get("positive_label")
         return self.label_names.index(name) if name in self.label_names else None
 
-    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
-        """Label, score, all class probabilities and whether the input was truncated, per input."""
+    def logits(
+        self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32
+    ) -> tuple[np.ndarray, list[bool]]:
+        """Raw logits (inputs x labels) in input order, and which inputs were truncated."""
         import torch
 
         self.columns.check_inputs(texts, text_pairs)
-        max_length = self.settings["max_length"]
-        results = []
+        logits, truncated = [], []
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
             pairs = list(text_pairs[start : start + batch_size]) if text_pairs is not None else None
-            full_lengths = [len(ids) for ids in self.tokenizer(batch, pairs, truncation=False)["input_ids"]]
-            encoded = self.tokenizer(
-                batch, pairs, truncation=self.settings["truncation"], max_length=max_length, padding=True, return_tensors="pt"
-            )
+            encoded = self.tokenizer(batch, pairs, truncation=self.settings["truncation"],
+                                     max_length=self.settings["max_length"], padding=True, return_tensors="pt")
             with torch.inference_mode():
-                probabilities = torch.softmax(self.model(**encoded).logits.float(), dim=-1).numpy()
-            results += to_predictions(probabilities, self.label_names, [n > max_length for n in full_lengths])
-        return results
+                logits.append(self.model(**encoded).logits.float().numpy())
+            truncated += [bool(encoding.overflowing) for encoding in encoded.encodings]
+        width = len(self.label_names)
+        return (np.concatenate(logits) if logits else np.zeros((0, width), dtype=np.float32)), truncated
+
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
+        """Label, score, all class probabilities and whether the input was truncated, per input."""
+        logits, truncated = self.logits(texts, text_pairs, batch_size)
+        return to_predictions(softmax(logits), self.label_names, truncated)
