@@ -20,11 +20,12 @@ from . import __version__
 from .errors import TuneshipError
 
 # Each module exposes `register(subparsers)`. Later packages append theirs here.
-COMMAND_MODULES = ("tuneship.trainer.cli", "tuneship.export.cli", "tuneship.serving.cli")
+COMMAND_MODULES = ("tuneship.trainer.cli", "tuneship.export.cli", "tuneship.serving.cli", "tuneship.bench.cli")
 
 
 def option(default: Any, help: str, group: str, **extra: Any) -> Any:
-    """A config dataclass field with what `add_config_arguments` needs: help text, group, flag, choices."""
+    """A config dataclass field with what `add_config_arguments` needs: help text, group, flag, choices, and
+    `type` where the command line gives a string that `__post_init__` parses (e.g. "32,128" for a tuple)."""
     return dataclasses.field(default=default, metadata={"help": help, "group": group, **extra})
 
 
@@ -52,7 +53,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip
         flag = meta.get("flag", "--" + field.name.replace("_", "-"))
         default = field.default if field.default is not dataclasses.MISSING else None
         help_text = meta.get("help", "")
-        kind = _field_type(field, hints)
+        kind = meta.get("type") or _field_type(field, hints)
         if kind is bool:
             group.add_argument(flag, dest=field.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             continue

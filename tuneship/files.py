@@ -33,11 +33,19 @@ def write_directory_atomically(output: Path, write: Callable[[Path], None]) -> N
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_json(path: str | Path, payload: Any) -> Path:
-    """Write `payload` as indented UTF-8 JSON, atomically."""
+def write_file(path: str | Path, content: str | bytes) -> Path:
+    """Write text (UTF-8) or bytes to `path` atomically: into a partial file beside it, then renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if isinstance(content, str):
+        partial.write_text(content, encoding="utf-8")
+    else:
+        partial.write_bytes(content)
     os.replace(partial, path)
     return path
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """Write `payload` as indented UTF-8 JSON, atomically."""
+    return write_file(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
