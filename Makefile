@@ -1,5 +1,6 @@
 # Two commands do the whole set-up on a fresh machine (see README.md):
-#   make demo   create .venv, install, fine-tune the default model on the bundled examples, export it to ONNX
+#   make demo   create .venv, install, fine-tune the default model on the bundled examples, export it to ONNX,
+#               benchmark PyTorch against ONNX
 #   make test   create .venv, install, run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,6 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tuneship-installed
 DEMO_OUT ?= runs/relevance-minilm
 DEMO_BUNDLE ?= runs/relevance-minilm-onnx
+DEMO_BENCH ?= runs/relevance-minilm-bench
+CHROMIUM := /usr/bin/chromium
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: install demo test clean
@@ -33,20 +36,29 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship export --model $(DEMO_OUT) --output $(DEMO_BUNDLE) --overwrite
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship evaluate --bundle $(DEMO_BUNDLE) \
 		--data examples/relevance/validation.csv
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship bench --checkpoint $(DEMO_OUT) --bundle $(DEMO_BUNDLE) \
+		--data examples/relevance/validation.csv --seq-lens 32,128 --batch-sizes 1,32 --output $(DEMO_BENCH)
 	@echo
 	@echo "Fine-tuned model: $(DEMO_OUT)/ (a Hugging Face checkpoint: weights, tokenizer, metrics.json,"
 	@echo "training_curve.png, confusion_matrix.png and a README.md model card)."
 	@echo "ONNX bundle:      $(DEMO_BUNDLE)/ (fp32 and int8 ONNX models, tokenizer, tuneship.json manifest"
 	@echo "with the parity and accuracy gates, model card); serving loads it without torch."
+	@echo "Benchmark:        $(DEMO_BENCH)/ (bench.md: the tables above; bench.json: every figure; bench.png)."
 	@echo "Next:"
 	@echo "  $(VENV)/bin/tuneship serve --bundle $(DEMO_BUNDLE)     (HTTP API on 127.0.0.1:8000, docs at /docs)"
 	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --text \"<article>\" --text-pair \"<comment>\""
 	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --input <file.csv> --output <predictions.csv>"
 	@echo "  $(VENV)/bin/tuneship evaluate --bundle $(DEMO_BUNDLE) --data <labelled file>"
+	@echo "  $(VENV)/bin/tuneship bench --checkpoint $(DEMO_OUT) --bundle $(DEMO_BUNDLE)   (all lengths and batch sizes)"
 	@echo "  $(VENV)/bin/tuneship train --train <your data.csv> --output runs/<name>   (see README.md)"
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
+
+# The browser test drives Debian's Chromium with Playwright. Installing it needs root; without it the test skips.
+$(CHROMIUM):
+	-command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
