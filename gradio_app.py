@@ -1,0 +1,220 @@
+"""tuneship's Gradio demo: classify with an exported bundle, compare it with PyTorch, predict a whole file.
+
+    python gradio_app.py --bundle runs/relevance-minilm-onnx [--checkpoint runs/relevance-minilm] [--share]
+
+Without --bundle, the bundle comes from $TUNESHIP_BUNDLE or from a `bundle/` folder beside this file
+(how the Hugging Face Space written by `tuneship space` runs). Inference goes through
+`tuneship.serving` (onnxruntime and tokenizers, no torch); torch is loaded only when a checkpoint is
+given for the comparison tab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from tuneship.errors import TuneshipError
+from tuneship.serving import BundleManifest, Predictor, predict_file
+
+BUNDLE_VARIABLE = "TUNESHIP_BUNDLE"
+BUNDLE_FOLDER = "bundle"  # beside app.py in a Space
+EXAMPLES_FILE = "examples.jsonl"  # validation rows saved by `tuneship export`
+QUEUE_SIZE = 64  # requests waiting beyond this get "queue full" instead of an ever longer wait
+CONCURRENCY = 2  # requests run at once; each model call already uses every core
+OUTPUT_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv"}  # other inputs get JSON Lines predictions
+
+
+@dataclass
+class DemoModels:
+    """A bundle's ONNX models (and the PyTorch checkpoint, when given), loaded once and shared by all requests."""
+
+    bundle: Path
+    manifest: BundleManifest
+    models: dict  # display name -> classifier with `predict(texts, text_pairs)`
+    default: str
+
+    @classmethod
+    def load(cls, bundle: str | Path, checkpoint: str | Path | None = None, threads: int | None = None) -> "DemoModels":
+        manifest = BundleManifest.load(bundle)
+        models = {f"ONNX {p}": Predictor.from_bundle(bundle, p, threads) for p in manifest.models}
+        if checkpoint:
+            from tuneship.trainer.inference import TorchClassifier
+
+            models["PyTorch fp32"] = TorchClassifier.from_checkpoint(checkpoint)
+        return cls(Path(bundle), manifest, models, f"ONNX {manifest.default_precision}")
+
+    @property
+    def is_pair(self) -> bool:
+        return self.manifest.columns.is_pair
+
+    def examples(self) -> list[list[str]]:
+        path = self.bundle / EXAMPLES_FILE
+        if not path.is_file():
+            return []
+        columns = [c for c in (self.manifest.columns.text, self.manifest.columns.text_pair) if c]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [[str(row.get(c, "")) for c in columns] for row in rows]
+
+
+def _empty_message(models: DemoModels, text: str | None, pair: str | None) -> str | None:
+    """A friendly note when an input box is empty, else None."""
+    columns = models.manifest.columns
+    if not (text or "").strip():
+        return f"Type some text in **{columns.text}** first."
+    if models.is_pair and not (pair or "").strip():
+        return f"This model reads pairs: type some text in **{columns.text_pair}** too."
+    return None
+
+
+def _timed_predict(model, text: str, pair: str | None) -> tuple[dict, float]:
+    started = time.perf_counter()
+    prediction = model.predict([text], None if pair is None else [pair])[0]
+    return prediction, 1000 * (time.perf_counter() - started)
+
+
+def _benchmark_rows(models: DemoModels, batch_size: int, seconds: float) -> list[list]:
+    """Median latency and throughput of each model on a batch of the bundle's examples, taking turns."""
+    examples = models.examples() or [["benchmark input", "benchmark input"]]
+    batch = [examples[i % len(examples)] for i in range(batch_size)]
+    texts = [row[0] for row in batch]
+    pairs = [row[1] for row in batch] if models.is_pair else None
+    times: dict[str, list[float]] = {name: [] for name in models.models}
+    for model in models.models.values():
+        model.predict(texts, pairs)  # warm-up
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or min(len(t) for t in times.values()) < 3:
+        for name, model in models.models.items():
+            started = time.perf_counter()
+            model.predict(texts, pairs)
+            times[name].append(time.perf_counter() - started)
+    rows = []
+    for name, values in times.items():
+        median = sorted(values)[len(values) // 2]
+        rows.append([name, round(1000 * median, 2), round(batch_size / median, 1)])
+    return rows
+
+
+def build_demo(models: DemoModels) -> gr.Blocks:
+    """The app's layout and events; `launch()` is left to the caller (tests, `main`, a Space)."""
+    import pandas as pd
+
+    manifest, columns = models.manifest, models.manifest.columns
+    default = models.models[models.default]
+
+    def read_inputs(text_box: gr.Textbox, pair_box: gr.Textbox | None) -> list:
+        return [text_box] if pair_box is None else [text_box, pair_box]
+
+    def input_boxes() -> tuple[gr.Textbox, gr.Textbox | None]:
+        with gr.Row():
+            text_box = gr.Textbox(label=columns.text, lines=4, placeholder=f"{columns.text} ...")
+            pair_box = (gr.Textbox(label=columns.text_pair, lines=4, placeholder=f"{columns.text_pair} ...")
+                        if models.is_pair else None)
+        return text_box, pair_box
+
+    def classify(text: str, pair: str | None = None):
+        message = _empty_message(models, text, pair)
+        if message:
+            return None, message
+        prediction, ms = _timed_predict(default, text, pair)
+        note = f"{models.default} · {ms:.1f} ms" + (" · input truncated" if prediction["truncated"] else "")
+        return prediction["probabilities"], note
+
+    def compare(text: str, pair: str | None = None):
+        message = _empty_message(models, text, pair)
+        if message:
+            return None, message
+        rows = []
+        for name, model in models.models.items():
+            prediction, ms = _timed_predict(model, text, pair)
+            rows.append([name, prediction["label"], round(prediction["score"], 4), round(ms, 2)])
+        return pd.DataFrame(rows, columns=["model", "label", "score", "latency (ms)"]), ""
+
+    def benchmark(batch_size: float):
+        rows = _benchmark_rows(models, int(batch_size), seconds=2.0)
+        table = pd.DataFrame(rows, columns=["model", "latency per batch (ms)", "inputs/s"])
+        return table, table
+
+    def predict_upload(path: str | None):
+        if not path:
+            return None, "Upload a CSV, TSV, JSON Lines, JSON or Parquet file first."
+        source = Path(path)
+        output = Path(tempfile.mkdtemp(prefix="tuneship-")) / (
+            f"{source.stem}-predictions{OUTPUT_SUFFIXES.get(source.suffix.lower(), '.jsonl')}")
+        try:
+            written = predict_file(default, source, output)
+        except TuneshipError as error:
+            raise gr.Error(str(error).replace(str(source.parent) + os.sep, "")) from None
+        return str(written), f"Predicted every row of **{source.name}** with {models.default}."
+
+    with gr.Blocks(title=f"tuneship: {models.bundle.name}") as demo:
+        gr.Markdown(f"# {models.bundle.name}\n{manifest.task} · labels: {', '.join(manifest.labels)} · "
+                    f"served by onnxruntime ({models.default}), exported with tuneship")
+        with gr.Tab("Classify"):
+            text_box, pair_box = input_boxes()
+            button = gr.Button("Classify", variant="primary")
+            label = gr.Label(num_top_classes=len(manifest.labels), label="Prediction")
+            note = gr.Markdown(elem_id="latency")
+            button.click(classify, read_inputs(text_box, pair_box), [label, note], api_name="classify")
+            if models.examples():
+                gr.Examples(models.examples(), read_inputs(text_box, pair_box))
+        with gr.Tab("Compare"):
+            compare_text, compare_pair = input_boxes()
+            compare_button = gr.Button("Run every model", variant="primary")
+            compare_table = gr.Dataframe(label="Same input, every model")
+            compare_note = gr.Markdown()
+            compare_button.click(compare, read_inputs(compare_text, compare_pair), [compare_table, compare_note],
+                                 api_name="compare")
+            gr.Markdown("A short benchmark: a batch of the bundle's examples through each model, taking turns for 2 s.")
+            batch_size = gr.Slider(1, 64, value=8, step=1, label="batch size")
+            bench_button = gr.Button("Benchmark")
+            bench_plot = gr.BarPlot(x="model", y="inputs/s", title="Throughput (inputs/s, higher is better)")
+            bench_table = gr.Dataframe(label="Benchmark")
+            bench_button.click(benchmark, [batch_size], [bench_plot, bench_table], api_name="benchmark")
+        with gr.Tab("Batch"):
+            upload = gr.File(label="A file to classify (CSV, TSV, JSON Lines, JSON or Parquet)",
+                             file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet"], type="filepath")
+            batch_button = gr.Button("Predict the file", variant="primary")
+            download = gr.File(label="Predictions")
+            batch_note = gr.Markdown()
+            batch_button.click(predict_upload, [upload], [download, batch_note], api_name="predict_file")
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def find_bundle(given: str | None) -> Path:
+    """--bundle, else $TUNESHIP_BUNDLE, else `bundle/` beside this file."""
+    for candidate in (given, os.environ.get(BUNDLE_VARIABLE), Path(__file__).resolve().parent / BUNDLE_FOLDER):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    raise TuneshipError(f"no bundle: pass --bundle DIR, set {BUNDLE_VARIABLE}, or put the bundle in "
+                        f"{Path(__file__).resolve().parent / BUNDLE_FOLDER}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A Gradio demo of a tuneship bundle.")
+    parser.add_argument("--bundle", help=f"bundle folder (default: ${BUNDLE_VARIABLE} or ./{BUNDLE_FOLDER})")
+    parser.add_argument("--checkpoint", help="PyTorch checkpoint to compare with (needs tuneship[train])")
+    parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--threads", type=int, help="onnxruntime threads per model (default: the cores available)")
+    args = parser.parse_args(argv)
+    try:
+        models = DemoModels.load(find_bundle(args.bundle), args.checkpoint, args.threads)
+    except TuneshipError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    build_demo(models).launch(server_name=args.host, server_port=args.port, share=args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

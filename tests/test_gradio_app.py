@@ -1,0 +1,141 @@
+"""The Gradio demo on a real server (loopback port), driven by gradio_client and by a real Chromium."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gradio_app import DemoModels, build_demo, find_bundle
+from tests.conftest import free_port, pair_rows, write_csv
+from tuneship.errors import TuneshipError
+
+CHROMIUM = "/usr/bin/chromium"
+PAIR = ("the cat sat on mat 3", "a cat was on the mat 3")
+
+
+def launch(models: DemoModels):
+    demo = build_demo(models)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def pair_app(pair_bundle, pair_checkpoint):
+    models = DemoModels.load(pair_bundle, pair_checkpoint, threads=1)
+    demo, url = launch(models)
+    yield models, url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(pair_app):
+    from gradio_client import Client
+
+    return Client(pair_app[1], verbose=False)
+
+
+def confidences(label: dict) -> dict[str, float]:
+    return {item["label"]: item["confidence"] for item in label["confidences"]}
+
+
+def test_classify_a_pair_through_gradio_client(pair_app, client):
+    models, _ = pair_app
+    label, note = client.predict(*PAIR, api_name="/classify")
+    expected = models.models[models.default].predict([PAIR[0]], [PAIR[1]])[0]
+    assert label["label"] == expected["label"]
+    assert confidences(label) == pytest.approx(expected["probabilities"], abs=1e-6)
+    assert note.startswith(f"{models.default} · ") and note.endswith(" ms")
+
+
+def test_empty_input_gets_a_friendly_message(client):
+    label, note = client.predict("", "a comment", api_name="/classify")
+    assert not label and note == "Type some text in **sentence1** first."
+    label, note = client.predict("an article", "   ", api_name="/classify")
+    assert not label and "type some text in **sentence2** too" in note
+
+
+def test_compare_runs_every_model_on_the_same_input(client):
+    table, _ = client.predict(*PAIR, api_name="/compare")
+    rows = {row[0]: row for row in table["data"]}
+    assert set(rows) == {"ONNX fp32", "ONNX int8", "PyTorch fp32"}
+    assert rows["ONNX fp32"][1] == rows["PyTorch fp32"][1]
+    assert rows["ONNX fp32"][2] == pytest.approx(rows["PyTorch fp32"][2], abs=1e-4)
+    assert all(row[3] > 0 for row in rows.values())
+
+
+def test_benchmark_button_times_every_model(client):
+    _, table = client.predict(4, api_name="/benchmark")
+    rows = {row[0]: row for row in table["data"]}
+    assert set(rows) == {"ONNX fp32", "ONNX int8", "PyTorch fp32"}
+    assert all(row[1] > 0 and row[2] > 0 for row in rows.values())
+
+
+def test_batch_upload_returns_a_predictions_file(client, pair_app, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    rows = pair_rows(12)
+    path, note = client.predict(handle_file(str(write_csv(tmp_path / "pairs.csv", rows))), api_name="/predict_file")
+    with open(path, newline="", encoding="utf-8") as handle:
+        predicted = list(csv.DictReader(handle))
+    assert Path(path).name == "pairs-predictions.csv" and len(predicted) == 12 and "pairs.csv" in note
+    expected = pair_app[0].models[pair_app[0].default].predict([r["sentence1"] for r in rows], [r["sentence2"] for r in rows])
+    assert [r["predicted_label"] for r in predicted] == [e["label"] for e in expected]
+
+    bad = write_csv(tmp_path / "bad.csv", [{"title": "x", "body": "y"}])
+    with pytest.raises(AppError, match="sentence1"):
+        client.predict(handle_file(str(bad)), api_name="/predict_file")
+
+
+def test_one_text_model_has_one_box(text_bundle):
+    from gradio_client import Client
+
+    models = DemoModels.load(text_bundle, threads=1)
+    demo, url = launch(models)
+    try:
+        label, note = Client(url, verbose=False).predict("the app crashes and shows an error", api_name="/classify")
+        assert set(confidences(label)) == {"bug", "feature_request", "general_inquiry"} and "ms" in note
+    finally:
+        demo.close()
+
+
+def test_bundle_from_the_environment_or_beside_the_app(pair_bundle, monkeypatch):
+    monkeypatch.setenv("TUNESHIP_BUNDLE", str(pair_bundle))
+    assert find_bundle(None) == pair_bundle
+    monkeypatch.delenv("TUNESHIP_BUNDLE")
+    with pytest.raises(TuneshipError, match="no bundle: pass --bundle DIR"):
+        find_bundle(None)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: `make test` installs Debian's chromium")
+def test_a_real_browser_types_clicks_and_reads_the_label(pair_app, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    models, url = pair_app
+    expected = models.models[models.default].predict([PAIR[0]], [PAIR[1]])[0]["label"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.get_by_label("sentence1").first.fill(PAIR[0])
+            page.get_by_label("sentence2").first.fill(PAIR[1])
+            page.get_by_role("button", name="Classify", exact=True).click()
+            shown = page.get_by_test_id("label-output-value").first
+            shown.wait_for(timeout=30_000)
+            page.wait_for_function("() => document.querySelector('#latency')?.innerText.includes('ms')", timeout=30_000)
+            assert shown.inner_text().strip() == expected
+            screenshot = tmp_path / "classify.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert screenshot.stat().st_size > 10_000
+    saved = Path(__file__).resolve().parents[1] / "runs" / "screenshots"
+    saved.mkdir(parents=True, exist_ok=True)
+    shutil.copy(screenshot, saved / "gradio-classify.png")  # kept for a look after the run (runs/ is not committed)
