@@ -87,6 +87,30 @@ def pair_bundle(pair_checkpoint, tmp_path_factory) -> Path:
     return output
 
 
+@pytest.fixture(scope="session")
+def text_checkpoint(tiny_model, tmp_path_factory) -> Path:
+    """A tiny one-text, three-class model (string labels)."""
+    return tiny_checkpoint(tiny_model, tmp_path_factory.mktemp("texts"), ticket_rows(30))
+
+
+@pytest.fixture(scope="session")
+def text_bundle(text_checkpoint, tmp_path_factory) -> Path:
+    from tuneship.export import ExportConfig, export
+
+    output = tmp_path_factory.mktemp("bundles") / "texts"
+    export(ExportConfig(model=str(text_checkpoint), output_dir=str(output)))
+    return output
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames or list(rows[0]))

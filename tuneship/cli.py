@@ -20,7 +20,8 @@ from . import __version__
 from .errors import TuneshipError
 
 # Each module exposes `register(subparsers)`. Later packages append theirs here.
-COMMAND_MODULES = ("tuneship.trainer.cli", "tuneship.export.cli", "tuneship.serving.cli", "tuneship.bench.cli")
+COMMAND_MODULES = ("tuneship.trainer.cli", "tuneship.export.cli", "tuneship.serving.cli", "tuneship.bench.cli",
+                   "tuneship.hub.cli")
 
 
 def option(default: Any, help: str, group: str, **extra: Any) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,17 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import free_port
 from tuneship.serving import Predictor
 from tuneship.serving.api import create_app
 from tuneship.serving.config import ServeConfig
 
 PAIR = {"text": "the cat sat on mat 3", "text_pair": "a cat was on the mat 3"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -125,14 +119,8 @@ def test_too_many_inputs_or_too_large_a_body_get_413(url):
     assert response.status_code == 413
 
 
-def test_single_text_models_refuse_a_second_text(tmp_path, tiny_model):
-    from tests.conftest import ticket_rows, tiny_checkpoint
-    from tuneship.export import ExportConfig, export
-
-    bundle = tmp_path / "tickets-onnx"
-    export(ExportConfig(model=str(tiny_checkpoint(tiny_model, tmp_path, ticket_rows(30))), output_dir=str(bundle),
-                        quantize="none"))
-    with running(make_app(bundle)) as base:
+def test_single_text_models_refuse_a_second_text(text_bundle):
+    with running(make_app(text_bundle)) as base:
         response = httpx.post(f"{base}/v1/classify", json={"inputs": [{"text": "crash", "text_pair": "b"}]})
         assert response.status_code == 422 and response.json()["error"].startswith("inputs[0].text_pair: not expected")
         ok = httpx.post(f"{base}/v1/classify", json={"inputs": [{"text": "crash"}, {"text": "", "text_pair": None}]})

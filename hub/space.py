@@ -1,0 +1,112 @@
+"""`write_space`: a folder ready to push as a Hugging Face Space running the Gradio demo on a bundle.
+
+The Space carries `app.py` (tuneship's `gradio_app.py`), the bundle, the few tuneship modules that
+serving needs (so nothing but `requirements.txt` has to be installed), and a README with the Space's
+YAML header. No torch: the requirements are gradio, onnxruntime, tokenizers, numpy and tqdm.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+from pathlib import Path
+
+from ..errors import TuneshipError
+from ..files import write_directory_atomically
+from ..serving.manifest import BundleManifest
+from .cards import card_license
+
+# What app.py imports at run time, as distributions to pin at the versions this tuneship runs with.
+REQUIREMENTS = ("gradio", "onnxruntime", "tokenizers", "numpy", "tqdm")
+# tuneship modules the app needs: the shared helpers and the torch-free serving package.
+SHARED_MODULES = ("__init__.py", "errors.py", "columns.py", "metrics.py", "files.py")
+
+
+def _app_file() -> Path:
+    import gradio_app
+
+    return Path(gradio_app.__file__)
+
+
+def _copy_serving_code(folder: Path) -> None:
+    import tuneship
+    import tuneship.serving
+
+    package = folder / "tuneship"
+    (package / "serving").mkdir(parents=True)
+    for name in SHARED_MODULES:
+        shutil.copy2(Path(tuneship.__file__).parent / name, package / name)
+    for source in Path(tuneship.serving.__file__).parent.glob("*.py"):
+        shutil.copy2(source, package / "serving" / source.name)
+
+
+def requirements() -> str:
+    lines = [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
+    return "\n".join(lines) + "\n"
+
+
+def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
+    """The Space README: YAML header (sdk, app_file, title, license), then what the demo does."""
+    import gradio
+
+    license_name = card_license(bundle / "README.md") or "apache-2.0"
+    labels = ", ".join(manifest.labels)
+    inputs = (f"{manifest.columns.text} and {manifest.columns.text_pair}" if manifest.columns.is_pair
+              else manifest.columns.text)
+    return "\n".join([
+        "---",
+        f"title: {title}",
+        "emoji: 🚢",
+        "colorFrom: blue",
+        "colorTo: green",
+        "sdk: gradio",
+        f"sdk_version: {gradio.__version__}",
+        "app_file: app.py",
+        "pinned: false",
+        f"license: {license_name}",
+        f"short_description: {manifest.task} ({labels}) on CPU with onnxruntime",
+        "tags:",
+        "- tuneship",
+        "- onnx",
+        f"- {manifest.task}",
+        "---",
+        "",
+        f"# {title}",
+        "",
+        f"Classifies {inputs} into {labels}, with the {manifest.default_precision} ONNX model of a bundle exported "
+        "by [tuneship](https://github.com/tuneship/tuneship), on onnxruntime (no torch).",
+        "",
+        "- **Classify**: the prediction with every class probability, and the latency of the call.",
+        "- **Compare**: the same input through each of the bundle's models, and a short benchmark.",
+        "- **Batch**: upload a CSV or JSON Lines file, download the predictions.",
+        "",
+        "From Python: `gradio_client.Client(URL).predict(" + ("text, text_pair" if manifest.columns.is_pair else "text")
+        + ", api_name=\"/classify\")`. The bundle (manifest, models, tokenizer, model card) is in `bundle/`.",
+        "",
+    ])
+
+
+def write_space(bundle: str | Path, output: str | Path, title: str | None = None, overwrite: bool = False) -> Path:
+    """Write a Hugging Face Space folder for `bundle` into `output` (atomically) and return it.
+
+    Example:
+        >>> write_space("runs/relevance-minilm-onnx", "runs/relevance-space")  # doctest: +SKIP
+        PosixPath('runs/relevance-space')
+    """
+    bundle, output = Path(bundle), Path(output)
+    manifest = BundleManifest.load(bundle)
+    if output.exists() and not overwrite:
+        raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
+    if output.resolve() == bundle.resolve() or bundle.resolve() in output.resolve().parents:
+        raise TuneshipError(f"{output}: write the Space outside the bundle folder")
+    title = title or bundle.name
+
+    def write(folder: Path) -> None:
+        shutil.copy2(_app_file(), folder / "app.py")
+        shutil.copytree(bundle, folder / "bundle")
+        _copy_serving_code(folder)
+        (folder / "requirements.txt").write_text(requirements(), encoding="utf-8")
+        (folder / "README.md").write_text(space_card(bundle, manifest, title), encoding="utf-8")
+
+    write_directory_atomically(output, write)
+    return output
