@@ -41,7 +41,7 @@ class BenchConfig:
                          required=True)
     data: str | None = option(None, "labelled file (CSV, TSV, JSON, JSONL, Parquet) to score every backend on: "
                               "accuracy, F1 and label agreement with PyTorch", "input and output", metavar="FILE")
-    output: str = option("bench", "folder for bench.json, bench.md and bench.png", "input and output", metavar="DIR")
+    output: str = option("runs/bench", "folder for bench.json, bench.md and bench.png", "input and output", metavar="DIR")
 
     seq_lens: Any = option("32,128,256", "input lengths in tokens (each input is cut to exactly this many)", "shapes",
                            type=str, metavar="N,N")
