@@ -8,6 +8,7 @@ checkpoint (`--model`, PyTorch, needs the `train` extra); both go through the sa
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..cli import add_config_arguments, config_from_args, print_json
@@ -59,10 +60,20 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_qa_checkpoint(path: str) -> bool:
+    config = Path(path) / "config.json"
+    return config.is_file() and (json.loads(config.read_text()).get("tuneship") or {}).get("task") == "question-answering"
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from .offline import evaluate
 
-    metrics = evaluate(load_classifier(args), args.data, batch_size=args.batch_size)
+    if args.model and _is_qa_checkpoint(args.model):  # extractive QA: SQuAD exact match and F1
+        from ..trainer.qa import TorchQuestionAnswerer, evaluate_qa
+
+        metrics = evaluate_qa(TorchQuestionAnswerer.from_checkpoint(args.model), args.data)
+    else:
+        metrics = evaluate(load_classifier(args), args.data, batch_size=args.batch_size)
     print_json(metrics)
     if args.output:
         write_json(args.output, metrics)

@@ -15,6 +15,7 @@ METRIC_CHOICES = (
 )
 PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 CLASS_WEIGHT_CHOICES = ("auto", "balanced", "sqrt", "none")
+TASK_CHOICES = ("text-classification", "question-answering")
 
 
 @dataclass
@@ -27,6 +28,11 @@ class TrainConfig:
         256
     """
 
+    task: str = option(
+        "text-classification", "text-classification (one text or a pair, with labels) or question-answering "
+        "(extractive, SQuAD-style: SQuAD JSON, or CSV/JSONL with context, question and answers)",
+        "data", choices=TASK_CHOICES,
+    )
     # Data
     train_file: str | None = option(
         None, "training data: a CSV, TSV, JSON, JSONL or Parquet file, or a Hub dataset name",
@@ -42,6 +48,9 @@ class TrainConfig:
     label_column: str | None = option(None, "column with the label (auto-detected)", "data")
     drop_invalid: bool = option(False, "skip rows with empty or missing text or label instead of failing", "data")
     max_length: int = option(256, "longest input in tokens; pairs are cut from the longer text first", "data")
+    doc_stride: int = option(128, "question answering: context tokens shared by consecutive windows of a long context",
+                             "data")
+    max_answer_length: int = option(30, "question answering: longest answer, in tokens", "data")
     positive_label: str | None = option(
         None, "the positive class for binary precision/recall/F1 (default: 1, true, yes, positive, relevant, else the second label)",
         "data",
@@ -105,6 +114,10 @@ class TrainConfig:
             raise ValueError(f"class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got {self.class_weights!r}")
         if self.mixed_precision not in PRECISION_CHOICES:
             raise ValueError(f"mixed_precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.mixed_precision!r}")
+        if self.task not in TASK_CHOICES:
+            raise ValueError(f"task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
+        if self.doc_stride < 1 or self.max_answer_length < 1:
+            raise ValueError(f"doc_stride and max_answer_length must be positive, got {self.doc_stride}, {self.max_answer_length}")
         if self.positive_label is not None:
             self.positive_label = str(self.positive_label)
 

@@ -191,6 +191,10 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     """
     if config.train_file is None:
         raise TuneshipError("no training data: pass --train FILE (or train_file=...)")
+    if config.task == "question-answering":
+        from .qa import train_qa
+
+        return train_qa(config, callbacks)
     resume = _prepare_output(config)
     data = load_classification_data(
         config.train_file,

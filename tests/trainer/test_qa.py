@@ -1,0 +1,71 @@
+"""Extractive QA fine-tuning on a tiny random model: train, answer, evaluate; bad data named."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuneship.trainer import TrainConfig, train
+from tuneship.trainer.qa import TorchQuestionAnswerer, evaluate_qa
+
+THINGS = ["bridge", "tower", "library", "station", "museum", "harbour", "school", "market"]
+TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
+
+
+def squad_file(path: Path, count: int, filler: int = 0) -> Path:
+    paragraphs = []
+    for i in range(count):
+        thing, year = THINGS[i % len(THINGS)], str(1900 + i)
+        padding = " ".join(f"Note {j} is about nothing." for j in range(filler))
+        context = f"{padding} The {thing} was built in {year} by the city.".strip()
+        paragraphs.append({"context": context, "qas": [{"id": f"q{i}", "question": f"When was the {thing} built?",
+                                                         "answers": [{"text": year, "answer_start": context.index(year)}]}]})
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def qa_checkpoint(tiny_model, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("qa")
+    config = TrainConfig(task="question-answering", model=str(tiny_model), train_file=str(squad_file(folder / "train.json", 48)),
+                         validation_file=str(squad_file(folder / "validation.json", 8, filler=12)),
+                         output_dir=str(folder / "model"), num_train_epochs=2, train_batch_size=8, learning_rate=1e-3,
+                         max_length=48, doc_stride=12, warmup_ratio=0.0, logging_steps=2)
+    result = train(config)
+    assert 0 <= result.metrics["exact_match"] <= 100 and 0 <= result.metrics["f1"] <= 100
+    return result.output_dir
+
+
+def test_checkpoint_answers_spans_of_long_contexts(qa_checkpoint):
+    saved = json.loads((qa_checkpoint / "config.json").read_text())
+    assert saved["tuneship"] == {"task": "question-answering", "max_length": 48, "doc_stride": 12,
+                                 "max_answer_length": 30, "n_best": 20}
+    assert {"exact_match", "f1"} <= set(json.loads((qa_checkpoint / "metrics.json").read_text()))
+    assert "license: apache-2.0" in (qa_checkpoint / "README.md").read_text()
+    qa = TorchQuestionAnswerer.from_checkpoint(qa_checkpoint)
+    context = " ".join(f"Note {j} is about nothing." for j in range(30)) + " The tower was built in 1911 by the city."
+    (answer,) = qa.answer(["When was the tower built?"], [context])
+    assert context[answer.start:answer.end] == answer.text and 0 < answer.score <= 1
+
+
+def test_evaluate_prints_exact_match_and_f1(qa_checkpoint):
+    validation = qa_checkpoint.parent / "validation.json"
+    result = subprocess.run([TUNESHIP, "evaluate", "--model", str(qa_checkpoint), "--data", str(validation)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = json.loads(result.stdout)
+    assert printed["num_examples"] == 8 and 0 <= printed["exact_match"] <= printed["f1"] <= 100
+    assert printed == evaluate_qa(TorchQuestionAnswerer.from_checkpoint(qa_checkpoint), validation)
+
+
+def test_bad_answers_stop_training_with_the_question_named(tiny_model, tmp_path):
+    bad = squad_file(tmp_path / "bad.json", 4)
+    document = json.loads(bad.read_text())
+    document["data"][0]["paragraphs"][2]["qas"][0]["answers"][0]["answer_start"] = 0
+    bad.write_text(json.dumps(document))
+    result = subprocess.run([TUNESHIP, "train", "--task", "question-answering", "--model", str(tiny_model), "--train",
+                             str(bad), "--output", str(tmp_path / "m")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "question 'q2': answer '1902' is not at character 0" in result.stderr
+    assert not (tmp_path / "m").exists()
