@@ -54,11 +54,7 @@ def relevance_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def relevance_bundle(relevance_checkpoint, tmp_path_factory) -> Path:
     """`relevance_checkpoint` exported with the default settings."""
-    from tuneship.export import ExportConfig, export
-
-    output = tmp_path_factory.mktemp("relevance-onnx") / "bundle"
-    export(ExportConfig(model=str(relevance_checkpoint), output_dir=str(output)))
-    return output
+    return export_bundle(relevance_checkpoint, tmp_path_factory.mktemp("relevance-onnx") / "bundle")
 
 
 def tiny_checkpoint(tiny_model: Path, folder: Path, rows: list[dict]) -> Path:
@@ -77,14 +73,18 @@ def pair_checkpoint(tiny_model, tmp_path_factory) -> Path:
     return tiny_checkpoint(tiny_model, tmp_path_factory.mktemp("pairs"), pair_rows(40))
 
 
+def export_bundle(checkpoint: Path, output: Path) -> Path:
+    """`checkpoint` exported with the default settings into `output`."""
+    from tuneship.export import ExportConfig, export
+
+    export(ExportConfig(model=str(checkpoint), output_dir=str(output)))
+    return output
+
+
 @pytest.fixture(scope="session")
 def pair_bundle(pair_checkpoint, tmp_path_factory) -> Path:
     """A tiny pair model exported with the default settings: the fast tests' bundle."""
-    from tuneship.export import ExportConfig, export
-
-    output = tmp_path_factory.mktemp("bundles") / "pairs"
-    export(ExportConfig(model=str(pair_checkpoint), output_dir=str(output)))
-    return output
+    return export_bundle(pair_checkpoint, tmp_path_factory.mktemp("bundles") / "pairs")
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +95,7 @@ def text_checkpoint(tiny_model, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def text_bundle(text_checkpoint, tmp_path_factory) -> Path:
-    from tuneship.export import ExportConfig, export
-
-    output = tmp_path_factory.mktemp("bundles") / "texts"
-    export(ExportConfig(model=str(text_checkpoint), output_dir=str(output)))
-    return output
+    return export_bundle(text_checkpoint, tmp_path_factory.mktemp("bundles") / "texts")
 
 
 def free_port() -> int:
