@@ -69,7 +69,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .offline import evaluate
 
     if args.model and _is_qa_checkpoint(args.model):  # extractive QA: SQuAD exact match and F1
-        from ..trainer.qa import TorchQuestionAnswerer, evaluate_qa
+        from ..trainer.qa import TorchQuestionAnswerer
+        from .offline import evaluate_qa
 
         metrics = evaluate_qa(TorchQuestionAnswerer.from_checkpoint(args.model), args.data)
     else:

@@ -78,14 +78,21 @@ class TextEncoder:
 
     def pad(self, encodings: Sequence, input_names: Sequence[str], width: int | None = None) -> dict[str, np.ndarray]:
         """The model's input arrays for `encodings`, padded to `width` (default: the longest)."""
-        width = max((len(e.ids) for e in encodings), default=1) if width is None else width
-        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            n = len(encoding.ids)
-            ids[row, :n] = encoding.ids
-            mask[row, :n] = 1
-            types[row, :n] = encoding.type_ids
-        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        return {name: arrays[name] for name in input_names}
+        return pad_encodings(encodings, input_names, self.pad_id, width)
+
+
+def pad_encodings(encodings: Sequence, input_names: Sequence[str], pad_id: int = 0,
+                  width: int | None = None) -> dict[str, np.ndarray]:
+    """int64 input arrays (`input_ids`, `attention_mask`, `token_type_ids`, as named) for `tokenizers` encodings,
+    padded with `pad_id` to `width` (default: the longest encoding)."""
+    width = max((len(e.ids) for e in encodings), default=1) if width is None else width
+    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    types = np.zeros((len(encodings), width), dtype=np.int64)
+    for row, encoding in enumerate(encodings):
+        n = len(encoding.ids)
+        ids[row, :n] = encoding.ids
+        mask[row, :n] = 1
+        types[row, :n] = encoding.type_ids
+    arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    return {name: arrays[name] for name in input_names}

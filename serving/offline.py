@@ -13,6 +13,7 @@ from typing import Iterator
 from ..columns import label_text
 from ..errors import DataError
 from ..metrics import classification_metrics
+from ..squad import squad_metrics
 from .records import Record, RecordReader, ResumableWriter, field_value
 
 CHUNK_ROWS = 1024
@@ -101,3 +102,17 @@ def evaluate(classifier, data_file: str | Path, batch_size: int = 64) -> dict:
     if not labels:
         raise DataError(f"{reader.path}: no rows to evaluate")
     return classification_metrics(labels, predicted, classifier.label_names, classifier.positive_label_id)
+
+
+def squad_score(examples, answers) -> dict:
+    """SQuAD exact match and F1 (percent) of `answers` against the examples' gold answers."""
+    return squad_metrics({e.id: a.text for e, a in zip(examples, answers)},
+                         {e.id: [text for text, _ in e.answers] for e in examples})
+
+
+def evaluate_qa(answerer, data_file: str | Path) -> dict:
+    """Exact match and F1 of any QA answerer (`answer_examples`: a bundle's or a checkpoint's) on a labelled file."""
+    from .questions import read_qa_examples
+
+    examples = read_qa_examples(data_file)
+    return squad_score(examples, answerer.answer_examples(examples))

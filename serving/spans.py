@@ -112,3 +112,69 @@ def best_answers(encodings: Sequence, start_logits: np.ndarray, end_logits: np.n
     probabilities = np.exp(logits - logits.max())
     probabilities /= probabilities.sum()
     return [Answer(context[start:end], start, end, float(p)) for (_, start, end), p in zip(unique, probabilities)]
+
+
+def windows_of(examples: Sequence, tokenizer, max_length: int, doc_stride: int) -> tuple[list, list[int]]:
+    """Every window of every example, and the index of the example each window belongs to."""
+    windows, owners = [], []
+    for index, example in enumerate(examples):
+        for window in encode_windows(tokenizer, example.question, example.context, max_length, doc_stride):
+            windows.append(window)
+            owners.append(index)
+    return windows, owners
+
+
+def answers_from_logits(examples: Sequence, windows: Sequence, owners: Sequence[int], start_logits,
+                        end_logits, n_best: int, max_answer_length: int) -> list[Answer]:
+    """The best answer of each example, its windows merged."""
+    by_example: dict[int, list[int]] = {}
+    for position, owner in enumerate(owners):
+        by_example.setdefault(owner, []).append(position)
+    answers = []
+    for index, example in enumerate(examples):
+        rows = by_example[index]
+        answers.append(best_answers([windows[r] for r in rows], start_logits[rows], end_logits[rows], example.context,
+                                    n_best, max_answer_length)[0])
+    return answers
+
+
+class SpanAnswerer:
+    """What every extractive QA model shares: windows in, logits per window (the subclass's runtime), answers out.
+
+    Subclasses set `tokenizer` (a `tokenizers.Tokenizer`), `settings` (`max_length`, `doc_stride`, `n_best`,
+    `max_answer_length`) and `pad_id`, and implement `window_logits(arrays)`.
+    """
+
+    tokenizer = None
+    settings: dict = {}
+    pad_id: int = 0
+    input_names: Sequence[str] = ("input_ids", "attention_mask", "token_type_ids")
+
+    def window_logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def logits(self, windows: Sequence, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits per window, padded to the longest window (padding is no context, so never wins)."""
+        from .encoding import pad_encodings
+
+        width = max(len(w.ids) for w in windows)
+        starts = np.full((len(windows), width), -1e4, dtype=np.float32)
+        ends = starts.copy()
+        for begin in range(0, len(windows), batch_size):
+            arrays = pad_encodings(windows[begin : begin + batch_size], self.input_names, self.pad_id)
+            start, end = self.window_logits(arrays)
+            starts[begin : begin + len(start), : start.shape[1]] = start
+            ends[begin : begin + len(end), : end.shape[1]] = end
+        return starts, ends
+
+    def answer(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Answer]:
+        """The best answer span for each (question, context)."""
+        from .questions import QAExample
+
+        return self.answer_examples([QAExample(str(i), q, c) for i, (q, c) in enumerate(zip(questions, contexts))])
+
+    def answer_examples(self, examples: Sequence) -> list[Answer]:
+        s = self.settings
+        windows, owners = windows_of(examples, self.tokenizer, s["max_length"], s["doc_stride"])
+        starts, ends = self.logits(windows)
+        return answers_from_logits(examples, windows, owners, starts, ends, s["n_best"], s["max_answer_length"])

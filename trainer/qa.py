@@ -17,13 +17,12 @@ import numpy as np
 
 from ..errors import TuneshipError, require
 from ..files import write_directory_atomically, write_json
+from ..serving.offline import squad_score
 from ..serving.questions import QAExample, read_qa_examples
-from ..serving.spans import Answer, answer_positions, best_answers, encode_windows
-from ..squad import squad_metrics
+from ..serving.spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
 from .config import TrainConfig
 
 TASK = "question-answering"
-INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 VALIDATION_FILE = "validation.jsonl"  # the validation questions, for the export's span-agreement gate
 
 
@@ -34,19 +33,10 @@ def window_tokenizer(tokenizer):
     return Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
 
 
-def windows_of(examples: Sequence[QAExample], tokenizer, max_length: int, doc_stride: int) -> tuple[list, list[int]]:
-    """Every window of every example, and the index of the example each window belongs to."""
-    windows, owners = [], []
-    for index, example in enumerate(examples):
-        for window in encode_windows(tokenizer, example.question, example.context, max_length, doc_stride):
-            windows.append(window)
-            owners.append(index)
-    return windows, owners
-
-
 def features(examples: Sequence[QAExample], windows: Sequence, owners: Sequence[int]) -> dict[str, list]:
     """Model inputs per window, with the first gold answer's token positions ((0, 0) where it is not in the window)."""
-    columns: dict[str, list] = {name: [] for name in (*INPUT_NAMES, "start_positions", "end_positions")}
+    columns: dict[str, list] = {name: [] for name in ("input_ids", "token_type_ids", "attention_mask",
+                                                     "start_positions", "end_positions")}
     for window, owner in zip(windows, owners):
         columns["input_ids"].append(window.ids)
         columns["token_type_ids"].append(window.type_ids)
@@ -58,27 +48,7 @@ def features(examples: Sequence[QAExample], windows: Sequence, owners: Sequence[
     return columns
 
 
-def answers_from_logits(examples: Sequence[QAExample], windows: Sequence, owners: Sequence[int], start_logits,
-                        end_logits, n_best: int, max_answer_length: int) -> list[Answer]:
-    """The best answer of each example, its windows merged."""
-    by_example: dict[int, list[int]] = {}
-    for position, owner in enumerate(owners):
-        by_example.setdefault(owner, []).append(position)
-    answers = []
-    for index, example in enumerate(examples):
-        rows = by_example[index]
-        answers.append(best_answers([windows[r] for r in rows], start_logits[rows], end_logits[rows], example.context,
-                                    n_best, max_answer_length)[0])
-    return answers
-
-
-def score(examples: Sequence[QAExample], answers: Sequence[Answer]) -> dict:
-    """SQuAD exact match and F1 (percent)."""
-    return squad_metrics({e.id: a.text for e, a in zip(examples, answers)},
-                         {e.id: [text for text, _ in e.answers] for e in examples})
-
-
-class TorchQuestionAnswerer:
+class TorchQuestionAnswerer(SpanAnswerer):
     """A QA checkpoint in PyTorch, answering with the settings it was trained with.
 
     Example:
@@ -89,6 +59,7 @@ class TorchQuestionAnswerer:
 
     def __init__(self, model, tokenizer, settings: dict):
         self.model = model.eval()
+        self.hf_tokenizer = tokenizer
         self.tokenizer = window_tokenizer(tokenizer)
         self.pad_id = tokenizer.pad_token_id or 0
         self.settings = settings
@@ -106,42 +77,12 @@ class TorchQuestionAnswerer:
             raise TuneshipError(f"{path}: not a question-answering checkpoint (task {settings.get('task')!r})")
         return cls(model, tokenizer, settings)
 
-    def logits(self, windows: Sequence, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end logits per window, padded to the longest window (padding never wins: it is no context)."""
+    def window_logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        width = max(len(w.ids) for w in windows)
-        starts = np.full((len(windows), width), -1e4, dtype=np.float32)
-        ends = starts.copy()
-        for begin in range(0, len(windows), batch_size):
-            batch = windows[begin : begin + batch_size]
-            longest = max(len(w.ids) for w in batch)
-            arrays = {name: torch.full((len(batch), longest), self.pad_id if name == "input_ids" else 0)
-                      for name in INPUT_NAMES}
-            for row, window in enumerate(batch):
-                for name, values in zip(INPUT_NAMES, (window.ids, window.type_ids, window.attention_mask)):
-                    arrays[name][row, : len(values)] = torch.tensor(values)
-            with torch.inference_mode():
-                output = self.model(**arrays)
-            starts[begin : begin + len(batch), :longest] = output.start_logits.float().numpy()
-            ends[begin : begin + len(batch), :longest] = output.end_logits.float().numpy()
-        return starts, ends
-
-    def answer(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Answer]:
-        examples = [QAExample(str(i), q, c) for i, (q, c) in enumerate(zip(questions, contexts))]
-        return self.answer_examples(examples)
-
-    def answer_examples(self, examples: Sequence[QAExample]) -> list[Answer]:
-        s = self.settings
-        windows, owners = windows_of(examples, self.tokenizer, s["max_length"], s["doc_stride"])
-        starts, ends = self.logits(windows)
-        return answers_from_logits(examples, windows, owners, starts, ends, s["n_best"], s["max_answer_length"])
-
-
-def evaluate_qa(answerer, data_file: str | Path) -> dict:
-    """Exact match and F1 of `answerer` (anything with `answer_examples`) on a labelled QA file."""
-    examples = read_qa_examples(data_file)
-    return score(examples, answerer.answer_examples(examples))
+        with torch.inference_mode():
+            output = self.model(**{name: torch.from_numpy(value) for name, value in arrays.items()})
+        return output.start_logits.float().numpy(), output.end_logits.float().numpy()
 
 
 def _split(examples: list[QAExample], fraction: float, seed: int) -> tuple[list[QAExample], list[QAExample]]:
@@ -211,7 +152,7 @@ def train_qa(config: TrainConfig, callbacks: Sequence = ()):
         starts, ends = prediction.predictions
         answers = answers_from_logits(validation, val_windows, val_owners, np.asarray(starts), np.asarray(ends),
                                       settings["n_best"], config.max_answer_length)
-        result = score(validation, answers)
+        result = squad_score(validation, answers)
         return {"exact_match": result["exact_match"], "f1": result["f1"]}
 
     args = _training_arguments(config, "f1")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tuneship.trainer import TrainConfig, train
-from tuneship.trainer.qa import TorchQuestionAnswerer, evaluate_qa
+from tuneship.serving.offline import evaluate_qa
+from tuneship.trainer.qa import TorchQuestionAnswerer
 
 THINGS = ["bridge", "tower", "library", "station", "museum", "harbour", "school", "market"]
 TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
