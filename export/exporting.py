@@ -187,20 +187,13 @@ def export(config: ExportConfig) -> ExportResult:
     return ExportResult(output, manifest)
 
 
-def _quantize_until_gate_passes(config, folder, source, fp32: Predictor, validation, calibration, isa, manifest) -> dict:
-    """Quantize `source/model.onnx` with the first recipe, then each remedy in turn, until one passes
-    the gate; the int8 model with the best agreement goes into `folder` either way."""
-    texts, pairs, calibration_source = calibration
-    encodings = fp32.encoder.encode(texts, pairs)
-    feeds = [b.arrays for b in fp32.encoder.batches(encodings, fp32.input_names, batch_size=32)]
-    ranking_feeds = [b.arrays for b in fp32.encoder.batches(encodings[:RANKING_ROWS], fp32.input_names, batch_size=32)]
-    reference = [fp32.session.run(None, feed)[0] for feed in ranking_feeds]
-    fp32_logits, _ = fp32.logits(validation.texts, validation.text_pairs)
+def quantize_until_gate_passes(config: ExportConfig, folder: Path, source: Path, isa: str, feeds: list, ranking_feeds: list,
+                               ranking_error, check, manifest: BundleManifest) -> dict:
+    """Quantize `source/model.onnx` with the first recipe, then each remedy in turn, until `check(model_file)`
+    (a gate dict with `passed`, `agreement` and `metric_drop`) passes; the int8 model with the best agreement
+    goes into `folder` either way, and into `manifest` (as the default when it passed). Any task's export uses this.
+    """
     work = folder / ".work"
-
-    def ranking_error(model_file: Path) -> float:
-        session = create_session(model_file)
-        return float(np.mean([np.abs(session.run(None, f)[0] - r).mean() for f, r in zip(ranking_feeds, reference)]))
 
     def rank(recipe: Recipe) -> list[str]:
         print("  ranking nodes by sensitivity (each quantized alone, scored on calibration rows)", flush=True)
@@ -211,10 +204,7 @@ def _quantize_until_gate_passes(config, folder, source, fp32: Predictor, validat
     for index, recipe in enumerate(remedies(first, rank)):
         try_dir = work / f"try-{index}"
         model_file, details = quantize(source, try_dir, recipe, isa, feeds)
-        int8 = Predictor(create_session(model_file), fp32.encoder, manifest, "int8")
-        int8_logits, _ = int8.logits(validation.texts, validation.text_pairs)
-        gate = int8_gate(fp32_logits, int8_logits, validation, fp32.label_names, fp32.positive_label_id,
-                         config.min_agreement, config.max_accuracy_drop)
+        gate = check(model_file)
         attempts.append({"recipe": recipe.to_dict(), "recipe_text": recipe.describe(), "gate": gate,
                          "size_bytes": model_file.stat().st_size, **details})
         print(f"  try {index + 1}: {recipe.describe()}: agreement {gate['agreement']:.2%}, "
@@ -235,11 +225,33 @@ def _quantize_until_gate_passes(config, folder, source, fp32: Predictor, validat
     else:
         summary = (f"no recipe reached {config.min_agreement:.1%} agreement and at most {config.max_accuracy_drop} metric drop; "
                    f"the best int8 model ({attempts[best]['recipe_text']}) is kept but fp32 is the default")
-    return {
-        "passed": chosen is not None, "chosen": chosen, "attempts": attempts, "summary": summary,
-        "rows": len(validation.labels), "source": validation.source, "calibration_source": calibration_source,
-        "calibration_rows": len(texts), "min_agreement": config.min_agreement, "max_accuracy_drop": config.max_accuracy_drop,
-    }
+    return {"passed": chosen is not None, "chosen": chosen, "attempts": attempts, "summary": summary,
+            "min_agreement": config.min_agreement, "max_accuracy_drop": config.max_accuracy_drop}
+
+
+def _quantize_until_gate_passes(config, folder, source, fp32: Predictor, validation, calibration, isa, manifest) -> dict:
+    """The classification ladder: calibration feeds from the calibration texts, the label gate on `validation`."""
+    texts, pairs, calibration_source = calibration
+    encodings = fp32.encoder.encode(texts, pairs)
+    feeds = [b.arrays for b in fp32.encoder.batches(encodings, fp32.input_names, batch_size=32)]
+    ranking_feeds = [b.arrays for b in fp32.encoder.batches(encodings[:RANKING_ROWS], fp32.input_names, batch_size=32)]
+    reference = [fp32.session.run(None, feed)[0] for feed in ranking_feeds]
+    fp32_logits, _ = fp32.logits(validation.texts, validation.text_pairs)
+
+    def ranking_error(model_file: Path) -> float:
+        session = create_session(model_file)
+        return float(np.mean([np.abs(session.run(None, f)[0] - r).mean() for f, r in zip(ranking_feeds, reference)]))
+
+    def check(model_file: Path) -> dict:
+        int8 = Predictor(create_session(model_file), fp32.encoder, manifest, "int8")
+        int8_logits, _ = int8.logits(validation.texts, validation.text_pairs)
+        return int8_gate(fp32_logits, int8_logits, validation, fp32.label_names, fp32.positive_label_id,
+                         config.min_agreement, config.max_accuracy_drop)
+
+    gate = quantize_until_gate_passes(config, folder, source, isa, feeds, ranking_feeds, ranking_error, check, manifest)
+    gate.update(rows=len(validation.labels), source=validation.source, calibration_source=calibration_source,
+                calibration_rows=len(texts))
+    return gate
 
 
 def _versions() -> dict:
