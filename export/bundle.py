@@ -57,24 +57,28 @@ def export_section(manifest) -> str:
         lines.append(f"| `{info['file']}` | {precision} | {info['size_bytes'] / 1e6:.1f} MB |")
     lines += ["", f"- fp32 against PyTorch: max |logit difference| {parity.get('max_abs_logit_difference', float('nan')):.2e} "
               f"on {parity.get('inputs', 0)} inputs (short and at max length, batch 1 and batched)."]
+    qa = manifest.task == "question-answering"
+    loader = "QuestionAnswerer" if qa else "Predictor"
+    ort_class = "ORTModelForQuestionAnswering" if qa else "ORTModelForSequenceClassification"
     chosen = int8.get("chosen")
     if chosen is not None:
         gate = int8["attempts"][chosen]["gate"]
+        first_metric, agreement = ("exact_match", "answer-span") if qa else ("accuracy", "label")
         lines.append(
-            f"- int8 against fp32 on {int8.get('rows')} rows of {int8.get('source')}: label agreement {_percent(gate['agreement'])}, "
-            f"accuracy {gate['fp32']['accuracy']:.4f} -> {gate['int8']['accuracy']:.4f}, F1 {gate['fp32']['f1']:.4f} -> {gate['int8']['f1']:.4f} "
-            f"(recipe: {int8['attempts'][chosen]['recipe_text']})."
+            f"- int8 against fp32 on {int8.get('rows')} rows of {int8.get('source')}: {agreement} agreement "
+            f"{_percent(gate['agreement'])}, {first_metric} {gate['fp32'][first_metric]:.4f} -> {gate['int8'][first_metric]:.4f}, "
+            f"F1 {gate['fp32']['f1']:.4f} -> {gate['int8']['f1']:.4f} (recipe: {int8['attempts'][chosen]['recipe_text']})."
         )
     elif int8:
         lines.append(f"- int8 did not pass the gate ({int8.get('summary', '')}); fp32 is the default.")
     lines += [
         "",
         "```python",
-        "from tuneship.serving import Predictor  # onnxruntime, tokenizers and numpy only",
-        "predictor = Predictor.from_bundle(\"path/to/bundle\")",
+        f"from tuneship.serving{'.answering' if qa else ''} import {loader}  # onnxruntime, tokenizers and numpy only",
+        f"model = {loader}.from_bundle(\"path/to/bundle\")",
         "",
-        "from optimum.onnxruntime import ORTModelForSequenceClassification",
-        "model = ORTModelForSequenceClassification.from_pretrained(\"path/to/bundle\"" +
+        f"from optimum.onnxruntime import {ort_class}",
+        f"model = {ort_class}.from_pretrained(\"path/to/bundle\"" +
         (", file_name=\"model_quantized.onnx\")" if "int8" in manifest.models else ")"),
         "```",
         "",

@@ -11,14 +11,14 @@ TASK = "text-classification"
 ONNX_FILE = "model.onnx"
 
 
-def export_onnx(checkpoint: Path, folder: Path, opset: int | None = None) -> Path:
-    """Export `checkpoint` to `folder/model.onnx` (with config and tokenizer files); return the file."""
+def export_onnx(checkpoint: Path, folder: Path, opset: int | None = None, task: str = TASK) -> Path:
+    """Export `checkpoint` for `task` to `folder/model.onnx` (with config and tokenizer files); return the file."""
     require("optimum.exporters.onnx", "export")
     from optimum.exporters.onnx import main_export
 
     try:
         main_export(
-            str(checkpoint), output=folder, task=TASK, opset=opset, device="cpu",
+            str(checkpoint), output=folder, task=task, opset=opset, device="cpu",
             do_validation=False, library_name="transformers", local_files_only=True,
         )
     except (OSError, ValueError, KeyError, RuntimeError) as error:

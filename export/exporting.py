@@ -103,7 +103,13 @@ def export(config: ExportConfig) -> ExportResult:
         'int8'
     """
     require("optimum.onnxruntime", "export")
+    from ..trainer.config import checkpoint_task
     from ..trainer.inference import TorchClassifier
+
+    if checkpoint_task(config.model) == "question-answering":
+        from .qa import export_qa
+
+        return export_qa(config)
 
     checkpoint, output = Path(config.model), Path(config.output_dir)
     _check_checkpoint(checkpoint)
@@ -275,4 +281,8 @@ def _print_summary(output: Path, manifest: BundleManifest) -> None:
     if manifest.default_precision == "fp32" and int8:
         print("warning: the int8 model did not pass the gate; serving uses fp32 unless told --precision int8")
     print("Load it with:")
-    print(f"  python -c \"from tuneship.serving import Predictor; print(Predictor.from_bundle('{output}'))\"")
+    if manifest.task == "question-answering":
+        print(f"  python -c \"from tuneship.serving.answering import QuestionAnswerer; "
+              f"print(QuestionAnswerer.from_bundle('{output}'))\"")
+    else:
+        print(f"  python -c \"from tuneship.serving import Predictor; print(Predictor.from_bundle('{output}'))\"")

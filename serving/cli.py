@@ -8,7 +8,6 @@ checkpoint (`--model`, PyTorch, needs the `train` extra); both go through the sa
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..cli import add_config_arguments, config_from_args, print_json
@@ -60,19 +59,34 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_qa_checkpoint(path: str) -> bool:
-    config = Path(path) / "config.json"
-    return config.is_file() and (json.loads(config.read_text()).get("tuneship") or {}).get("task") == "question-answering"
+def _is_qa(args: argparse.Namespace) -> bool:
+    if args.bundle:
+        from .manifest import BundleManifest
+
+        return BundleManifest.load(args.bundle).task == "question-answering"
+    from ..trainer.config import checkpoint_task
+
+    return checkpoint_task(args.model) == "question-answering"
+
+
+def load_answerer(args: argparse.Namespace):
+    """A serving `QuestionAnswerer` for `--bundle`, or the trainer's `TorchQuestionAnswerer` for `--model`."""
+    if args.bundle:
+        from .answering import QuestionAnswerer
+
+        return QuestionAnswerer.from_bundle(args.bundle, args.precision, args.threads)
+    from ..trainer.qa import TorchQuestionAnswerer
+
+    return TorchQuestionAnswerer.from_checkpoint(args.model)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from .offline import evaluate
 
-    if args.model and _is_qa_checkpoint(args.model):  # extractive QA: SQuAD exact match and F1
-        from ..trainer.qa import TorchQuestionAnswerer
+    if _is_qa(args):  # extractive QA: SQuAD exact match and F1
         from .offline import evaluate_qa
 
-        metrics = evaluate_qa(TorchQuestionAnswerer.from_checkpoint(args.model), args.data)
+        metrics = evaluate_qa(load_answerer(args), args.data)
     else:
         metrics = evaluate(load_classifier(args), args.data, batch_size=args.batch_size)
     print_json(metrics)

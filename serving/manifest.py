@@ -37,6 +37,7 @@ class BundleManifest:
     gates: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
+    task_settings: dict = field(default_factory=dict)  # e.g. question answering: doc_stride, n_best, max_answer_length
     format_version: int = FORMAT_VERSION
 
     @property

@@ -107,6 +107,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+THINGS = ["bridge", "tower", "library", "station", "museum", "harbour", "school", "market"]
+
+
+def squad_file(path: Path, count: int, filler: int = 0) -> Path:
+    """A learnable SQuAD-format file: "When was the X built?" answered by a year in its context."""
+    paragraphs = []
+    for i in range(count):
+        thing, year = THINGS[i % len(THINGS)], str(1900 + i)
+        padding = " ".join(f"Note {j} is about nothing." for j in range(filler))
+        context = f"{padding} The {thing} was built in {year} by the city.".strip()
+        paragraphs.append({"context": context, "qas": [{"id": f"q{i}", "question": f"When was the {thing} built?",
+                                                         "answers": [{"text": year, "answer_start": context.index(year)}]}]})
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def qa_checkpoint(tiny_model, tmp_path_factory) -> Path:
+    """`tiny_model` fine-tuned briefly for extractive QA; `validation.json` sits beside the checkpoint folder."""
+    from tuneship.trainer import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("qa")
+    config = TrainConfig(task="question-answering", model=str(tiny_model), train_file=str(squad_file(folder / "train.json", 48)),
+                         validation_file=str(squad_file(folder / "validation.json", 8, filler=12)),
+                         output_dir=str(folder / "model"), num_train_epochs=2, train_batch_size=8, learning_rate=1e-3,
+                         max_length=48, doc_stride=12, warmup_ratio=0.0, logging_steps=2)
+    result = train(config)
+    assert 0 <= result.metrics["exact_match"] <= 100 and 0 <= result.metrics["f1"] <= 100
+    return result.output_dir
+
+
 def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames or list(rows[0]))

@@ -136,3 +136,11 @@ class TrainConfig:
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+def checkpoint_task(path: str | Path) -> str:
+    """The task a tuneship checkpoint was trained for (read from its config.json; classification by default)."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return TASK_CHOICES[0]
+    return (json.loads(config.read_text(encoding="utf-8")).get("tuneship") or {}).get("task", TASK_CHOICES[0])

@@ -5,38 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tuneship.trainer import TrainConfig, train
+from tests.conftest import squad_file
 from tuneship.serving.offline import evaluate_qa
 from tuneship.trainer.qa import TorchQuestionAnswerer
 
-THINGS = ["bridge", "tower", "library", "station", "museum", "harbour", "school", "market"]
 TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
-
-
-def squad_file(path: Path, count: int, filler: int = 0) -> Path:
-    paragraphs = []
-    for i in range(count):
-        thing, year = THINGS[i % len(THINGS)], str(1900 + i)
-        padding = " ".join(f"Note {j} is about nothing." for j in range(filler))
-        context = f"{padding} The {thing} was built in {year} by the city.".strip()
-        paragraphs.append({"context": context, "qas": [{"id": f"q{i}", "question": f"When was the {thing} built?",
-                                                         "answers": [{"text": year, "answer_start": context.index(year)}]}]})
-    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
-    return path
-
-
-@pytest.fixture(scope="module")
-def qa_checkpoint(tiny_model, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("qa")
-    config = TrainConfig(task="question-answering", model=str(tiny_model), train_file=str(squad_file(folder / "train.json", 48)),
-                         validation_file=str(squad_file(folder / "validation.json", 8, filler=12)),
-                         output_dir=str(folder / "model"), num_train_epochs=2, train_batch_size=8, learning_rate=1e-3,
-                         max_length=48, doc_stride=12, warmup_ratio=0.0, logging_steps=2)
-    result = train(config)
-    assert 0 <= result.metrics["exact_match"] <= 100 and 0 <= result.metrics["f1"] <= 100
-    return result.output_dir
 
 
 def test_checkpoint_answers_spans_of_long_contexts(qa_checkpoint):

@@ -1,0 +1,173 @@
+"""`export_qa()`: an extractive QA checkpoint to a bundle of fp32 and int8 ONNX models, with span gates.
+
+The same stages as classification (Optimum export, fusions, fp32 parity, the int8 remedy ladder,
+an atomic bundle); the int8 gate compares answer spans: the share of validation questions whose
+int8 answer is the fp32 answer, and the drop in SQuAD F1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import TuneshipError
+from ..files import write_directory_atomically
+from ..serving.answering import QuestionAnswerer
+from ..serving.manifest import BundleManifest
+from ..serving.offline import squad_score
+from ..serving.predictor import create_session
+from ..serving.questions import QAExample, read_qa_examples
+from ..serving.spans import windows_of
+from .bundle import EXAMPLES_FILE, checkpoint_digest, write_card
+from .config import ExportConfig
+from .conversion import ONNX_FILE, export_onnx, optimize_onnx
+
+TASK = "question-answering"
+PARITY_QUESTIONS = 4
+
+
+def _validation(config: ExportConfig) -> tuple[list[QAExample], str]:
+    from ..trainer.qa import VALIDATION_FILE
+
+    source = config.validation_data or Path(config.model) / VALIDATION_FILE
+    if not Path(source).is_file():
+        raise TuneshipError(f"{config.model} has no {VALIDATION_FILE}; give QA rows for the int8 gate with --validation-data")
+    return read_qa_examples(source), str(source)
+
+
+def _parity(fp32: QuestionAnswerer, torch_answerer, examples: list[QAExample]) -> dict:
+    """Max |logit difference| (start and end) on short and multi-window contexts, and whether both
+    tokenizers cut the same windows."""
+    samples = list(examples[:PARITY_QUESTIONS])
+    long = samples[0]
+    samples.append(QAExample("long", long.question, " ".join([long.context] * (3 * fp32.settings["max_length"] // 64 + 2))))
+    s = fp32.settings
+    windows, _ = windows_of(samples, fp32.tokenizer, s["max_length"], s["doc_stride"])
+    torch_windows, _ = windows_of(samples, torch_answerer.tokenizer, s["max_length"], s["doc_stride"])
+    identical = [w.ids for w in windows] == [w.ids for w in torch_windows]
+    onnx_start, onnx_end = fp32.logits(windows, batch_size=4)
+    torch_start, torch_end = torch_answerer.logits(windows, batch_size=4)
+    difference = max(float(np.abs(onnx_start - torch_start).max()), float(np.abs(onnx_end - torch_end).max()))
+    return {"max_abs_logit_difference": difference, "inputs": len(windows), "tokenization_identical": identical}
+
+
+def _span_gate(fp32_answers, int8_answers, examples, min_agreement: float, max_drop: float) -> dict:
+    agreement = float(np.mean([(a.start, a.end) == (b.start, b.end) for a, b in zip(fp32_answers, int8_answers)]))
+    fp32_score, int8_score = squad_score(examples, fp32_answers), squad_score(examples, int8_answers)
+    drop = max(fp32_score["f1"] - int8_score["f1"], fp32_score["exact_match"] - int8_score["exact_match"]) / 100
+    return {"agreement": agreement, "metric_drop": drop,
+            "fp32": {k: fp32_score[k] for k in ("exact_match", "f1")},
+            "int8": {k: int8_score[k] for k in ("exact_match", "f1")},
+            "passed": agreement >= min_agreement and drop <= max_drop}
+
+
+def _write_examples(folder: Path, examples: list[QAExample], count: int = 5) -> None:
+    rows = [{"question": e.question, "context": e.context} for e in examples[:count]]
+    (folder / EXAMPLES_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def export_qa(config: ExportConfig):
+    """Export a question-answering checkpoint (written by `tuneship train --task question-answering`)."""
+    from ..trainer.qa import TorchQuestionAnswerer
+    from .exporting import ExportResult, _check_checkpoint, _file_info, _print_summary, _Stages, _versions, \
+        quantize_until_gate_passes
+    from .quantization import detect_isa
+
+    checkpoint, output = Path(config.model), Path(config.output_dir)
+    _check_checkpoint(checkpoint)
+    if output.exists() and not config.overwrite:
+        raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
+    torch_answerer = TorchQuestionAnswerer.from_checkpoint(checkpoint)
+    settings = torch_answerer.settings
+    validation, validation_source = _validation(config)
+    isa = detect_isa() if config.isa == "auto" else config.isa
+    stages = _Stages(5 if config.quantize != "none" else 4)
+    manifest: BundleManifest | None = None
+
+    def build(folder: Path) -> None:
+        nonlocal manifest
+        work = folder / ".work"
+        stages(f"exporting {checkpoint} to ONNX ({TASK})")
+        raw = work / "raw"
+        export_onnx(checkpoint, raw, config.opset, task=TASK)
+        for path in raw.iterdir():
+            if path.suffix != ".onnx":
+                shutil.copy(path, folder / path.name)
+        stages(f"optimizing the graph ({config.optimize})")
+        optimize_onnx(raw, folder, config.optimize, approximate_gelu=False)
+        int8_source = folder
+        if config.optimize == "O3" and config.quantize != "none":
+            int8_source = optimize_onnx(raw, work / "int8-source", config.optimize, approximate_gelu=True).parent
+
+        import onnx
+
+        model = onnx.load(str(folder / ONNX_FILE), load_external_data=False)
+        manifest = BundleManifest(
+            task=TASK, text_column="question", text_pair_column="context", label_column="answers", labels=[],
+            max_length=settings["max_length"], truncation="only_second",
+            input_names=[i.name for i in model.graph.input],
+            opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+            models={"fp32": _file_info(folder / ONNX_FILE, optimization=config.optimize)}, default_precision="fp32",
+            source={"checkpoint": str(checkpoint.resolve()), "sha256": checkpoint_digest(checkpoint)},
+            versions=_versions(),
+            task_settings={k: settings[k] for k in ("doc_stride", "max_answer_length", "n_best")},
+        )
+        from tokenizers import Tokenizer  # the bundle is not complete yet: its parts are loaded by hand
+
+        fp32 = QuestionAnswerer(create_session(folder / ONNX_FILE), Tokenizer.from_file(str(folder / "tokenizer.json")),
+                                manifest, "fp32")
+
+        stages("checking fp32 ONNX against PyTorch")
+        parity = _parity(fp32, torch_answerer, validation)
+        parity["passed"] = parity["tokenization_identical"] and parity["max_abs_logit_difference"] <= config.max_logit_difference
+        parity["limit"] = config.max_logit_difference
+        manifest.gates["fp32_parity"] = parity
+        print(f"  max |logit difference| {parity['max_abs_logit_difference']:.2e} on {parity['inputs']} windows; "
+              f"tokenization identical: {parity['tokenization_identical']}")
+        if not parity["passed"]:
+            raise TuneshipError(f"the fp32 ONNX model does not reproduce PyTorch (max |logit difference| "
+                                f"{parity['max_abs_logit_difference']:.2e} > {config.max_logit_difference:g}); "
+                                "try --optimize none")
+
+        if config.quantize != "none":
+            stages(f"quantizing to int8 ({config.quantize}, {isa}) and checking answer spans on {len(validation)} questions")
+            s = fp32.settings
+            windows, _ = windows_of(validation, fp32.tokenizer, s["max_length"], s["doc_stride"])
+            from ..serving.encoding import pad_encodings
+
+            calibration = windows[: config.calibration_samples]
+            feeds = [pad_encodings(calibration[i : i + 32], fp32.input_names, fp32.pad_id)
+                     for i in range(0, len(calibration), 32)]
+            ranking_feeds = feeds[:2]
+            reference = [fp32.session.run(None, f) for f in ranking_feeds]
+            fp32_answers = fp32.answer_examples(validation)
+
+            def ranking_error(model_file: Path) -> float:
+                session = create_session(model_file)
+                return float(np.mean([np.abs(np.stack(session.run(None, f)[:2]) - np.stack(r[:2])).mean()
+                                      for f, r in zip(ranking_feeds, reference)]))
+
+            def check(model_file: Path) -> dict:
+                int8 = QuestionAnswerer(create_session(model_file), fp32.tokenizer, manifest, "int8")
+                return _span_gate(fp32_answers, int8.answer_examples(validation), validation, config.min_agreement,
+                                  config.max_accuracy_drop)
+
+            gate = quantize_until_gate_passes(config, folder, int8_source, isa, feeds, ranking_feeds, ranking_error,
+                                              check, manifest)
+            gate.update(rows=len(validation), source=validation_source, calibration_rows=len(calibration),
+                        calibration_source=f"{validation_source} (windows of the validation questions)")
+            manifest.gates["int8"] = gate
+
+        stages(f"writing the bundle to {output}")
+        shutil.rmtree(work, ignore_errors=True)
+        _write_examples(folder, validation)
+        write_card(folder, checkpoint, manifest)
+        manifest.save(folder)
+
+    write_directory_atomically(output, build)
+    stages.finish()
+    _print_summary(output, manifest)
+    return ExportResult(output, manifest)
