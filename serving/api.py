@@ -1,6 +1,7 @@
 """The HTTP API: FastAPI app over a `Predictor`, with dynamic batching, metrics and an optional API key.
 
-Routes: `POST /v1/classify`, `GET /v1/model`, `GET /healthz`, `GET /readyz`, `GET /metrics`, and the
+`app_shell` holds what every task's app shares (errors, probes, metrics, the guard); question answering
+adds its route in `qa_api.py`. Routes: `POST /v1/classify`, `GET /v1/model`, `GET /healthz`, `GET /readyz`, `GET /metrics`, and the
 OpenAPI schema and docs FastAPI serves (`/openapi.json`, `/docs`). Bad input is answered with 4xx and a
 message naming the field, never with 500.
 """
@@ -28,7 +29,7 @@ from .predictor import Predictor, softmax, to_predictions
 
 # Probes stay open when an API key is set, so that orchestrators can check the process without it.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-ROUTES = ("/v1/classify", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+ROUTES = ("/v1/classify", "/v1/answer", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
 
 
 # --------------------------------------------------------------------------- request and response bodies
@@ -203,9 +204,52 @@ class RequestGuard:
 # --------------------------------------------------------------------------- the app
 
 
+def app_shell(summary: str, description: str, config: ServeConfig, metrics: ServerMetrics, lifespan,
+              api_key: str | None) -> FastAPI:
+    """What every tuneship app shares: 4xx (never 500) for bad input, `/healthz`, `/metrics`, the API key and
+    body-size guard. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
+    api_key = api_key if api_key is not None else os.environ.get(API_KEY_VARIABLE) or None
+    app = FastAPI(title="tuneship", version=__version__, summary=summary, description=description, lifespan=lifespan,
+                  redoc_url=None)
+    app.state.metrics = metrics
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        return error_response(422, *_validation_detail(error.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
+
+    @app.get("/healthz", tags=["probes"])
+    async def healthz() -> Response:
+        """The process is up."""
+        return json_response({"status": "ok"})
+
+    @app.get("/metrics", tags=["probes"])
+    async def prometheus_metrics() -> Response:
+        """Prometheus text format: requests, errors, latency, batch sizes, queue depth."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=config.max_body_bytes, api_key=api_key)
+    return app
+
+
+def model_info(manifest, precision: str, config: ServeConfig) -> dict:
+    """The part of `GET /v1/model` every task shares."""
+    import onnxruntime
+
+    return {
+        "task": manifest.task, "precision": precision, "model_file": manifest.model_file(precision),
+        "max_length": manifest.max_length, "truncation": manifest.truncation,
+        "limits": {"max_request_inputs": config.max_request_inputs, "max_body_bytes": config.max_body_bytes},
+        "gates": manifest.gates, "source": manifest.source,
+        "versions": {**manifest.versions, "tuneship_server": __version__, "onnxruntime_server": onnxruntime.__version__},
+    }
+
+
 def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `predictor`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
-    api_key = api_key if api_key is not None else os.environ.get(API_KEY_VARIABLE) or None
     manifest = predictor.manifest
     pair = predictor.columns.is_pair
     # `app` is bound below; the queue depth is read only when /metrics is scraped, after start-up.
@@ -224,25 +268,13 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
         finally:
             batcher.close()
 
-    app = FastAPI(
-        title="tuneship",
-        version=__version__,
-        summary=f"{manifest.task} with an ONNX model on onnxruntime ({predictor.precision})",
-        description=("Classify " + ("text pairs" if pair else "texts") + f" into {', '.join(predictor.label_names)}. "
-                     "Bad input gets 4xx with a message naming the field."),
-        lifespan=lifespan,
-        redoc_url=None,
+    app = app_shell(
+        f"{manifest.task} with an ONNX model on onnxruntime ({predictor.precision})",
+        ("Classify " + ("text pairs" if pair else "texts") + f" into {', '.join(predictor.label_names)}. "
+         "Bad input gets 4xx with a message naming the field."),
+        config, metrics, lifespan, api_key,
     )
     app.state.predictor = predictor
-    app.state.metrics = metrics
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> Response:
-        return error_response(422, *_validation_detail(error.errors()))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
-        return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
 
     errors = {"model": ErrorResponse}
 
@@ -286,30 +318,15 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
     @app.get("/v1/model", tags=["model"])
     async def model() -> Response:
         """What is served: task, labels, inputs, precision, tokenization, batching, versions."""
-        import onnxruntime
-
         return json_response({
-            "task": manifest.task,
+            **model_info(manifest, predictor.precision, config),
             "labels": predictor.label_names,
             "pair": pair,
             "columns": {"text": manifest.text_column, "text_pair": manifest.text_pair_column,
                         "label": manifest.label_column},
-            "precision": predictor.precision,
-            "model_file": manifest.model_file(predictor.precision),
-            "max_length": manifest.max_length,
-            "truncation": manifest.truncation,
             "batching": {"max_batch_tokens": config.max_batch_tokens, "max_batch_size": config.max_batch_size,
                          "max_wait_ms": config.max_wait_ms, "max_queue": config.max_queue},
-            "limits": {"max_request_inputs": config.max_request_inputs, "max_body_bytes": config.max_body_bytes},
-            "gates": manifest.gates,
-            "source": manifest.source,
-            "versions": {**manifest.versions, "tuneship_server": __version__, "onnxruntime_server": onnxruntime.__version__},
         })
-
-    @app.get("/healthz", tags=["probes"])
-    async def healthz() -> Response:
-        """The process is up."""
-        return json_response({"status": "ok"})
 
     @app.get("/readyz", tags=["probes"])
     async def readyz() -> Response:
@@ -320,11 +337,6 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
         if batcher.queue_depth >= config.max_queue:
             return error_response(503, "not ready: the queue is full", headers={"Retry-After": "1"})
         return json_response({"status": "ready", "queue_depth": batcher.queue_depth})
-
-    @app.get("/metrics", tags=["probes"])
-    async def prometheus_metrics() -> Response:
-        """Prometheus text format: requests, errors, latency, batch sizes, queue depth."""
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     generate_openapi = app.openapi
 
@@ -338,11 +350,18 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
         return app.openapi_schema
 
     app.openapi = openapi
-    app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=config.max_body_bytes, api_key=api_key)
     return app
 
 
 def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
     """Load `config.bundle` (without spinning threads, which would starve the event loop) and build the app."""
+    from .manifest import BundleManifest
+
+    if BundleManifest.load(config.bundle).task == "question-answering":
+        from .answering import QuestionAnswerer
+        from .qa_api import create_qa_app
+
+        answerer = QuestionAnswerer.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
+        return create_qa_app(answerer, config)
     predictor = Predictor.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
     return create_app(predictor, config)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -136,6 +139,31 @@ def qa_checkpoint(tiny_model, tmp_path_factory) -> Path:
     result = train(config)
     assert 0 <= result.metrics["exact_match"] <= 100 and 0 <= result.metrics["f1"] <= 100
     return result.output_dir
+
+
+@pytest.fixture(scope="session")
+def qa_bundle(qa_checkpoint, tmp_path_factory) -> Path:
+    return export_bundle(qa_checkpoint, tmp_path_factory.mktemp("qa-bundle") / "bundle")
+
+
+@contextlib.contextmanager
+def running(app):
+    """Serve an ASGI `app` with uvicorn on a loopback port in a background thread; yield its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
 
 
 def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:

@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import export_bundle
 from tuneship.serving.answering import QuestionAnswerer
 from tuneship.serving.manifest import BundleManifest
 from tuneship.serving.questions import read_qa_examples
 from tuneship.trainer.qa import TorchQuestionAnswerer
 
 TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
-
-
-@pytest.fixture(scope="module")
-def qa_bundle(qa_checkpoint, tmp_path_factory) -> Path:
-    return export_bundle(qa_checkpoint, tmp_path_factory.mktemp("qa-bundle") / "bundle")
 
 
 def test_bundle_manifest_and_gates(qa_bundle):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 import time
@@ -14,32 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import free_port
+from tests.conftest import running
 from tuneship.serving import Predictor
 from tuneship.serving.api import create_app
 from tuneship.serving.config import ServeConfig
 
 PAIR = {"text": "the cat sat on mat 3", "text_pair": "a cat was on the mat 3"}
-
-
-@contextlib.contextmanager
-def running(app):
-    """Serve `app` with uvicorn on a loopback port in a background thread; yield its base URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        assert time.time() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 def make_app(bundle: Path, api_key: str | None = "", predictor: Predictor | None = None, **options):

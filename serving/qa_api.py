@@ -1,0 +1,113 @@
+"""The HTTP API of an extractive QA bundle: `POST /v1/answer` over a `QuestionAnswerer`.
+
+Shares errors, probes, metrics and the API-key guard with the classification app (`api.app_shell`).
+Requests run one at a time on the session's threads (a long context is already a batch of windows);
+when `max_queue` requests are waiting, new ones get 429 with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+from .answering import QuestionAnswerer
+from .api import ErrorResponse, app_shell, error_response, json_response, model_info
+from .config import ServeConfig
+from .monitoring import ServerMetrics
+
+
+class AnswerInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(description="the question")
+    context: StrictStr = Field(description="the text the answer is taken from (any length: it is read in windows)")
+
+
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"inputs": [{"question": "When was the bridge built?",
+                                                     "context": "The bridge was built in 1932."}]}]},
+    )
+
+    inputs: list[AnswerInput] = Field(description="a list of questions (a single object is accepted too)")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
+class AnswerOutput(BaseModel):
+    answer: str
+    start: int = Field(description="character offset of the answer in the context")
+    end: int = Field(description="character offset just after the answer")
+    score: float = Field(description="probability of this span among the n-best")
+
+
+class AnswerResponse(BaseModel):
+    outputs: list[AnswerOutput]
+
+
+def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
+    """The FastAPI app serving `answerer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
+    manifest = answerer.manifest
+    waiting = {"count": 0}
+    metrics = ServerMetrics(lambda: waiting["count"])
+    turn = asyncio.Lock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+
+    app = app_shell(f"extractive question answering with an ONNX model on onnxruntime ({answerer.precision})",
+                    "Answer questions with a span of their context. Bad input gets 4xx with a message naming the field.",
+                    config, metrics, lifespan, api_key)
+    app.state.answerer = answerer
+    errors = {"model": ErrorResponse}
+
+    @app.post("/v1/answer", response_model=AnswerResponse, tags=["inference"],
+              responses={401: errors, 413: errors, 422: errors, 429: errors})
+    async def answer(body: AnswerRequest) -> Response:
+        """Answer one question or a list of them, each with its own context."""
+        inputs = body.inputs
+        if not inputs:
+            return error_response(422, "inputs: give at least one input")
+        if len(inputs) > config.max_request_inputs:
+            return error_response(413, f"inputs: {len(inputs)} inputs, over the limit of {config.max_request_inputs} "
+                                       "per request; split them")
+        for i, item in enumerate(inputs):
+            for name in ("question", "context"):
+                if not getattr(item, name).strip():
+                    return error_response(422, f"inputs[{i}].{name}: empty")
+        if waiting["count"] >= config.max_queue:
+            return error_response(429, f"{waiting['count']} requests are waiting; retry shortly",
+                                  headers={"Retry-After": "1"})
+        waiting["count"] += 1
+        try:
+            async with turn:
+                answers = await run_in_threadpool(answerer.answer, [i.question for i in inputs],
+                                                  [i.context for i in inputs])
+        finally:
+            waiting["count"] -= 1
+        return json_response({"outputs": [a.to_dict() for a in answers]})
+
+    @app.get("/v1/model", tags=["model"])
+    async def model() -> Response:
+        """What is served: task, precision, windows and answer settings, gates, versions."""
+        return json_response({**model_info(manifest, answerer.precision, config), "settings": answerer.settings})
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz() -> Response:
+        """Ready for traffic unless the queue is full."""
+        if waiting["count"] >= config.max_queue:
+            return error_response(503, "not ready: the queue is full", headers={"Retry-After": "1"})
+        return json_response({"status": "ready", "queue_depth": waiting["count"]})
+
+    return app

@@ -1,0 +1,61 @@
+"""The QA HTTP API (`POST /v1/answer`) through a real uvicorn server on a loopback port."""
+
+import httpx
+import pytest
+
+from tests.conftest import running
+from tuneship.serving.answering import QuestionAnswerer
+from tuneship.serving.api import load_app
+from tuneship.serving.config import ServeConfig
+from tuneship.serving.qa_api import create_qa_app
+
+CONTEXT = " ".join(f"Note {j} is about nothing." for j in range(20)) + " The museum was built in 1904 by the city."
+
+
+@pytest.fixture(scope="module")
+def url(qa_bundle):
+    with running(load_app(ServeConfig(bundle=str(qa_bundle), max_request_inputs=4))) as base:
+        yield base
+
+
+def test_answers_one_or_many_questions(url, qa_bundle):
+    one = httpx.post(f"{url}/v1/answer", json={"inputs": {"question": "When was the museum built?", "context": CONTEXT}})
+    assert one.status_code == 200
+    (output,) = one.json()["outputs"]
+    assert CONTEXT[output["start"]:output["end"]] == output["answer"] and 0 < output["score"] <= 1
+    expected = QuestionAnswerer.from_bundle(qa_bundle).answer(["When was the museum built?"], [CONTEXT])[0].to_dict()
+    assert output == pytest.approx(expected)
+    many = httpx.post(f"{url}/v1/answer", json={"inputs": [{"question": "When?", "context": CONTEXT},
+                                                         {"question": "Who built it?", "context": "The city built it."}]})
+    assert many.status_code == 200 and len(many.json()["outputs"]) == 2
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"inputs": [{"question": "When?"}]}, 422, "inputs[0].context: Field required"),
+    ({"inputs": [{"question": "When?", "context": "   "}]}, 422, "inputs[0].context: empty"),
+    ({"inputs": [{"question": "When?", "context": "x", "text": "y"}]}, 422, "inputs[0].text: Extra inputs are not permitted"),
+    ({"inputs": [{"question": 3, "context": "x"}]}, 422, "inputs[0].question: Input should be a valid string"),
+    ({"inputs": [{"question": "q", "context": "c"}] * 5}, 413, "over the limit of 4"),
+    ({"inputs": []}, 422, "inputs: give at least one input"),
+])
+def test_bad_requests_get_4xx_naming_the_field(url, body, status, message):
+    response = httpx.post(f"{url}/v1/answer", json=body)
+    assert response.status_code == status and message in response.json()["error"]
+
+
+def test_model_probes_and_metrics(url):
+    model = httpx.get(f"{url}/v1/model").json()
+    assert model["task"] == "question-answering" and model["settings"]["doc_stride"] == 12
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/readyz").json()["status"] == "ready"
+    assert httpx.post(f"{url}/v1/answer", content=b"{not json").status_code == 422
+    assert 'path="/v1/answer"' in httpx.get(f"{url}/metrics").text
+    assert "/v1/classify" not in httpx.get(f"{url}/openapi.json").json()["paths"]
+
+
+def test_api_key_guards_the_answer_route(qa_bundle):
+    answerer = QuestionAnswerer.from_bundle(qa_bundle, spinning=False)
+    with running(create_qa_app(answerer, ServeConfig(bundle=str(qa_bundle)), api_key="s3cret")) as base:
+        body = {"inputs": [{"question": "When?", "context": CONTEXT}]}
+        assert httpx.post(f"{base}/v1/answer", json=body).status_code == 401
+        assert httpx.post(f"{base}/v1/answer", json=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
