@@ -59,7 +59,7 @@ class DemoModels:
         path = self.bundle / EXAMPLES_FILE
         if not path.is_file():
             return []
-        columns = [c for c in (self.manifest.columns.text, self.manifest.columns.text_pair) if c]
+        columns = [c for c in (self.manifest.columns.text, self.manifest.columns.text_pair) if c]  # QA: question, context
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [[str(row.get(c, "")) for c in columns] for row in rows]
 
@@ -189,6 +189,43 @@ def build_demo(models: DemoModels) -> gr.Blocks:
     return demo
 
 
+def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
+    """The app for an extractive QA bundle: question and context in, the answer highlighted in its context."""
+    examples = DemoModels(bundle, answerer.manifest, {}, "").examples()
+
+    def answer(question: str, context: str):
+        if not (question or "").strip() or not (context or "").strip():
+            return None, "Type a **question** and a **context** first."
+        started = time.perf_counter()
+        best = answerer.answer([question], [context])[0]
+        ms = 1000 * (time.perf_counter() - started)
+        spans = [(context[: best.start], None), (best.text, "answer"), (context[best.end :], None)]
+        return spans, f"**{best.text}** · score {best.score:.2f} · ONNX {answerer.precision} · {ms:.1f} ms"
+
+    with gr.Blocks(title=f"tuneship: {bundle.name}") as demo:
+        gr.Markdown(f"# {bundle.name}\nextractive question answering · served by onnxruntime "
+                    f"(ONNX {answerer.precision}), exported with tuneship")
+        question = gr.Textbox(label="Question", placeholder="Question ...")
+        context = gr.Textbox(label="Context", lines=8, placeholder="The text the answer is taken from ...")
+        button = gr.Button("Answer", variant="primary")
+        highlighted = gr.HighlightedText(label="Answer in its context", combine_adjacent=False)
+        note = gr.Markdown(elem_id="latency")
+        button.click(answer, [question, context], [highlighted, note], api_name="answer")
+        if examples:
+            gr.Examples(examples, [question, context])
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def build_app(bundle: Path, checkpoint: str | None = None, threads: int | None = None) -> gr.Blocks:
+    """The demo for whatever task the bundle holds."""
+    if BundleManifest.load(bundle).task == "question-answering":
+        from tuneship.serving.answering import QuestionAnswerer
+
+        return build_qa_demo(QuestionAnswerer.from_bundle(bundle, threads=threads), Path(bundle))
+    return build_demo(DemoModels.load(bundle, checkpoint, threads))
+
+
 def find_bundle(given: str | None) -> Path:
     """--bundle, else $TUNESHIP_BUNDLE, else `bundle/` beside this file."""
     for candidate in (given, os.environ.get(BUNDLE_VARIABLE), Path(__file__).resolve().parent / BUNDLE_FOLDER):
@@ -208,11 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="onnxruntime threads per model (default: the cores available)")
     args = parser.parse_args(argv)
     try:
-        models = DemoModels.load(find_bundle(args.bundle), args.checkpoint, args.threads)
+        demo = build_app(find_bundle(args.bundle), args.checkpoint, args.threads)
     except TuneshipError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    build_demo(models).launch(server_name=args.host, server_port=args.port, share=args.share)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
     return 0
 
 

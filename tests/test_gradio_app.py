@@ -139,3 +139,24 @@ def test_a_real_browser_types_clicks_and_reads_the_label(pair_app, tmp_path):
     saved = Path(__file__).resolve().parents[1] / "runs" / "screenshots"
     saved.mkdir(parents=True, exist_ok=True)
     shutil.copy(screenshot, saved / "gradio-classify.png")  # kept for a look after the run (runs/ is not committed)
+
+
+def test_question_answering_bundle_gets_the_qa_view(qa_bundle):
+    from gradio_client import Client
+
+    from gradio_app import build_app
+
+    demo = build_app(qa_bundle, threads=1)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        context = "The museum was built in 1904 by the city."
+        spans, note = client.predict("When was the museum built?", context, api_name="/answer")
+        answer = [s["token"] for s in spans if s["class_or_confidence"] == "answer"]
+        assert len(answer) == 1 and answer[0] in context and "".join(s["token"] for s in spans) == context
+        assert note.startswith(f"**{answer[0]}**") and note.endswith(" ms")
+        spans, note = client.predict("", context, api_name="/answer")
+        assert not spans and "Type a **question**" in note
+    finally:
+        demo.close()
