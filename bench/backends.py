@@ -1,13 +1,15 @@
 """The backends `tuneship bench` compares, each behind one small interface.
 
-A backend gives a classifier with `logits(texts, text_pairs, batch_size)` (the end-to-end path: raw
-strings in, logits out, tokenization included), `prepare` (tokenize and pad once) and `forward` (the
-model alone on prepared inputs). Heavy libraries are imported inside the loaders, so a process that
+A backend holds the task's model for one runtime (a classifier, or a QA answerer for QA checkpoints
+and bundles): `model_for(max_length)` for the end-to-end path (raw strings in, logits or answer spans
+out, tokenization included), `prepare` (tokenize and pad once) and `forward` (the model alone on
+prepared inputs). Heavy libraries are imported inside the loaders, so a process that
 runs an ONNX backend never imports torch and its memory is that of a production server.
 """
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +19,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import TuneshipError
-from ..serving.encoding import TextEncoder
+from ..serving.answering import QuestionAnswerer
+from ..serving.encoding import TextEncoder, pad_encodings
 from ..serving.manifest import BundleManifest
 from ..serving.predictor import Predictor, create_session
+from ..serving.questions import QAExample
+from ..serving.spans import SpanAnswerer, windows_of
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+QA_TASK = "question-answering"
 # What OpenVINO calls the precisions its CPU plugin computes in, by backend name.
 OPENVINO_PRECISIONS = {"openvino-fp32": "f32", "openvino-bf16": "bf16"}
 
@@ -34,32 +40,73 @@ def checkpoint_weights(checkpoint: str | Path) -> Path:
     raise TuneshipError(f"{checkpoint}: no {' or '.join(WEIGHT_FILES)}; give the folder `tuneship train` wrote")
 
 
+def sized(model, max_length: int):
+    """`model` (a classifier or a QA answerer of any runtime) set to read inputs of `max_length` tokens."""
+    if isinstance(model, Predictor):  # its encoder (and the tokenizer's truncation) holds the length: copy both
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(model.encoder.tokenizer.to_str())
+        encoder = TextEncoder(tokenizer, max_length, model.manifest.truncation, model.encoder.pad_id)
+        return Predictor(model.session, encoder, model.manifest, model.precision)
+    clone = copy.copy(model)
+    clone.settings = {**model.settings, "max_length": max_length}
+    if isinstance(model, SpanAnswerer):  # windows of a short length need a short stride
+        clone.settings["doc_stride"] = min(model.settings["doc_stride"], max_length // 4)
+    return clone
+
+
+def end_to_end(model, texts: Sequence[str], text_pairs: Sequence[str] | None):
+    """Raw strings in, the model's output out: logits for a classifier, answer spans for a QA answerer."""
+    if isinstance(model, SpanAnswerer):
+        return model.answer(texts, text_pairs)
+    return model.logits(texts, text_pairs, batch_size=len(texts))
+
+
+def predictions(model, texts: Sequence[str], text_pairs: Sequence[str] | None) -> list:
+    """Label ids (classification) or (start, end) answer spans (QA), for scoring."""
+    if isinstance(model, SpanAnswerer):
+        return [(a.start, a.end) for a in model.answer(texts, text_pairs)]
+    logits, _ = model.logits(texts, text_pairs)
+    return np.argmax(logits, axis=-1).tolist()
+
+
+def model_inputs(model, texts: Sequence[str], text_pairs: Sequence[str] | None) -> dict[str, np.ndarray]:
+    """The padded int64 arrays the model itself reads (tokenized once, for the model-only timings)."""
+    if isinstance(model, SpanAnswerer):
+        windows, _ = windows_of([QAExample(str(i), q, c) for i, (q, c) in enumerate(zip(texts, text_pairs))],
+                                model.tokenizer, model.settings["max_length"], model.settings["doc_stride"])
+        return pad_encodings(windows, model.input_names, model.pad_id)
+    if isinstance(model, Predictor):
+        return model.encoder.pad(model.encoder.encode(texts, text_pairs), model.input_names)
+    settings = model.settings
+    encoded = model.tokenizer(list(texts), None if text_pairs is None else list(text_pairs), truncation=settings["truncation"],
+                              max_length=settings["max_length"], padding=True, return_tensors="np")
+    return {name: np.asarray(value, dtype=np.int64) for name, value in encoded.items()}
+
+
 @dataclass
 class TorchBackend:
     """A checkpoint in PyTorch eager mode, as trained (fp32) or after `quantize_dynamic` (int8 Linear layers)."""
 
     name: str
-    classifier: Any  # the trainer's TorchClassifier
+    model: Any  # the trainer's TorchClassifier or TorchQuestionAnswerer
     size_bytes: int
     details: dict = field(default_factory=dict)
 
-    def classifier_for(self, max_length: int):
-        from ..trainer.inference import TorchClassifier
-
-        base = self.classifier
-        return TorchClassifier(base.model, base.tokenizer, {**base.settings, "max_length": max_length})
+    def model_for(self, max_length: int):
+        return sized(self.model, max_length)
 
     def prepare(self, texts: Sequence[str], text_pairs: Sequence[str] | None, max_length: int):
-        settings = self.classifier.settings
-        return self.classifier.tokenizer(list(texts), None if text_pairs is None else list(text_pairs),
-                                         truncation=settings["truncation"], max_length=max_length, padding=True,
-                                         return_tensors="pt")
+        import torch
+
+        arrays = model_inputs(self.model_for(max_length), texts, text_pairs)
+        return {name: torch.from_numpy(value) for name, value in arrays.items()}
 
     def forward(self, feed) -> None:
         import torch
 
         with torch.inference_mode():
-            self.classifier.model(**feed)
+            self.model.model(**feed)
 
 
 @dataclass
@@ -67,59 +114,65 @@ class OnnxBackend:
     """A bundle's ONNX file on a session: onnxruntime's, or OpenVINO's behind the same `run` call."""
 
     name: str
-    session: Any
-    bundle: Path
-    manifest: BundleManifest
-    precision: str
+    model: Any  # a serving Predictor or QuestionAnswerer on that session
     size_bytes: int
     details: dict = field(default_factory=dict)
-    _predictors: dict = field(default_factory=dict, repr=False)
 
-    def classifier_for(self, max_length: int) -> Predictor:
-        if max_length not in self._predictors:
-            encoder = TextEncoder.from_file(self.bundle, max_length, self.manifest.truncation)
-            self._predictors[max_length] = Predictor(self.session, encoder, self.manifest, self.precision)
-        return self._predictors[max_length]
+    def model_for(self, max_length: int):
+        return sized(self.model, max_length)
 
     def prepare(self, texts: Sequence[str], text_pairs: Sequence[str] | None, max_length: int) -> dict[str, np.ndarray]:
-        predictor = self.classifier_for(max_length)
-        return predictor.encoder.pad(predictor.encoder.encode(texts, text_pairs), predictor.input_names)
+        return model_inputs(self.model_for(max_length), texts, text_pairs)
 
     def forward(self, feed: dict[str, np.ndarray]) -> None:
-        self.session.run(None, feed)
+        self.model.session.run(None, feed)
 
 
 class OpenVINOSession:
-    """An OpenVINO compiled model with the two methods of an onnxruntime session that `Predictor` uses."""
+    """An OpenVINO compiled model with the two methods of an onnxruntime session that serving's models use."""
 
     def __init__(self, compiled):
         self.request = compiled.create_infer_request()
-        self.output = compiled.output(0)
+        self.outputs = list(compiled.outputs)
         self._inputs = [SimpleNamespace(name=port.get_any_name()) for port in compiled.inputs]
 
     def get_inputs(self) -> list:
         return self._inputs
 
     def run(self, output_names, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return [np.array(self.request.infer(feed)[self.output])]
+        result = self.request.infer(feed)
+        return [np.array(result[output]) for output in self.outputs]
+
+
+def _serving_model(session, bundle: Path, manifest: BundleManifest, precision: str):
+    """The bundle's task model (classifier or QA answerer) on `session`."""
+    from tokenizers import Tokenizer
+
+    if manifest.task == QA_TASK:
+        return QuestionAnswerer(session, Tokenizer.from_file(str(bundle / "tokenizer.json")), manifest, precision)
+    return Predictor(session, TextEncoder.from_file(bundle, manifest.max_length, manifest.truncation), manifest, precision)
 
 
 def _torch_backend(name: str, checkpoint: str, threads: int) -> TorchBackend:
     import torch
 
-    from ..trainer.inference import TorchClassifier
+    from ..trainer.config import checkpoint_task
 
     torch.set_num_threads(threads)
-    classifier = TorchClassifier.from_checkpoint(checkpoint)
+    if checkpoint_task(checkpoint) == QA_TASK:
+        from ..trainer.qa import TorchQuestionAnswerer as Runner
+    else:
+        from ..trainer.inference import TorchClassifier as Runner
+    model = Runner.from_checkpoint(checkpoint)
     details = {"runtime": "pytorch", "version": torch.__version__, "precision": "fp32"}
     if name == "pytorch-fp32":
-        return TorchBackend(name, classifier, checkpoint_weights(checkpoint).stat().st_size, details)
-    quantized = torch.ao.quantization.quantize_dynamic(classifier.model, {torch.nn.Linear}, dtype=torch.qint8)
-    classifier = TorchClassifier(quantized, classifier.tokenizer, classifier.settings)
+        return TorchBackend(name, model, checkpoint_weights(checkpoint).stat().st_size, details)
+    model = copy.copy(model)
+    model.model = torch.ao.quantization.quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8)
     with tempfile.TemporaryDirectory() as folder:  # what `torch.save` of the quantized weights takes on disk
-        torch.save(quantized.state_dict(), Path(folder) / "model.pt")
+        torch.save(model.model.state_dict(), Path(folder) / "model.pt")
         size = (Path(folder) / "model.pt").stat().st_size
-    return TorchBackend(name, classifier, size, {**details, "precision": "int8 (dynamic, Linear layers)"})
+    return TorchBackend(name, model, size, {**details, "precision": "int8 (dynamic, Linear layers)"})
 
 
 def _onnx_backend(name: str, bundle: Path, manifest: BundleManifest, threads: int) -> OnnxBackend:
@@ -129,7 +182,8 @@ def _onnx_backend(name: str, bundle: Path, manifest: BundleManifest, threads: in
     path = bundle / manifest.model_file(precision)
     details = {"runtime": "onnxruntime", "version": onnxruntime.__version__, "precision": precision,
                "file": path.name, "bundle_default": manifest.default_precision == precision}
-    return OnnxBackend(name, create_session(path, threads), bundle, manifest, precision, path.stat().st_size, details)
+    model = _serving_model(create_session(path, threads), bundle, manifest, precision)
+    return OnnxBackend(name, model, path.stat().st_size, details)
 
 
 def _openvino_backend(name: str, bundle: Path, manifest: BundleManifest, threads: int) -> OnnxBackend:
@@ -143,7 +197,7 @@ def _openvino_backend(name: str, bundle: Path, manifest: BundleManifest, threads
     computed = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # what the CPU plugin really uses
     details = {"runtime": "openvino", "version": openvino.__version__.split("-")[0],
                "precision": {"f32": "fp32"}.get(computed, computed), "file": path.name}
-    return OnnxBackend(name, OpenVINOSession(compiled), bundle, manifest, "fp32", path.stat().st_size, details)
+    return OnnxBackend(name, _serving_model(OpenVINOSession(compiled), bundle, manifest, "fp32"), path.stat().st_size, details)
 
 
 def load_backend(name: str, checkpoint: str, bundle: str, threads: int) -> TorchBackend | OnnxBackend:

@@ -14,9 +14,11 @@ from ..metrics import classification_metrics
 from ..serving.manifest import BundleManifest
 from .backends import OPENVINO_PRECISIONS, checkpoint_weights, openvino_natively_supports
 from .config import BACKENDS, BASELINE, BenchConfig
-from .inputs import example_texts, make_inputs, words_of
+from .inputs import example_texts, make_inputs, make_qa_inputs, words_of
 from .worker import MODES, BackendProcess, LabelRequest, TimingRequest
 
+QA_TASK = "question-answering"
+QUALITY_KEYS = ("accuracy", "exact_match", "f1", "agreement_with_torch")
 BLOCK_S = 0.25  # each backend times this long in its turn, so machine noise hits all backends alike
 
 
@@ -121,32 +123,48 @@ def _rows(timings: dict, facts: dict[str, dict], config: BenchConfig) -> list[di
                     base = np.median(timings[seq_len, batch_size, mode][BASELINE])
                     row[f"{prefix}speedup_vs_torch"] = float(base / np.median(timings[seq_len, batch_size, mode][name]))
                 row.update({key: facts[name][key] for key in ("size_bytes", "peak_rss_mb")})
-                row.update({key: facts[name][key] for key in ("accuracy", "f1", "agreement_with_torch") if key in facts[name]})
+                row.update({key: facts[name][key] for key in QUALITY_KEYS if key in facts[name]})
                 rows.append(row)
     return rows
 
 
-def _labelled_rows(config: BenchConfig, manifest: BundleManifest) -> tuple[list[str], list[str] | None, list[int]]:
-    """The first `max_rows` rows of `config.data`, read with the bundle's columns and labels (errors name the row)."""
+def _labelled_rows(config: BenchConfig, manifest: BundleManifest) -> tuple[list[str], list[str] | None, list]:
+    """The first `max_rows` rows of `config.data`: (texts, text pairs, label ids) read with the bundle's columns and
+    labels, or for QA (questions, contexts, examples). Errors name the file and row."""
+    limit = config.max_rows
+    if manifest.task == QA_TASK:
+        from ..serving.questions import read_qa_examples
+
+        examples = read_qa_examples(config.data)[:limit]
+        return [e.question for e in examples], [e.context for e in examples], examples
     from ..trainer.data import load_labelled_texts
 
     label2id = {name: i for i, name in enumerate(manifest.labels)}
     texts, pairs, labels = load_labelled_texts(config.data, manifest.columns, label2id)
-    limit = config.max_rows
     return texts[:limit], None if pairs is None else pairs[:limit], list(labels)[:limit]
 
 
 def _score(workers: dict[str, BackendProcess], rows: tuple, manifest: BundleManifest, facts: dict) -> None:
-    """Accuracy, F1 and label agreement with PyTorch on the labelled rows, into each backend's facts."""
+    """Quality on the labelled rows, into each backend's facts: accuracy and F1 (classification) or exact match
+    and F1 (QA), and the share of labels (answer spans) that agree with PyTorch fp32."""
     texts, pairs, labels = rows
-    label_names = list(manifest.labels)
-    positive = label_names.index(manifest.positive_label) if manifest.positive_label in label_names else None
-    predicted = {name: np.asarray(worker.ask(LabelRequest(texts, pairs, manifest.max_length))[0])
-                 for name, worker in workers.items()}
-    for name, labels_predicted in predicted.items():
-        metrics = classification_metrics(labels, labels_predicted, label_names, positive)
-        facts[name].update(accuracy=metrics["accuracy"], f1=metrics["f1"], scored_rows=len(labels),
-                           agreement_with_torch=float(np.mean(labels_predicted == predicted[BASELINE])))
+    predicted = {name: worker.ask(LabelRequest(texts, pairs, manifest.max_length))[0] for name, worker in workers.items()}
+    for name, output in predicted.items():
+        agreement = float(np.mean([a == b for a, b in zip(map(tuple, output), map(tuple, predicted[BASELINE]))]
+                                  if manifest.task == QA_TASK else np.asarray(output) == np.asarray(predicted[BASELINE])))
+        if manifest.task == QA_TASK:
+            from ..serving.offline import squad_score
+            from ..serving.spans import Answer
+
+            answers = [Answer(e.context[start:end], start, end, 0.0) for e, (start, end) in zip(labels, output)]
+            scores = squad_score(labels, answers)
+            quality = {"exact_match": scores["exact_match"], "f1": scores["f1"]}
+        else:
+            label_names = list(manifest.labels)
+            positive = label_names.index(manifest.positive_label) if manifest.positive_label in label_names else None
+            metrics = classification_metrics(labels, output, label_names, positive)
+            quality = {"accuracy": metrics["accuracy"], "f1": metrics["f1"]}
+        facts[name].update(quality, scored_rows=len(labels), agreement_with_torch=agreement)
 
 
 def benchmark(config: BenchConfig) -> BenchResult:
@@ -183,7 +201,8 @@ def benchmark(config: BenchConfig) -> BenchResult:
         progress = tqdm(shapes, desc="benchmarking", unit="shape")
         for seq_len, batch_size, mode in progress:
             progress.set_postfix_str(f"{seq_len} tokens x {batch_size}, {mode}")
-            texts, pairs = make_inputs(words, seq_len, batch_size, manifest.columns.is_pair)
+            texts, pairs = (make_qa_inputs(words, seq_len, batch_size, Path(config.bundle)) if manifest.task == QA_TASK
+                            else make_inputs(words, seq_len, batch_size, manifest.columns.is_pair))
             request = TimingRequest(mode, texts, pairs, seq_len, min(BLOCK_S, config.duration / 4))
             timings[seq_len, batch_size, mode] = _interleave(workers, request, config.duration / 2, config.min_calls,
                                                              seq_len)

@@ -64,16 +64,20 @@ def markdown(result) -> str:
         "### Backends",
         "",
     ]
-    scored = "accuracy" in result.backends[names[0]]
+    first_facts = result.backends[names[0]]
+    quality = "exact_match" if "exact_match" in first_facts else "accuracy"  # QA or classification
+    scored = quality in first_facts
     header = "| backend | runtime | precision | size on disk (MB) | peak memory (MB) |"
-    header += " accuracy | F1 | agreement with PyTorch |" if scored else ""
+    if scored:
+        header += (" exact match | F1 | answer spans as PyTorch's |" if quality == "exact_match"
+                   else " accuracy | F1 | agreement with PyTorch |")
     lines += [header, "|---" * (header.count("|") - 1) + "|"]
     for name in names:
         facts = result.backends[name]
         line = (f"| {name} | {facts['runtime']} {facts['version']} | {facts['precision']} | "
                 f"{facts['size_bytes'] / 1e6:.1f} | {facts['peak_rss_mb']:.0f} |")
         if scored:
-            line += f" {facts['accuracy']:.4f} | {facts['f1']:.4f} | {100 * facts['agreement_with_torch']:.1f}% |"
+            line += f" {facts[quality]:.4f} | {facts['f1']:.4f} | {100 * facts['agreement_with_torch']:.1f}% |"
         lines.append(line)
     if scored:
         lines += ["", f"Scored on the first {result.backends[names[0]]['scored_rows']} rows of `{config.data}`."]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from ..errors import TuneshipError
 
@@ -37,7 +36,7 @@ class TimingRequest:
 
 @dataclass
 class LabelRequest:
-    """Predicted label ids for labelled rows, at the bundle's max length."""
+    """Predicted label ids (classification) or answer spans (QA) for labelled rows, at the bundle's max length."""
 
     texts: Sequence[str]
     text_pairs: Sequence[str] | None
@@ -59,10 +58,12 @@ def peak_memory_mb() -> float:
 
 def _runner(backend, request: TimingRequest):
     """A no-argument callable doing one call of the mode, and the padded width of its inputs."""
+    from .backends import end_to_end
+
     if request.mode == "end-to-end":
-        classifier = backend.classifier_for(request.max_length)
-        texts, pairs, size = request.texts, request.text_pairs, len(request.texts)
-        return (lambda: classifier.logits(texts, pairs, batch_size=size)), None
+        model = backend.model_for(request.max_length)
+        texts, pairs = request.texts, request.text_pairs
+        return (lambda: end_to_end(model, texts, pairs)), None
     feed = backend.prepare(request.texts, request.text_pairs, request.max_length)
     return (lambda: backend.forward(feed)), int(feed["input_ids"].shape[1])
 
@@ -72,8 +73,10 @@ def _serve(connection, backend) -> None:
     last: dict = {}  # the last call's seconds, per runner
     while (request := connection.recv()) is not None:
         if isinstance(request, LabelRequest):
-            logits, _ = backend.classifier_for(request.max_length).logits(request.texts, request.text_pairs)
-            connection.send(("ok", np.argmax(logits, axis=-1).tolist()))
+            from .backends import predictions
+
+            model = backend.model_for(request.max_length)
+            connection.send(("ok", predictions(model, request.texts, request.text_pairs)))
             continue
         key = (request.mode, len(request.texts), request.max_length, request.texts[0])
         if key not in runners:

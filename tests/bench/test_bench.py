@@ -145,3 +145,16 @@ def test_command_line_run_and_bad_input(pair_checkpoint, pair_bundle, tmp_path):
                              "--seq-lens", "1024"], capture_output=True, text=True, timeout=120, cwd=empty)
     assert result.returncode == 2 and "at most 512 tokens, not 1024" in result.stderr
     assert not list(empty.iterdir()), "nothing is written when the input is bad"
+
+
+def test_question_answering_bundles_are_benchmarked_too(qa_checkpoint, qa_bundle, tmp_path):
+    config = BenchConfig(checkpoint=str(qa_checkpoint), bundle=str(qa_bundle), data=str(qa_checkpoint.parent / "validation.json"),
+                         seq_lens="24,48", batch_sizes="1,2", backends="pytorch-int8,onnx-fp32,onnx-int8", threads=1,
+                         duration=0.05, min_calls=2, output=str(tmp_path / "out"))
+    result = benchmark(config)
+    assert set(result.backends) == {"pytorch-fp32", "pytorch-int8", "onnx-fp32", "onnx-int8"}
+    assert len(result.rows) == 4 * 2 * 2 and all(r["model_latency_p50_ms"] > 0 for r in result.rows)
+    facts = result.backends
+    assert facts["onnx-fp32"]["agreement_with_torch"] == 1.0 and facts["onnx-fp32"]["f1"] == facts["pytorch-fp32"]["f1"]
+    assert all(0 <= f["exact_match"] <= f["f1"] <= 100 and f["scored_rows"] == 8 for f in facts.values())
+    assert "| exact match | F1 | answer spans as PyTorch's |" in (tmp_path / "out" / "bench.md").read_text()
