@@ -50,9 +50,19 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
     import gradio
 
     license_name = card_license(bundle / "README.md") or "apache-2.0"
+    qa = manifest.task == "question-answering"
     labels = ", ".join(manifest.labels)
     inputs = (f"{manifest.columns.text} and {manifest.columns.text_pair}" if manifest.columns.is_pair
               else manifest.columns.text)
+    what = ("Answers a question with a span of its context" if qa else f"Classifies {inputs} into {labels}")
+    views = (["- **Answer**: a question and a context in, the answer highlighted in its context, with its score "
+              "and the latency of the call."] if qa else [
+        "- **Classify**: the prediction with every class probability, and the latency of the call.",
+        "- **Compare**: the same input through each of the bundle's models, and a short benchmark.",
+        "- **Batch**: upload a CSV or JSON Lines file, download the predictions."])
+    arguments = ["question", "context"] if qa else [c for c in (manifest.columns.text, manifest.columns.text_pair) if c]
+    call = ", ".join(f'"<{a}>"' for a in arguments) + f', api_name="/{"answer" if qa else "classify"}"'
+
     return "\n".join([
         "---",
         f"title: {title}",
@@ -64,7 +74,7 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
         "app_file: app.py",
         "pinned: false",
         f"license: {license_name}",
-        f"short_description: {manifest.task} ({labels}) on CPU with onnxruntime",
+        f"short_description: {manifest.task}{'' if qa else f' ({labels})'} on CPU with onnxruntime",
         "tags:",
         "- tuneship",
         "- onnx",
@@ -73,15 +83,13 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
         "",
         f"# {title}",
         "",
-        f"Classifies {inputs} into {labels}, with the {manifest.default_precision} ONNX model of a bundle exported "
+        f"{what}, with the {manifest.default_precision} ONNX model of a bundle exported "
         "by [tuneship](https://github.com/tuneship/tuneship), on onnxruntime (no torch).",
         "",
-        "- **Classify**: the prediction with every class probability, and the latency of the call.",
-        "- **Compare**: the same input through each of the bundle's models, and a short benchmark.",
-        "- **Batch**: upload a CSV or JSON Lines file, download the predictions.",
+        *views,
         "",
-        "From Python: `gradio_client.Client(URL).predict(" + ("text, text_pair" if manifest.columns.is_pair else "text")
-        + ", api_name=\"/classify\")`. The bundle (manifest, models, tokenizer, model card) is in `bundle/`.",
+        f"From Python: `gradio_client.Client(URL).predict({call})`. The bundle (manifest, models, tokenizer, "
+        "model card) is in `bundle/`.",
         "",
     ])
 
