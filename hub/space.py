@@ -18,8 +18,6 @@ from .cards import card_license
 
 # What app.py imports at run time, as distributions to pin at the versions this tuneship runs with.
 REQUIREMENTS = ("gradio", "onnxruntime", "tokenizers", "numpy", "tqdm")
-# tuneship modules the app needs: the shared helpers and the torch-free serving package.
-SHARED_MODULES = ("__init__.py", "errors.py", "columns.py", "metrics.py", "files.py")
 
 
 def _app_file() -> Path:
@@ -34,8 +32,8 @@ def _copy_serving_code(folder: Path) -> None:
 
     package = folder / "tuneship"
     (package / "serving").mkdir(parents=True)
-    for name in SHARED_MODULES:
-        shutil.copy2(Path(tuneship.__file__).parent / name, package / name)
+    for source in Path(tuneship.__file__).parent.glob("*.py"):  # the light shared modules (stdlib and numpy only)
+        shutil.copy2(source, package / source.name)
     for source in Path(tuneship.serving.__file__).parent.glob("*.py"):
         shutil.copy2(source, package / "serving" / source.name)
 
