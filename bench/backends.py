@@ -50,8 +50,8 @@ def sized(model, max_length: int):
         return Predictor(model.session, encoder, model.manifest, model.precision)
     clone = copy.copy(model)
     clone.settings = {**model.settings, "max_length": max_length}
-    if isinstance(model, SpanAnswerer):  # windows of a short length need a short stride
-        clone.settings["doc_stride"] = min(model.settings["doc_stride"], max_length // 4)
+    if isinstance(model, SpanAnswerer) and max_length != model.settings["max_length"]:
+        clone.settings["doc_stride"] = min(model.settings["doc_stride"], max_length // 4)  # short windows, short stride
     return clone
 
 
