@@ -93,6 +93,29 @@ def _file_info(path: Path, **extra) -> dict:
     return {"file": path.name, "size_bytes": path.stat().st_size, **extra}
 
 
+def convert(stages, checkpoint: Path, folder: Path, config: ExportConfig, task: str) -> tuple[Path, list[str], int | None]:
+    """The first two stages of every export: Optimum's ONNX export for `task` (config and tokenizer files copied
+    into `folder`), and the fusions of the fp32 graph into `folder`. Returns the folder whose graph the int8 model
+    is made from (with the tanh GELU at O3), the graph's input names and its opset."""
+    import onnx
+
+    work = folder / ".work"
+    stages(f"exporting {checkpoint} to ONNX ({task})")
+    raw = work / "raw"
+    export_onnx(checkpoint, raw, config.opset, task=task)
+    for path in raw.iterdir():  # config, tokenizer files
+        if path.suffix != ".onnx":
+            shutil.copy(path, folder / path.name)
+    stages(f"optimizing the graph ({config.optimize})")
+    optimize_onnx(raw, folder, config.optimize, approximate_gelu=False)
+    int8_source = folder
+    if config.optimize == "O3" and config.quantize != "none":
+        int8_source = optimize_onnx(raw, work / "int8-source", config.optimize, approximate_gelu=True).parent
+    model = onnx.load(str(folder / ONNX_FILE), load_external_data=False)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return int8_source, [i.name for i in model.graph.input], opset
+
+
 def export(config: ExportConfig) -> ExportResult:
     """Export `config.model` to ONNX, optimize and quantize it, check the gates, write the bundle.
 
@@ -126,21 +149,7 @@ def export(config: ExportConfig) -> ExportResult:
     def build(folder: Path) -> None:
         nonlocal manifest
         work = folder / ".work"
-        stages(f"exporting {checkpoint} to ONNX")
-        raw = work / "raw"
-        export_onnx(checkpoint, raw, config.opset)
-        for path in raw.iterdir():  # config, tokenizer files
-            if path.suffix != ".onnx":
-                shutil.copy(path, folder / path.name)
-        stages(f"optimizing the graph ({config.optimize})")
-        optimize_onnx(raw, folder, config.optimize, approximate_gelu=False)
-        int8_source = folder
-        if config.optimize == "O3" and config.quantize != "none":
-            int8_source = optimize_onnx(raw, work / "int8-source", config.optimize, approximate_gelu=True).parent
-
-        import onnx
-
-        model = onnx.load(str(folder / ONNX_FILE), load_external_data=False)
+        int8_source, input_names, opset = convert(stages, checkpoint, folder, config, settings["task"])
         manifest = BundleManifest(
             task=settings["task"],
             text_column=settings["text_column"],
@@ -150,8 +159,8 @@ def export(config: ExportConfig) -> ExportResult:
             positive_label=settings.get("positive_label"),
             max_length=settings["max_length"],
             truncation=settings["truncation"],
-            input_names=[i.name for i in model.graph.input],
-            opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+            input_names=input_names,
+            opset=opset,
             models={"fp32": _file_info(folder / ONNX_FILE, optimization=config.optimize)},
             default_precision="fp32",
             source={"checkpoint": str(checkpoint.resolve()), "sha256": checkpoint_digest(checkpoint)},

@@ -23,7 +23,7 @@ from ..serving.questions import QAExample, read_qa_examples
 from ..serving.spans import windows_of
 from .bundle import EXAMPLES_FILE, checkpoint_digest, write_card
 from .config import ExportConfig
-from .conversion import ONNX_FILE, export_onnx, optimize_onnx
+from .conversion import ONNX_FILE
 
 TASK = "question-answering"
 PARITY_QUESTIONS = 4
@@ -72,7 +72,7 @@ def _write_examples(folder: Path, examples: list[QAExample], count: int = 5) -> 
 def export_qa(config: ExportConfig):
     """Export a question-answering checkpoint (written by `tuneship train --task question-answering`)."""
     from ..trainer.qa import TorchQuestionAnswerer
-    from .exporting import ExportResult, _check_checkpoint, _file_info, _print_summary, _Stages, _versions, \
+    from .exporting import ExportResult, _check_checkpoint, _file_info, _print_summary, _Stages, _versions, convert, \
         quantize_until_gate_passes
     from .quantization import detect_isa
 
@@ -90,26 +90,11 @@ def export_qa(config: ExportConfig):
     def build(folder: Path) -> None:
         nonlocal manifest
         work = folder / ".work"
-        stages(f"exporting {checkpoint} to ONNX ({TASK})")
-        raw = work / "raw"
-        export_onnx(checkpoint, raw, config.opset, task=TASK)
-        for path in raw.iterdir():
-            if path.suffix != ".onnx":
-                shutil.copy(path, folder / path.name)
-        stages(f"optimizing the graph ({config.optimize})")
-        optimize_onnx(raw, folder, config.optimize, approximate_gelu=False)
-        int8_source = folder
-        if config.optimize == "O3" and config.quantize != "none":
-            int8_source = optimize_onnx(raw, work / "int8-source", config.optimize, approximate_gelu=True).parent
-
-        import onnx
-
-        model = onnx.load(str(folder / ONNX_FILE), load_external_data=False)
+        int8_source, input_names, opset = convert(stages, checkpoint, folder, config, TASK)
         manifest = BundleManifest(
             task=TASK, text_column="question", text_pair_column="context", label_column="answers", labels=[],
             max_length=settings["max_length"], truncation="only_second",
-            input_names=[i.name for i in model.graph.input],
-            opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+            input_names=input_names, opset=opset,
             models={"fp32": _file_info(folder / ONNX_FILE, optimization=config.optimize)}, default_precision="fp32",
             source={"checkpoint": str(checkpoint.resolve()), "sha256": checkpoint_digest(checkpoint)},
             versions=_versions(),

@@ -54,18 +54,22 @@ class ClassifyInput(BaseModel):
         return value
 
 
-class ClassifyRequest(BaseModel):
+class InputsRequest(BaseModel):
+    """A request body `{"inputs": [...]}`; a single input object is accepted for a list of one."""
+
+    @field_validator("inputs", mode="before", check_fields=False)
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
+class ClassifyRequest(InputsRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"inputs": [{"text": "An article.", "text_pair": "A comment on it."}]}]},
     )
 
     inputs: list[ClassifyInput] = Field(description="a list of inputs (a single input object is accepted too)")
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
 
 
 class Prediction(BaseModel):
@@ -96,6 +100,16 @@ def error_response(status: int, message: str, detail: list[dict] | None = None,
                    headers: dict[str, str] | None = None) -> Response:
     payload = {"error": message} if detail is None else {"error": message, "detail": detail}
     return json_response(payload, status, headers)
+
+
+def count_refusal(inputs: list, config: ServeConfig) -> Response | None:
+    """422 for no inputs, 413 for more than `config.max_request_inputs`; None when the count is fine."""
+    if not inputs:
+        return error_response(422, "inputs: give at least one input")
+    if len(inputs) > config.max_request_inputs:
+        return error_response(413, f"inputs: {len(inputs)} inputs, over the limit of {config.max_request_inputs} "
+                                   "per request; split them")
+    return None
 
 
 def _field_name(location: tuple | list) -> str:
@@ -291,11 +305,9 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
             inputs = ClassifyRequest.model_validate_json(await request.body()).inputs
         except ValidationError as error:
             return error_response(422, *_validation_detail(error.errors()))
-        if not inputs:
-            return error_response(422, "inputs: give at least one input")
-        if len(inputs) > config.max_request_inputs:
-            return error_response(413, f"inputs: {len(inputs)} inputs, over the limit of {config.max_request_inputs} "
-                                       "per request; split them")
+        refusal = count_refusal(inputs, config)
+        if refusal is not None:
+            return refusal
         for i, item in enumerate(inputs):
             where = f"inputs[{i}].text_pair"
             if pair and item.text_pair is None:

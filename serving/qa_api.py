@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from .answering import QuestionAnswerer
-from .api import ErrorResponse, app_shell, error_response, json_response, model_info
+from .api import ErrorResponse, InputsRequest, app_shell, count_refusal, error_response, json_response, model_info
 from .config import ServeConfig
 from .monitoring import ServerMetrics
 
@@ -29,7 +28,7 @@ class AnswerInput(BaseModel):
     context: StrictStr = Field(description="the text the answer is taken from (any length: it is read in windows)")
 
 
-class AnswerRequest(BaseModel):
+class AnswerRequest(InputsRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"inputs": [{"question": "When was the bridge built?",
@@ -37,11 +36,6 @@ class AnswerRequest(BaseModel):
     )
 
     inputs: list[AnswerInput] = Field(description="a list of questions (a single object is accepted too)")
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
 
 
 class AnswerOutput(BaseModel):
@@ -77,11 +71,9 @@ def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str 
     async def answer(body: AnswerRequest) -> Response:
         """Answer one question or a list of them, each with its own context."""
         inputs = body.inputs
-        if not inputs:
-            return error_response(422, "inputs: give at least one input")
-        if len(inputs) > config.max_request_inputs:
-            return error_response(413, f"inputs: {len(inputs)} inputs, over the limit of {config.max_request_inputs} "
-                                       "per request; split them")
+        refusal = count_refusal(inputs, config)
+        if refusal is not None:
+            return refusal
         for i, item in enumerate(inputs):
             for name in ("question", "context"):
                 if not getattr(item, name).strip():
