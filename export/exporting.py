@@ -93,27 +93,85 @@ def _file_info(path: Path, **extra) -> dict:
     return {"file": path.name, "size_bytes": path.stat().st_size, **extra}
 
 
-def convert(stages, checkpoint: Path, folder: Path, config: ExportConfig, task: str) -> tuple[Path, list[str], int | None]:
-    """The first two stages of every export: Optimum's ONNX export for `task` (config and tokenizer files copied
-    into `folder`), and the fusions of the fp32 graph into `folder`. Returns the folder whose graph the int8 model
-    is made from (with the tanh GELU at O3), the graph's input names and its opset."""
-    import onnx
+@dataclass
+class ExportRun:
+    """What every task's export shares: the checked checkpoint and output folder, the target ISA, the stage
+    printer, and the stages themselves (conversion, the fp32 parity verdict, writing the bundle)."""
 
-    work = folder / ".work"
-    stages(f"exporting {checkpoint} to ONNX ({task})")
-    raw = work / "raw"
-    export_onnx(checkpoint, raw, config.opset, task=task)
-    for path in raw.iterdir():  # config, tokenizer files
-        if path.suffix != ".onnx":
-            shutil.copy(path, folder / path.name)
-    stages(f"optimizing the graph ({config.optimize})")
-    optimize_onnx(raw, folder, config.optimize, approximate_gelu=False)
-    int8_source = folder
-    if config.optimize == "O3" and config.quantize != "none":
-        int8_source = optimize_onnx(raw, work / "int8-source", config.optimize, approximate_gelu=True).parent
-    model = onnx.load(str(folder / ONNX_FILE), load_external_data=False)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    return int8_source, [i.name for i in model.graph.input], opset
+    config: ExportConfig
+    checkpoint: Path
+    output: Path
+    isa: str
+    stages: _Stages
+
+    @classmethod
+    def start(cls, config: ExportConfig) -> "ExportRun":
+        checkpoint, output = Path(config.model), Path(config.output_dir)
+        _check_checkpoint(checkpoint)
+        if output.exists() and not config.overwrite:
+            raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
+        isa = detect_isa() if config.isa == "auto" else config.isa
+        return cls(config, checkpoint, output, isa, _Stages(5 if config.quantize != "none" else 4))
+
+    def convert(self, folder: Path, task: str) -> tuple[Path, dict]:
+        """Stages 1 and 2: Optimum's ONNX export for `task` (config and tokenizer files copied into `folder`) and
+        the fusions of the fp32 graph. Returns the folder whose graph the int8 model is made from (with the tanh
+        GELU at O3), and the manifest fields every bundle has (inputs, opset, the fp32 file, source, versions)."""
+        import onnx
+
+        config, work = self.config, folder / ".work"
+        self.stages(f"exporting {self.checkpoint} to ONNX ({task})")
+        raw = work / "raw"
+        export_onnx(self.checkpoint, raw, config.opset, task=task)
+        for path in raw.iterdir():  # config, tokenizer files
+            if path.suffix != ".onnx":
+                shutil.copy(path, folder / path.name)
+        self.stages(f"optimizing the graph ({config.optimize})")
+        optimize_onnx(raw, folder, config.optimize, approximate_gelu=False)
+        int8_source = folder
+        if config.optimize == "O3" and config.quantize != "none":
+            int8_source = optimize_onnx(raw, work / "int8-source", config.optimize, approximate_gelu=True).parent
+        model = onnx.load(str(folder / ONNX_FILE), load_external_data=False)
+        return int8_source, {
+            "task": task,
+            "input_names": [i.name for i in model.graph.input],
+            "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+            "models": {"fp32": _file_info(folder / ONNX_FILE, optimization=config.optimize)},
+            "default_precision": "fp32",
+            "source": {"checkpoint": str(self.checkpoint.resolve()), "sha256": checkpoint_digest(self.checkpoint)},
+            "versions": _versions(),
+        }
+
+    def judge_parity(self, manifest: BundleManifest, parity: dict, unit: str) -> None:
+        """Record the fp32 parity check in `manifest`, print it, and stop the export when it failed."""
+        limit = self.config.max_logit_difference
+        parity["passed"] = parity["tokenization_identical"] and parity["max_abs_logit_difference"] <= limit
+        parity["limit"] = limit
+        manifest.gates["fp32_parity"] = parity
+        print(f"  max |logit difference| {parity['max_abs_logit_difference']:.2e} on {parity['inputs']} {unit}; "
+              f"tokenization identical: {parity['tokenization_identical']}")
+        if not parity["passed"]:
+            raise TuneshipError(
+                f"the fp32 ONNX model does not reproduce PyTorch (max |logit difference| "
+                f"{parity['max_abs_logit_difference']:.2e} > {limit:g}, tokenization identical: "
+                f"{parity['tokenization_identical']}); try --optimize none"
+            )
+
+    def finish_bundle(self, folder: Path, manifest: BundleManifest) -> BundleManifest:
+        """The last stage: drop the work files, add the model card and the manifest."""
+        self.stages(f"writing the bundle to {self.output}")
+        shutil.rmtree(folder / ".work", ignore_errors=True)
+        write_card(folder, self.checkpoint, manifest)
+        manifest.save(folder)
+        return manifest
+
+    def write(self, build) -> ExportResult:
+        """Run `build(folder) -> manifest` in a staging folder renamed to the output at the end; print a summary."""
+        built: dict = {}
+        write_directory_atomically(self.output, lambda folder: built.update(manifest=build(folder)))
+        self.stages.finish()
+        _print_summary(self.output, built["manifest"])
+        return ExportResult(self.output, built["manifest"])
 
 
 def export(config: ExportConfig) -> ExportResult:
@@ -134,24 +192,16 @@ def export(config: ExportConfig) -> ExportResult:
 
         return export_qa(config)
 
-    checkpoint, output = Path(config.model), Path(config.output_dir)
-    _check_checkpoint(checkpoint)
-    if output.exists() and not config.overwrite:
-        raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
-    classifier = TorchClassifier.from_checkpoint(checkpoint)
+    run = ExportRun.start(config)
+    classifier = TorchClassifier.from_checkpoint(run.checkpoint)
     settings = classifier.settings
     validation = _validation_rows(config, classifier)
     calibration = _calibration_texts(config, classifier, validation)
-    isa = detect_isa() if config.isa == "auto" else config.isa
-    stages = _Stages(5 if config.quantize != "none" else 4)
-    manifest: BundleManifest | None = None
 
-    def build(folder: Path) -> None:
-        nonlocal manifest
-        work = folder / ".work"
-        int8_source, input_names, opset = convert(stages, checkpoint, folder, config, settings["task"])
+    def build(folder: Path) -> BundleManifest:
+        int8_source, common = run.convert(folder, settings["task"])
         manifest = BundleManifest(
-            task=settings["task"],
+            **common,
             text_column=settings["text_column"],
             text_pair_column=settings["text_pair_column"],
             label_column=settings["label_column"],
@@ -159,47 +209,23 @@ def export(config: ExportConfig) -> ExportResult:
             positive_label=settings.get("positive_label"),
             max_length=settings["max_length"],
             truncation=settings["truncation"],
-            input_names=input_names,
-            opset=opset,
-            models={"fp32": _file_info(folder / ONNX_FILE, optimization=config.optimize)},
-            default_precision="fp32",
-            source={"checkpoint": str(checkpoint.resolve()), "sha256": checkpoint_digest(checkpoint)},
-            versions=_versions(),
         )
         encoder = TextEncoder.from_file(folder, manifest.max_length, manifest.truncation)
         fp32 = Predictor(create_session(folder / ONNX_FILE), encoder, manifest, "fp32")
 
-        stages("checking fp32 ONNX against PyTorch")
+        run.stages("checking fp32 ONNX against PyTorch")
         samples = parity_samples(validation.texts, validation.text_pairs, manifest.max_length)
-        parity = fp32_parity(fp32, classifier.model, classifier.tokenizer, samples)
-        parity["passed"] = parity["tokenization_identical"] and parity["max_abs_logit_difference"] <= config.max_logit_difference
-        parity["limit"] = config.max_logit_difference
-        manifest.gates["fp32_parity"] = parity
-        print(f"  max |logit difference| {parity['max_abs_logit_difference']:.2e} on {parity['inputs']} inputs; "
-              f"tokenization identical: {parity['tokenization_identical']}")
-        if not parity["passed"]:
-            raise TuneshipError(
-                f"the fp32 ONNX model does not reproduce PyTorch (max |logit difference| "
-                f"{parity['max_abs_logit_difference']:.2e} > {config.max_logit_difference:g}, tokenization identical: "
-                f"{parity['tokenization_identical']}); try --optimize none"
-            )
+        run.judge_parity(manifest, fp32_parity(fp32, classifier.model, classifier.tokenizer, samples), "inputs")
 
         if config.quantize != "none":
-            stages(f"quantizing to int8 ({config.quantize}, {isa}) and checking it on {len(validation.labels)} rows")
+            run.stages(f"quantizing to int8 ({config.quantize}, {run.isa}) and checking it on {len(validation.labels)} rows")
             manifest.gates["int8"] = _quantize_until_gate_passes(
-                config, folder, int8_source, fp32, validation, calibration, isa, manifest
+                config, folder, int8_source, fp32, validation, calibration, run.isa, manifest
             )
-
-        stages(f"writing the bundle to {output}")
-        shutil.rmtree(work, ignore_errors=True)
         write_examples(folder, manifest.columns, validation.texts, validation.text_pairs)
-        write_card(folder, checkpoint, manifest)
-        manifest.save(folder)
+        return run.finish_bundle(folder, manifest)
 
-    write_directory_atomically(output, build)
-    stages.finish()
-    _print_summary(output, manifest)
-    return ExportResult(output, manifest)
+    return run.write(build)
 
 
 def quantize_until_gate_passes(config: ExportConfig, folder: Path, source: Path, isa: str, feeds: list, ranking_feeds: list,

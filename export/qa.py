@@ -8,20 +8,19 @@ int8 answer is the fp32 answer, and the drop in SQuAD F1.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import TuneshipError
-from ..files import write_directory_atomically
 from ..serving.answering import QuestionAnswerer
+from ..serving.encoding import pad_encodings
 from ..serving.manifest import BundleManifest
 from ..serving.offline import squad_score
 from ..serving.predictor import create_session
 from ..serving.questions import QAExample, read_qa_examples
 from ..serving.spans import windows_of
-from .bundle import EXAMPLES_FILE, checkpoint_digest, write_card
+from .bundle import EXAMPLES_FILE
 from .config import ExportConfig
 from .conversion import ONNX_FILE
 
@@ -72,32 +71,18 @@ def _write_examples(folder: Path, examples: list[QAExample], count: int = 5) -> 
 def export_qa(config: ExportConfig):
     """Export a question-answering checkpoint (written by `tuneship train --task question-answering`)."""
     from ..trainer.qa import TorchQuestionAnswerer
-    from .exporting import ExportResult, _check_checkpoint, _file_info, _print_summary, _Stages, _versions, convert, \
-        quantize_until_gate_passes
-    from .quantization import detect_isa
+    from .exporting import ExportRun, quantize_until_gate_passes
 
-    checkpoint, output = Path(config.model), Path(config.output_dir)
-    _check_checkpoint(checkpoint)
-    if output.exists() and not config.overwrite:
-        raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
-    torch_answerer = TorchQuestionAnswerer.from_checkpoint(checkpoint)
+    run = ExportRun.start(config)
+    torch_answerer = TorchQuestionAnswerer.from_checkpoint(run.checkpoint)
     settings = torch_answerer.settings
     validation, validation_source = _validation(config)
-    isa = detect_isa() if config.isa == "auto" else config.isa
-    stages = _Stages(5 if config.quantize != "none" else 4)
-    manifest: BundleManifest | None = None
 
-    def build(folder: Path) -> None:
-        nonlocal manifest
-        work = folder / ".work"
-        int8_source, input_names, opset = convert(stages, checkpoint, folder, config, TASK)
+    def build(folder: Path) -> BundleManifest:
+        int8_source, common = run.convert(folder, TASK)
         manifest = BundleManifest(
-            task=TASK, text_column="question", text_pair_column="context", label_column="answers", labels=[],
+            **common, text_column="question", text_pair_column="context", label_column="answers", labels=[],
             max_length=settings["max_length"], truncation="only_second",
-            input_names=input_names, opset=opset,
-            models={"fp32": _file_info(folder / ONNX_FILE, optimization=config.optimize)}, default_precision="fp32",
-            source={"checkpoint": str(checkpoint.resolve()), "sha256": checkpoint_digest(checkpoint)},
-            versions=_versions(),
             task_settings={k: settings[k] for k in ("doc_stride", "max_answer_length", "n_best")},
         )
         from tokenizers import Tokenizer  # the bundle is not complete yet: its parts are loaded by hand
@@ -105,24 +90,14 @@ def export_qa(config: ExportConfig):
         fp32 = QuestionAnswerer(create_session(folder / ONNX_FILE), Tokenizer.from_file(str(folder / "tokenizer.json")),
                                 manifest, "fp32")
 
-        stages("checking fp32 ONNX against PyTorch")
-        parity = _parity(fp32, torch_answerer, validation)
-        parity["passed"] = parity["tokenization_identical"] and parity["max_abs_logit_difference"] <= config.max_logit_difference
-        parity["limit"] = config.max_logit_difference
-        manifest.gates["fp32_parity"] = parity
-        print(f"  max |logit difference| {parity['max_abs_logit_difference']:.2e} on {parity['inputs']} windows; "
-              f"tokenization identical: {parity['tokenization_identical']}")
-        if not parity["passed"]:
-            raise TuneshipError(f"the fp32 ONNX model does not reproduce PyTorch (max |logit difference| "
-                                f"{parity['max_abs_logit_difference']:.2e} > {config.max_logit_difference:g}); "
-                                "try --optimize none")
+        run.stages("checking fp32 ONNX against PyTorch")
+        run.judge_parity(manifest, _parity(fp32, torch_answerer, validation), "windows")
 
         if config.quantize != "none":
-            stages(f"quantizing to int8 ({config.quantize}, {isa}) and checking answer spans on {len(validation)} questions")
+            run.stages(f"quantizing to int8 ({config.quantize}, {run.isa}) and checking answer spans on "
+                       f"{len(validation)} questions")
             s = fp32.settings
             windows, _ = windows_of(validation, fp32.tokenizer, s["max_length"], s["doc_stride"])
-            from ..serving.encoding import pad_encodings
-
             calibration = windows[: config.calibration_samples]
             feeds = [pad_encodings(calibration[i : i + 32], fp32.input_names, fp32.pad_id)
                      for i in range(0, len(calibration), 32)]
@@ -140,19 +115,12 @@ def export_qa(config: ExportConfig):
                 return _span_gate(fp32_answers, int8.answer_examples(validation), validation, config.min_agreement,
                                   config.max_accuracy_drop)
 
-            gate = quantize_until_gate_passes(config, folder, int8_source, isa, feeds, ranking_feeds, ranking_error,
+            gate = quantize_until_gate_passes(config, folder, int8_source, run.isa, feeds, ranking_feeds, ranking_error,
                                               check, manifest)
             gate.update(rows=len(validation), source=validation_source, calibration_rows=len(calibration),
                         calibration_source=f"{validation_source} (windows of the validation questions)")
             manifest.gates["int8"] = gate
-
-        stages(f"writing the bundle to {output}")
-        shutil.rmtree(work, ignore_errors=True)
         _write_examples(folder, validation)
-        write_card(folder, checkpoint, manifest)
-        manifest.save(folder)
+        return run.finish_bundle(folder, manifest)
 
-    write_directory_atomically(output, build)
-    stages.finish()
-    _print_summary(output, manifest)
-    return ExportResult(output, manifest)
+    return run.write(build)
