@@ -11,7 +11,6 @@ given for the comparison tab.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -23,10 +22,10 @@ import gradio as gr
 
 from tuneship.errors import TuneshipError
 from tuneship.serving import BundleManifest, Predictor, predict_file
+from tuneship.serving.manifest import QUESTION_ANSWERING
 
 BUNDLE_VARIABLE = "TUNESHIP_BUNDLE"
 BUNDLE_FOLDER = "bundle"  # beside app.py in a Space
-EXAMPLES_FILE = "examples.jsonl"  # validation rows saved by `tuneship export`
 QUEUE_SIZE = 64  # requests waiting beyond this get "queue full" instead of an ever longer wait
 CONCURRENCY = 2  # requests run at once; each model call already uses every core
 OUTPUT_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv"}  # other inputs get JSON Lines predictions
@@ -56,12 +55,7 @@ class DemoModels:
         return self.manifest.columns.is_pair
 
     def examples(self) -> list[list[str]]:
-        path = self.bundle / EXAMPLES_FILE
-        if not path.is_file():
-            return []
-        columns = [c for c in (self.manifest.columns.text, self.manifest.columns.text_pair) if c]  # QA: question, context
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [[str(row.get(c, "")) for c in columns] for row in rows]
+        return self.manifest.examples(self.bundle)
 
 
 def _empty_message(models: DemoModels, text: str | None, pair: str | None) -> str | None:
@@ -191,7 +185,7 @@ def build_demo(models: DemoModels) -> gr.Blocks:
 
 def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
     """The app for an extractive QA bundle: question and context in, the answer highlighted in its context."""
-    examples = DemoModels(bundle, answerer.manifest, {}, "").examples()
+    examples = answerer.manifest.examples(bundle)  # question, context
 
     def answer(question: str, context: str):
         if not (question or "").strip() or not (context or "").strip():
@@ -219,7 +213,7 @@ def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
 
 def build_app(bundle: Path, checkpoint: str | None = None, threads: int | None = None) -> gr.Blocks:
     """The demo for whatever task the bundle holds."""
-    if BundleManifest.load(bundle).task == "question-answering":
+    if BundleManifest.load(bundle).task == QUESTION_ANSWERING:
         from tuneship.serving.answering import QuestionAnswerer
 
         return build_qa_demo(QuestionAnswerer.from_bundle(bundle, threads=threads), Path(bundle))

@@ -21,23 +21,13 @@ import numpy as np
 from ..errors import TuneshipError
 from ..serving.answering import QuestionAnswerer
 from ..serving.encoding import TextEncoder, pad_encodings
-from ..serving.manifest import BundleManifest
+from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
 from ..serving.predictor import Predictor, create_session
 from ..serving.questions import QAExample
 from ..serving.spans import SpanAnswerer, windows_of
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-QA_TASK = "question-answering"
 # What OpenVINO calls the precisions its CPU plugin computes in, by backend name.
 OPENVINO_PRECISIONS = {"openvino-fp32": "f32", "openvino-bf16": "bf16"}
-
-
-def checkpoint_weights(checkpoint: str | Path) -> Path:
-    """The weights file of a checkpoint folder (safetensors or the older pytorch_model.bin)."""
-    for name in WEIGHT_FILES:
-        if (Path(checkpoint) / name).is_file():
-            return Path(checkpoint) / name
-    raise TuneshipError(f"{checkpoint}: no {' or '.join(WEIGHT_FILES)}; give the folder `tuneship train` wrote")
 
 
 def sized(model, max_length: int):
@@ -78,18 +68,16 @@ def model_inputs(model, texts: Sequence[str], text_pairs: Sequence[str] | None) 
         return pad_encodings(windows, model.input_names, model.pad_id)
     if isinstance(model, Predictor):
         return model.encoder.pad(model.encoder.encode(texts, text_pairs), model.input_names)
-    settings = model.settings
-    encoded = model.tokenizer(list(texts), None if text_pairs is None else list(text_pairs), truncation=settings["truncation"],
-                              max_length=settings["max_length"], padding=True, return_tensors="np")
-    return {name: np.asarray(value, dtype=np.int64) for name, value in encoded.items()}
+    return {name: np.asarray(value, dtype=np.int64) for name, value in model.encode(texts, text_pairs, "np").items()}
 
 
 @dataclass
-class TorchBackend:
-    """A checkpoint in PyTorch eager mode, as trained (fp32) or after `quantize_dynamic` (int8 Linear layers)."""
+class Backend:
+    """A task model (classifier or QA answerer) on one runtime. This base runs serving's models on their session:
+    onnxruntime's, or OpenVINO's behind the same `run` call."""
 
     name: str
-    model: Any  # the trainer's TorchClassifier or TorchQuestionAnswerer
+    model: Any  # a serving Predictor or QuestionAnswerer; in TorchBackend the trainer's torch counterparts
     size_bytes: int
     details: dict = field(default_factory=dict)
 
@@ -97,35 +85,26 @@ class TorchBackend:
         return sized(self.model, max_length)
 
     def prepare(self, texts: Sequence[str], text_pairs: Sequence[str] | None, max_length: int):
+        """The model's inputs, tokenized and padded once (for the model-only timings)."""
+        return model_inputs(self.model_for(max_length), texts, text_pairs)
+
+    def forward(self, feed) -> None:
+        self.model.session.run(None, feed)
+
+
+class TorchBackend(Backend):
+    """A checkpoint in PyTorch eager mode, as trained (fp32) or after `quantize_dynamic` (int8 Linear layers)."""
+
+    def prepare(self, texts: Sequence[str], text_pairs: Sequence[str] | None, max_length: int):
         import torch
 
-        arrays = model_inputs(self.model_for(max_length), texts, text_pairs)
-        return {name: torch.from_numpy(value) for name, value in arrays.items()}
+        return {name: torch.from_numpy(value) for name, value in super().prepare(texts, text_pairs, max_length).items()}
 
     def forward(self, feed) -> None:
         import torch
 
         with torch.inference_mode():
             self.model.model(**feed)
-
-
-@dataclass
-class OnnxBackend:
-    """A bundle's ONNX file on a session: onnxruntime's, or OpenVINO's behind the same `run` call."""
-
-    name: str
-    model: Any  # a serving Predictor or QuestionAnswerer on that session
-    size_bytes: int
-    details: dict = field(default_factory=dict)
-
-    def model_for(self, max_length: int):
-        return sized(self.model, max_length)
-
-    def prepare(self, texts: Sequence[str], text_pairs: Sequence[str] | None, max_length: int) -> dict[str, np.ndarray]:
-        return model_inputs(self.model_for(max_length), texts, text_pairs)
-
-    def forward(self, feed: dict[str, np.ndarray]) -> None:
-        self.model.session.run(None, feed)
 
 
 class OpenVINOSession:
@@ -148,7 +127,7 @@ def _serving_model(session, bundle: Path, manifest: BundleManifest, precision: s
     """The bundle's task model (classifier or QA answerer) on `session`."""
     from tokenizers import Tokenizer
 
-    if manifest.task == QA_TASK:
+    if manifest.task == QUESTION_ANSWERING:
         return QuestionAnswerer(session, Tokenizer.from_file(str(bundle / "tokenizer.json")), manifest, precision)
     return Predictor(session, TextEncoder.from_file(bundle, manifest.max_length, manifest.truncation), manifest, precision)
 
@@ -156,10 +135,10 @@ def _serving_model(session, bundle: Path, manifest: BundleManifest, precision: s
 def _torch_backend(name: str, checkpoint: str, threads: int) -> TorchBackend:
     import torch
 
-    from ..trainer.config import checkpoint_task
+    from ..trainer.config import checkpoint_task, checkpoint_weights
 
     torch.set_num_threads(threads)
-    if checkpoint_task(checkpoint) == QA_TASK:
+    if checkpoint_task(checkpoint) == QUESTION_ANSWERING:
         from ..trainer.qa import TorchQuestionAnswerer as Runner
     else:
         from ..trainer.inference import TorchClassifier as Runner
@@ -175,7 +154,7 @@ def _torch_backend(name: str, checkpoint: str, threads: int) -> TorchBackend:
     return TorchBackend(name, model, size, {**details, "precision": "int8 (dynamic, Linear layers)"})
 
 
-def _onnx_backend(name: str, bundle: Path, manifest: BundleManifest, threads: int) -> OnnxBackend:
+def _onnx_backend(name: str, bundle: Path, manifest: BundleManifest, threads: int) -> Backend:
     import onnxruntime
 
     precision = name.split("-")[1]
@@ -183,10 +162,10 @@ def _onnx_backend(name: str, bundle: Path, manifest: BundleManifest, threads: in
     details = {"runtime": "onnxruntime", "version": onnxruntime.__version__, "precision": precision,
                "file": path.name, "bundle_default": manifest.default_precision == precision}
     model = _serving_model(create_session(path, threads), bundle, manifest, precision)
-    return OnnxBackend(name, model, path.stat().st_size, details)
+    return Backend(name, model, path.stat().st_size, details)
 
 
-def _openvino_backend(name: str, bundle: Path, manifest: BundleManifest, threads: int) -> OnnxBackend:
+def _openvino_backend(name: str, bundle: Path, manifest: BundleManifest, threads: int) -> Backend:
     import openvino
 
     path = bundle / manifest.model_file("fp32")
@@ -197,10 +176,10 @@ def _openvino_backend(name: str, bundle: Path, manifest: BundleManifest, threads
     computed = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # what the CPU plugin really uses
     details = {"runtime": "openvino", "version": openvino.__version__.split("-")[0],
                "precision": {"f32": "fp32"}.get(computed, computed), "file": path.name}
-    return OnnxBackend(name, _serving_model(OpenVINOSession(compiled), bundle, manifest, "fp32"), path.stat().st_size, details)
+    return Backend(name, _serving_model(OpenVINOSession(compiled), bundle, manifest, "fp32"), path.stat().st_size, details)
 
 
-def load_backend(name: str, checkpoint: str, bundle: str, threads: int) -> TorchBackend | OnnxBackend:
+def load_backend(name: str, checkpoint: str, bundle: str, threads: int) -> Backend:
     """Load backend `name` (see `config.BACKENDS`) with `threads` intra-op threads."""
     if name.startswith("pytorch-"):
         return _torch_backend(name, checkpoint, threads)

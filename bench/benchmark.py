@@ -11,13 +11,13 @@ import numpy as np
 
 from ..errors import MissingDependencyError, TuneshipError
 from ..metrics import classification_metrics
-from ..serving.manifest import BundleManifest
-from .backends import OPENVINO_PRECISIONS, checkpoint_weights, openvino_natively_supports
+from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
+from ..trainer.config import checkpoint_weights
+from .backends import OPENVINO_PRECISIONS, openvino_natively_supports
 from .config import BACKENDS, BASELINE, BenchConfig
-from .inputs import example_texts, make_inputs, make_qa_inputs, words_of
+from .inputs import make_inputs, make_qa_inputs, words_of
 from .worker import MODES, BackendProcess, LabelRequest, TimingRequest
 
-QA_TASK = "question-answering"
 QUALITY_KEYS = ("accuracy", "exact_match", "f1", "agreement_with_torch")
 BLOCK_S = 0.25  # each backend times this long in its turn, so machine noise hits all backends alike
 
@@ -65,8 +65,6 @@ def select_backends(config: BenchConfig, manifest: BundleManifest) -> tuple[list
 
 def _check_inputs(config: BenchConfig) -> BundleManifest:
     checkpoint = Path(config.checkpoint)
-    if not (checkpoint / "config.json").is_file():
-        raise TuneshipError(f"{checkpoint}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
     checkpoint_weights(checkpoint)
     manifest = BundleManifest.load(config.bundle)
     longest = json.loads((checkpoint / "config.json").read_text()).get("max_position_embeddings", 512)
@@ -132,7 +130,7 @@ def _labelled_rows(config: BenchConfig, manifest: BundleManifest) -> tuple[list[
     """The first `max_rows` rows of `config.data`: (texts, text pairs, label ids) read with the bundle's columns and
     labels, or for QA (questions, contexts, examples). Errors name the file and row."""
     limit = config.max_rows
-    if manifest.task == QA_TASK:
+    if manifest.task == QUESTION_ANSWERING:
         from ..serving.questions import read_qa_examples
 
         examples = read_qa_examples(config.data)[:limit]
@@ -151,8 +149,8 @@ def _score(workers: dict[str, BackendProcess], rows: tuple, manifest: BundleMani
     predicted = {name: worker.ask(LabelRequest(texts, pairs, manifest.max_length))[0] for name, worker in workers.items()}
     for name, output in predicted.items():
         agreement = float(np.mean([a == b for a, b in zip(map(tuple, output), map(tuple, predicted[BASELINE]))]
-                                  if manifest.task == QA_TASK else np.asarray(output) == np.asarray(predicted[BASELINE])))
-        if manifest.task == QA_TASK:
+                                  if manifest.task == QUESTION_ANSWERING else np.asarray(output) == np.asarray(predicted[BASELINE])))
+        if manifest.task == QUESTION_ANSWERING:
             from ..serving.offline import squad_score
             from ..serving.spans import Answer
 
@@ -188,7 +186,7 @@ def benchmark(config: BenchConfig) -> BenchResult:
               "the speed comparison still holds, agreement with PyTorch will not")
     labelled = _labelled_rows(config, manifest) if config.data else None
     words = words_of(labelled[0][:200] + (labelled[1] or [])[:200]) if labelled else []
-    words = words or words_of(example_texts(Path(config.bundle), manifest))
+    words = words or words_of([text for row in manifest.examples(config.bundle) for text in row])
 
     workers = {name: BackendProcess(name, config.checkpoint, config.bundle, config.threads) for name in names}
     try:
@@ -201,7 +199,7 @@ def benchmark(config: BenchConfig) -> BenchResult:
         progress = tqdm(shapes, desc="benchmarking", unit="shape")
         for seq_len, batch_size, mode in progress:
             progress.set_postfix_str(f"{seq_len} tokens x {batch_size}, {mode}")
-            texts, pairs = (make_qa_inputs(words, seq_len, batch_size, Path(config.bundle)) if manifest.task == QA_TASK
+            texts, pairs = (make_qa_inputs(words, seq_len, batch_size, Path(config.bundle)) if manifest.task == QUESTION_ANSWERING
                             else make_inputs(words, seq_len, batch_size, manifest.columns.is_pair))
             request = TimingRequest(mode, texts, pairs, seq_len, min(BLOCK_S, config.duration / 4))
             timings[seq_len, batch_size, mode] = _interleave(workers, request, config.duration / 2, config.min_calls,

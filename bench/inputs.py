@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Sequence
 
-from ..serving.manifest import BundleManifest
 
-EXAMPLES_FILE = "examples.jsonl"  # written into every bundle by `tuneship export`
 # Used only when neither --data nor the bundle's examples give any words.
 FALLBACK_TEXT = (
     "The committee met on Tuesday to review the budget for the coming year and agreed to fund the new library "
@@ -19,16 +16,6 @@ FALLBACK_TEXT = (
 
 def words_of(texts: Sequence[str]) -> list[str]:
     return [word for text in texts for word in re.findall(r"[^\W\d_]+", text)]
-
-
-def example_texts(bundle: Path, manifest: BundleManifest) -> list[str]:
-    """The texts of the validation rows that the export saved in the bundle."""
-    path = Path(bundle) / EXAMPLES_FILE
-    if not path.is_file():
-        return []
-    columns = [c for c in (manifest.columns.text, manifest.columns.text_pair) if c]
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [str(row[c]) for row in rows for c in columns if c in row]
 
 
 def make_inputs(words: Sequence[str], seq_len: int, batch_size: int, is_pair: bool) -> tuple[list[str], list[str] | None]:

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from ..serving.manifest import EXAMPLES_FILE, QUESTION_ANSWERING
+
 SOURCE_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json")
-EXAMPLES_FILE = "examples.jsonl"
 CARD_FILE = "README.md"
 
 
@@ -57,7 +58,7 @@ def export_section(manifest) -> str:
         lines.append(f"| `{info['file']}` | {precision} | {info['size_bytes'] / 1e6:.1f} MB |")
     lines += ["", f"- fp32 against PyTorch: max |logit difference| {parity.get('max_abs_logit_difference', float('nan')):.2e} "
               f"on {parity.get('inputs', 0)} inputs (short and at max length, batch 1 and batched)."]
-    qa = manifest.task == "question-answering"
+    qa = manifest.task == QUESTION_ANSWERING
     loader = "QuestionAnswerer" if qa else "Predictor"
     ort_class = "ORTModelForQuestionAnswering" if qa else "ORTModelForSequenceClassification"
     chosen = int8.get("chosen")

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 from ..errors import TuneshipError, require
+from ..serving.manifest import CLASSIFICATION
 
-TASK = "text-classification"
 ONNX_FILE = "model.onnx"
 
 
-def export_onnx(checkpoint: Path, folder: Path, opset: int | None = None, task: str = TASK) -> Path:
+def export_onnx(checkpoint: Path, folder: Path, opset: int | None = None, task: str = CLASSIFICATION) -> Path:
     """Export `checkpoint` for `task` to `folder/model.onnx` (with config and tokenizer files); return the file."""
     require("optimum.exporters.onnx", "export")
     from optimum.exporters.onnx import main_export

@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import TuneshipError, require
 from ..files import write_directory_atomically
 from ..serving.encoding import TextEncoder
-from ..serving.manifest import BundleManifest
+from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
 from ..serving.predictor import Predictor, create_session
 from .bundle import checkpoint_digest, write_card, write_examples
 from .config import ExportConfig
@@ -52,15 +52,6 @@ class _Stages:
 
     def finish(self) -> None:
         print(f"  done in {time.perf_counter() - self.started:.1f} s", flush=True)
-
-
-def _check_checkpoint(path: Path) -> None:
-    if not path.is_dir():
-        raise TuneshipError(f"{path}: no such checkpoint folder")
-    if not (path / "config.json").is_file():
-        raise TuneshipError(f"{path}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
-    if not any((path / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):
-        raise TuneshipError(f"{path}: the checkpoint has no weights (model.safetensors)")
 
 
 def _validation_rows(config: ExportConfig, classifier) -> LabelledRows:
@@ -106,8 +97,10 @@ class ExportRun:
 
     @classmethod
     def start(cls, config: ExportConfig) -> "ExportRun":
+        from ..trainer.config import checkpoint_weights
+
         checkpoint, output = Path(config.model), Path(config.output_dir)
-        _check_checkpoint(checkpoint)
+        checkpoint_weights(checkpoint)
         if output.exists() and not config.overwrite:
             raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
         isa = detect_isa() if config.isa == "auto" else config.isa
@@ -187,7 +180,7 @@ def export(config: ExportConfig) -> ExportResult:
     from ..trainer.config import checkpoint_task
     from ..trainer.inference import TorchClassifier
 
-    if checkpoint_task(config.model) == "question-answering":
+    if checkpoint_task(config.model) == QUESTION_ANSWERING:
         from .qa import export_qa
 
         return export_qa(config)
@@ -316,7 +309,7 @@ def _print_summary(output: Path, manifest: BundleManifest) -> None:
     if manifest.default_precision == "fp32" and int8:
         print("warning: the int8 model did not pass the gate; serving uses fp32 unless told --precision int8")
     print("Load it with:")
-    if manifest.task == "question-answering":
+    if manifest.task == QUESTION_ANSWERING:
         print(f"  python -c \"from tuneship.serving.answering import QuestionAnswerer; "
               f"print(QuestionAnswerer.from_bundle('{output}'))\"")
     else:

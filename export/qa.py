@@ -7,7 +7,6 @@ int8 answer is the fp32 answer, and the drop in SQuAD F1.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,15 @@ import numpy as np
 from ..errors import TuneshipError
 from ..serving.answering import QuestionAnswerer
 from ..serving.encoding import pad_encodings
-from ..serving.manifest import BundleManifest
+from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
 from ..serving.offline import squad_score
 from ..serving.predictor import create_session
 from ..serving.questions import QAExample, read_qa_examples
 from ..serving.spans import windows_of
-from .bundle import EXAMPLES_FILE
+from .bundle import write_examples
 from .config import ExportConfig
 from .conversion import ONNX_FILE
 
-TASK = "question-answering"
 PARITY_QUESTIONS = 4
 
 
@@ -63,11 +61,6 @@ def _span_gate(fp32_answers, int8_answers, examples, min_agreement: float, max_d
             "passed": agreement >= min_agreement and drop <= max_drop}
 
 
-def _write_examples(folder: Path, examples: list[QAExample], count: int = 5) -> None:
-    rows = [{"question": e.question, "context": e.context} for e in examples[:count]]
-    (folder / EXAMPLES_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-
-
 def export_qa(config: ExportConfig):
     """Export a question-answering checkpoint (written by `tuneship train --task question-answering`)."""
     from ..trainer.qa import TorchQuestionAnswerer
@@ -79,7 +72,7 @@ def export_qa(config: ExportConfig):
     validation, validation_source = _validation(config)
 
     def build(folder: Path) -> BundleManifest:
-        int8_source, common = run.convert(folder, TASK)
+        int8_source, common = run.convert(folder, QUESTION_ANSWERING)
         manifest = BundleManifest(
             **common, text_column="question", text_pair_column="context", label_column="answers", labels=[],
             max_length=settings["max_length"], truncation="only_second",
@@ -120,7 +113,7 @@ def export_qa(config: ExportConfig):
             gate.update(rows=len(validation), source=validation_source, calibration_rows=len(calibration),
                         calibration_source=f"{validation_source} (windows of the validation questions)")
             manifest.gates["int8"] = gate
-        _write_examples(folder, validation)
+        write_examples(folder, manifest.columns, [e.question for e in validation], [e.context for e in validation])
         return run.finish_bundle(folder, manifest)
 
     return run.write(build)

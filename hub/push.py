@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TuneshipError, require
+from ..serving.manifest import MANIFEST_FILE
+from ..trainer.config import WEIGHT_FILES
 from .cards import card_license, with_license
 
 # What each kind of folder must hold (one of).
-KINDS = {"model": ("model.safetensors", "pytorch_model.bin"), "bundle": ("tuneship.json",)}
+KINDS = {"model": WEIGHT_FILES, "bundle": (MANIFEST_FILE,)}
 # Not published: the trainer's intermediate checkpoints, hidden and half-written files, caches.
 IGNORED = ("checkpoint-*", ".*", "*.partial", "__pycache__", "*.pyc")
 REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]{0,95}$")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import TuneshipError
 from ..files import write_directory_atomically
-from ..serving.manifest import BundleManifest
+from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
 from .cards import card_license
 
 # What app.py imports at run time, as distributions to pin at the versions this tuneship runs with.
@@ -48,7 +48,7 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
     import gradio
 
     license_name = card_license(bundle / "README.md") or "apache-2.0"
-    qa = manifest.task == "question-answering"
+    qa = manifest.task == QUESTION_ANSWERING
     labels = ", ".join(manifest.labels)
     inputs = (f"{manifest.columns.text} and {manifest.columns.text_pair}" if manifest.columns.is_pair
               else manifest.columns.text)

@@ -8,11 +8,10 @@ import numpy as np
 
 from ..errors import TuneshipError
 from .encoding import TOKENIZER_FILE
-from .manifest import PRECISIONS, BundleManifest
+from .manifest import PRECISIONS, QUESTION_ANSWERING, BundleManifest
 from .predictor import create_session
 from .spans import SpanAnswerer
 
-TASK = "question-answering"
 
 
 class QuestionAnswerer(SpanAnswerer):
@@ -43,7 +42,7 @@ class QuestionAnswerer(SpanAnswerer):
         if precision is not None and precision not in PRECISIONS:
             raise TuneshipError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         manifest = BundleManifest.load(path)
-        if manifest.task != TASK:
+        if manifest.task != QUESTION_ANSWERING:
             raise TuneshipError(f"{path}: a {manifest.task} bundle, not a question-answering one")
         precision = precision or manifest.default_precision
         session = create_session(path / manifest.model_file(precision), threads, spinning)

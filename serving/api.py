@@ -367,9 +367,9 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
 
 def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
     """Load `config.bundle` (without spinning threads, which would starve the event loop) and build the app."""
-    from .manifest import BundleManifest
+    from .manifest import QUESTION_ANSWERING, BundleManifest
 
-    if BundleManifest.load(config.bundle).task == "question-answering":
+    if BundleManifest.load(config.bundle).task == QUESTION_ANSWERING:
         from .answering import QuestionAnswerer
         from .qa_api import create_qa_app
 

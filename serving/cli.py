@@ -14,7 +14,7 @@ from ..cli import add_config_arguments, config_from_args, print_json
 from ..errors import TuneshipError
 from ..files import write_json
 from .config import ServeConfig
-from .manifest import PRECISIONS
+from .manifest import PRECISIONS, QUESTION_ANSWERING
 
 
 def load_classifier(args: argparse.Namespace):
@@ -63,10 +63,10 @@ def _is_qa(args: argparse.Namespace) -> bool:
     if args.bundle:
         from .manifest import BundleManifest
 
-        return BundleManifest.load(args.bundle).task == "question-answering"
+        return BundleManifest.load(args.bundle).task == QUESTION_ANSWERING
     from ..trainer.config import checkpoint_task
 
-    return checkpoint_task(args.model) == "question-answering"
+    return checkpoint_task(args.model) == QUESTION_ANSWERING
 
 
 def load_answerer(args: argparse.Namespace):

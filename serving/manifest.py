@@ -10,8 +10,12 @@ from ..columns import ColumnMapping
 from ..errors import TuneshipError
 
 MANIFEST_FILE = "tuneship.json"
+EXAMPLES_FILE = "examples.jsonl"  # a few validation inputs saved by `tuneship export`, for demos
 FORMAT_VERSION = 1
 PRECISIONS = ("int8", "fp32")
+CLASSIFICATION = "text-classification"
+QUESTION_ANSWERING = "question-answering"
+TASKS = (CLASSIFICATION, QUESTION_ANSWERING)
 
 
 @dataclass
@@ -59,6 +63,15 @@ class BundleManifest:
         from ..files import write_json
 
         return write_json(Path(folder) / MANIFEST_FILE, self.to_dict())
+
+    def examples(self, folder: str | Path) -> list[list[str]]:
+        """The example inputs saved in the bundle `folder`: per row, its texts in column order (text, then pair)."""
+        path = Path(folder) / EXAMPLES_FILE
+        if not path.is_file():
+            return []
+        columns = [c for c in (self.text_column, self.text_pair_column) if c]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [[str(row.get(c, "")) for c in columns] for row in rows]
 
     @classmethod
     def load(cls, folder: str | Path) -> "BundleManifest":

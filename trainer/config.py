@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from ..cli import option
+from ..errors import TuneshipError
+from ..serving.manifest import CLASSIFICATION, TASKS
 
 METRIC_CHOICES = (
     "auto", "accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted", "loss",
 )
 PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 CLASS_WEIGHT_CHOICES = ("auto", "balanced", "sqrt", "none")
-TASK_CHOICES = ("text-classification", "question-answering")
 
 
 @dataclass
@@ -29,9 +30,9 @@ class TrainConfig:
     """
 
     task: str = option(
-        "text-classification", "text-classification (one text or a pair, with labels) or question-answering "
+        CLASSIFICATION, "text-classification (one text or a pair, with labels) or question-answering "
         "(extractive, SQuAD-style: SQuAD JSON, or CSV/JSONL with context, question and answers)",
-        "data", choices=TASK_CHOICES,
+        "data", choices=TASKS,
     )
     # Data
     train_file: str | None = option(
@@ -114,8 +115,8 @@ class TrainConfig:
             raise ValueError(f"class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got {self.class_weights!r}")
         if self.mixed_precision not in PRECISION_CHOICES:
             raise ValueError(f"mixed_precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.mixed_precision!r}")
-        if self.task not in TASK_CHOICES:
-            raise ValueError(f"task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.doc_stride < 1 or self.max_answer_length < 1:
             raise ValueError(f"doc_stride and max_answer_length must be positive, got {self.doc_stride}, {self.max_answer_length}")
         if self.positive_label is not None:
@@ -138,9 +139,25 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
 
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def checkpoint_weights(path: str | Path) -> Path:
+    """Check that `path` is a checkpoint folder (a config.json and weights) and return its weights file."""
+    path = Path(path)
+    if not path.is_dir():
+        raise TuneshipError(f"{path}: no such checkpoint folder")
+    if not (path / "config.json").is_file():
+        raise TuneshipError(f"{path}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
+    for name in WEIGHT_FILES:
+        if (path / name).is_file():
+            return path / name
+    raise TuneshipError(f"{path}: the checkpoint has no weights ({' or '.join(WEIGHT_FILES)})")
+
+
 def checkpoint_task(path: str | Path) -> str:
     """The task a tuneship checkpoint was trained for (read from its config.json; classification by default)."""
     config = Path(path) / "config.json"
     if not config.is_file():
-        return TASK_CHOICES[0]
-    return (json.loads(config.read_text(encoding="utf-8")).get("tuneship") or {}).get("task", TASK_CHOICES[0])
+        return CLASSIFICATION
+    return (json.loads(config.read_text(encoding="utf-8")).get("tuneship") or {}).get("task", CLASSIFICATION)

@@ -9,10 +9,12 @@ import numpy as np
 
 from ..columns import ColumnMapping
 from ..errors import TuneshipError, require
+from ..serving.manifest import CLASSIFICATION
 from ..serving.predictor import softmax, to_predictions
+from .config import checkpoint_weights
 
 DEFAULT_SETTINGS = {
-    "task": "text-classification", "text_column": "text", "text_pair_column": None, "label_column": "label",
+    "task": CLASSIFICATION, "text_column": "text", "text_pair_column": None, "label_column": "label",
     "truncation": "longest_first", "positive_label": None,
 }
 
@@ -35,8 +37,7 @@ class TorchClassifier:
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "TorchClassifier":
         path = Path(path)
-        if not (path / "config.json").is_file():
-            raise TuneshipError(f"{path}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
+        checkpoint_weights(path)
         transformers = require("transformers", "train")
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(path)
@@ -57,6 +58,12 @@ class TorchClassifier:
         name = self.settings.get("positive_label")
         return self.label_names.index(name) if name in self.label_names else None
 
+    def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, return_tensors: str = "pt"):
+        """Training's tokenization: truncated to the checkpoint's max length, padded to the longest input."""
+        return self.tokenizer(list(texts), None if text_pairs is None else list(text_pairs),
+                              truncation=self.settings["truncation"], max_length=self.settings["max_length"],
+                              padding=True, return_tensors=return_tensors)
+
     def logits(
         self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32
     ) -> tuple[np.ndarray, list[bool]]:
@@ -68,8 +75,7 @@ class TorchClassifier:
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
             pairs = list(text_pairs[start : start + batch_size]) if text_pairs is not None else None
-            encoded = self.tokenizer(batch, pairs, truncation=self.settings["truncation"],
-                                     max_length=self.settings["max_length"], padding=True, return_tensors="pt")
+            encoded = self.encode(batch, pairs)
             with torch.inference_mode():
                 logits.append(self.model(**encoded).logits.float().numpy())
             truncated += [bool(encoding.overflowing) for encoding in encoded.encodings]

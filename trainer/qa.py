@@ -17,12 +17,12 @@ import numpy as np
 
 from ..errors import TuneshipError, require
 from ..files import write_directory_atomically, write_json
+from ..serving.manifest import QUESTION_ANSWERING
 from ..serving.offline import squad_score
 from ..serving.questions import QAExample, read_qa_examples
 from ..serving.spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
-from .config import TrainConfig
+from .config import TrainConfig, checkpoint_weights
 
-TASK = "question-answering"
 VALIDATION_FILE = "validation.jsonl"  # the validation questions, for the export's span-agreement gate
 
 
@@ -59,7 +59,6 @@ class TorchQuestionAnswerer(SpanAnswerer):
 
     def __init__(self, model, tokenizer, settings: dict):
         self.model = model.eval()
-        self.hf_tokenizer = tokenizer
         self.tokenizer = window_tokenizer(tokenizer)
         self.pad_id = tokenizer.pad_token_id or 0
         self.settings = settings
@@ -67,13 +66,12 @@ class TorchQuestionAnswerer(SpanAnswerer):
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "TorchQuestionAnswerer":
         path = Path(path)
-        if not (path / "config.json").is_file():
-            raise TuneshipError(f"{path}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
+        checkpoint_weights(path)
         transformers = require("transformers", "train")
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         model = transformers.AutoModelForQuestionAnswering.from_pretrained(path)
         settings = getattr(model.config, "tuneship", None) or {}
-        if settings.get("task") != TASK:
+        if settings.get("task") != QUESTION_ANSWERING:
             raise TuneshipError(f"{path}: not a question-answering checkpoint (task {settings.get('task')!r})")
         return cls(model, tokenizer, settings)
 
@@ -138,7 +136,7 @@ def train_qa(config: TrainConfig, callbacks: Sequence = ()):
         model = transformers.AutoModelForQuestionAnswering.from_pretrained(model_path)
     except (OSError, ValueError) as error:
         raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
-    settings = {"task": TASK, "max_length": config.max_length, "doc_stride": config.doc_stride,
+    settings = {"task": QUESTION_ANSWERING, "max_length": config.max_length, "doc_stride": config.doc_stride,
                 "max_answer_length": config.max_answer_length, "n_best": 20}
     model.config.tuneship = settings
     windows_tokenizer = window_tokenizer(tokenizer)

@@ -13,10 +13,10 @@ import numpy as np
 from ..errors import TuneshipError, require
 from ..files import write_directory_atomically
 from ..metrics import classification_metrics, scalar_metrics
+from ..serving.manifest import CLASSIFICATION, QUESTION_ANSWERING
 from .config import TrainConfig
 from .data import ClassificationData, load_classification_data
 
-TASK = "text-classification"
 TRUNCATION = "longest_first"  # cuts the longer text of a pair first, token by token
 
 
@@ -40,7 +40,7 @@ def resolve_model(name: str) -> str:
 def task_settings(config: TrainConfig, data: ClassificationData) -> dict:
     """What inference needs to reproduce training exactly; saved as `config.json["tuneship"]`."""
     return {
-        "task": TASK,
+        "task": CLASSIFICATION,
         "text_column": data.columns.text,
         "text_pair_column": data.columns.text_pair,
         "label_column": data.columns.label,
@@ -191,7 +191,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     """
     if config.train_file is None:
         raise TuneshipError("no training data: pass --train FILE (or train_file=...)")
-    if config.task == "question-answering":
+    if config.task == QUESTION_ANSWERING:
         from .qa import train_qa
 
         return train_qa(config, callbacks)
