@@ -115,7 +115,7 @@ def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[QAExa
 
 def train_qa(config: TrainConfig, callbacks: Sequence = ()):
     """Fine-tune `config.model` for extractive QA on `config.train_file` (SQuAD JSON, CSV or JSONL)."""
-    from .training import TrainResult, _prepare_output, _training_arguments, resolve_model
+    from .training import TrainResult, _prepare_output, _training_arguments, load_base_model
 
     transformers = require("transformers", "train")
     import datasets
@@ -130,12 +130,7 @@ def train_qa(config: TrainConfig, callbacks: Sequence = ()):
         validation_source = f"a {config.validation_split:.0%} split of {config.train_file} (whole contexts)"
     print(f"question answering: {len(train_examples)} training and {len(validation)} validation questions")
 
-    model_path = resolve_model(config.model)
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
-        model = transformers.AutoModelForQuestionAnswering.from_pretrained(model_path)
-    except (OSError, ValueError) as error:
-        raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
+    model, tokenizer = load_base_model(config, "AutoModelForQuestionAnswering")
     settings = {"task": QUESTION_ANSWERING, "max_length": config.max_length, "doc_stride": config.doc_stride,
                 "max_answer_length": config.max_answer_length, "n_best": 20}
     model.config.tuneship = settings

@@ -120,22 +120,33 @@ def _prepare_output(config: TrainConfig) -> bool:
     return False
 
 
-def _load_model(config: TrainConfig, data: ClassificationData):
-    """The base model with a fresh classification head for `data`'s labels, and its tokenizer."""
+def load_base_model(config: TrainConfig, auto_class: str, **options):
+    """`config.model` with a fresh task head (`transformers.<auto_class>`), and its tokenizer.
+
+    The seed is set first: the head's initial weights come from the global random generator, which the
+    Trainer seeds only later, so without it two runs with the same seed start from different heads.
+    """
     transformers = require("transformers", "train")
 
     model_path = resolve_model(config.model)
+    transformers.set_seed(config.seed)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(
-            model_path,
-            num_labels=len(data.label_names),
-            id2label=dict(enumerate(data.label_names)),
-            label2id={name: i for i, name in enumerate(data.label_names)},
-            problem_type="single_label_classification",
-        )
+        model = getattr(transformers, auto_class).from_pretrained(model_path, **options)
     except (OSError, ValueError) as error:  # ValueError: a path that is neither a folder nor a Hub id
         raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
+    return model, tokenizer
+
+
+def _load_model(config: TrainConfig, data: ClassificationData):
+    """The base model with a fresh classification head for `data`'s labels, and its tokenizer."""
+    model, tokenizer = load_base_model(
+        config, "AutoModelForSequenceClassification",
+        num_labels=len(data.label_names),
+        id2label=dict(enumerate(data.label_names)),
+        label2id={name: i for i, name in enumerate(data.label_names)},
+        problem_type="single_label_classification",
+    )
     model.config.tuneship = task_settings(config, data)
     tokenizer.model_max_length = config.max_length
     return model, tokenizer

@@ -92,7 +92,8 @@ def test_parity_with_pytorch_on_the_bundled_examples(relevance_bundle, relevance
 def test_parity_with_pytorch_on_500_real_pairs(relevance_bundle, relevance_checkpoint):
     """The relevance model on WikiQA's (question, answer sentence) pairs: a related task, real text.
 
-    fp32 must agree exactly. int8 measured 96.4% to 99.0% over training runs: the flips are inputs near
+    fp32 must agree exactly. int8 measured 94.6% to 99.0% over training runs while the head's initialisation was
+    unseeded, and 96.6% for the seeded (now reproducible) fixture model: the flips are inputs near
     the decision boundary of a model that never saw this kind of text, where int8 moves a probability by
     up to 0.2. The issue's 99.5% is NOT met; the floor below only catches a broken int8 path.
     """
