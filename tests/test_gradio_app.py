@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -111,8 +112,27 @@ def test_bundle_from_the_environment_or_beside_the_app(pair_bundle, monkeypatch)
         find_bundle(None)
 
 
+def type_until_it_sticks(page, boxes, texts, settle_ms: int = 1000, timeout_s: float = 30) -> None:
+    """Fill text boxes and wait until the text stays put.
+
+    Gradio's front end sets the components' initial (empty) values once more while it finishes loading, up to about
+    2 s after the page's load event on a busy machine; text typed before that is wiped (CI saw it). A person cannot
+    type that fast; a test can, so it refills until the values survive `settle_ms`.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for box, text in zip(boxes, texts):
+            if box.input_value() != text:
+                box.fill(text)
+        page.wait_for_timeout(settle_ms)
+        if all(box.input_value() == text for box, text in zip(boxes, texts)):
+            return
+    raise AssertionError(f"the text boxes kept losing their text for {timeout_s} s")
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: `make test` installs Debian's chromium")
 def test_a_real_browser_types_clicks_and_reads_the_label(pair_app, tmp_path):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     models, url = pair_app
@@ -124,11 +144,16 @@ def test_a_real_browser_types_clicks_and_reads_the_label(pair_app, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(url)
-            page.get_by_label("sentence1").first.fill(PAIR[0])
-            page.get_by_label("sentence2").first.fill(PAIR[1])
+            boxes = [page.get_by_label("sentence1").first, page.get_by_label("sentence2").first]
+            type_until_it_sticks(page, boxes, PAIR)
             page.get_by_role("button", name="Classify", exact=True).click()
             shown = page.get_by_test_id("label-output-value").first
-            shown.wait_for(timeout=30_000)
+            try:
+                shown.wait_for(timeout=30_000)
+            except PlaywrightTimeout:
+                note = page.locator("#latency").inner_text()
+                raise AssertionError(f"no label after 30 s; the note says {note!r}; boxes hold "
+                                     f"{[box.input_value() for box in boxes]}") from None
             page.wait_for_function("() => document.querySelector('#latency')?.innerText.includes('ms')", timeout=30_000)
             assert shown.inner_text().strip() == expected
             screenshot = tmp_path / "classify.png"
