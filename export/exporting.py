@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import TuneshipError, require
 from ..files import write_directory_atomically
 from ..serving.encoding import TextEncoder
-from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
+from ..serving.manifest import QUESTION_ANSWERING, SUMMARIZATION, BundleManifest
 from ..serving.predictor import Predictor, create_session
 from .bundle import checkpoint_digest, write_card, write_examples
 from .config import ExportConfig
@@ -184,6 +184,10 @@ def export(config: ExportConfig) -> ExportResult:
         from .qa import export_qa
 
         return export_qa(config)
+    if checkpoint_task(config.model) == SUMMARIZATION:
+        from .summarization import export_summarization
+
+        return export_summarization(config)
 
     run = ExportRun.start(config)
     classifier = TorchClassifier.from_checkpoint(run.checkpoint)

@@ -30,8 +30,9 @@ class TrainConfig:
     """
 
     task: str = option(
-        CLASSIFICATION, "text-classification (one text or a pair, with labels) or question-answering "
-        "(extractive, SQuAD-style: SQuAD JSON, or CSV/JSONL with context, question and answers)",
+        CLASSIFICATION, "text-classification (one text or a pair, with labels), question-answering "
+        "(extractive, SQuAD-style: SQuAD JSON, or CSV/JSONL with context, question and answers) or summarization "
+        "(CSV/JSONL with document and summary columns)",
         "data", choices=TASKS,
     )
     # Data
@@ -52,6 +53,12 @@ class TrainConfig:
     doc_stride: int = option(128, "question answering: context tokens shared by consecutive windows of a long context",
                              "data")
     max_answer_length: int = option(30, "question answering: longest answer, in tokens", "data")
+    max_target_length: int = option(64, "summarization: longest summary, in tokens (training labels and generation)",
+                                    "data")
+    num_beams: int = option(4, "summarization: beams of the beam search (1: greedy); saved in generation_config.json",
+                            "data")
+    no_repeat_ngram_size: int = option(3, "summarization: never repeat an n-gram of this size in a summary (0: allow)",
+                                       "data")
     positive_label: str | None = option(
         None, "the positive class for binary precision/recall/F1 (default: 1, true, yes, positive, relevant, else the second label)",
         "data",
@@ -117,6 +124,9 @@ class TrainConfig:
             raise ValueError(f"mixed_precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.mixed_precision!r}")
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.max_target_length < 1 or self.num_beams < 1 or self.no_repeat_ngram_size < 0:
+            raise ValueError(f"max_target_length and num_beams must be positive and no_repeat_ngram_size not negative, "
+                             f"got {self.max_target_length}, {self.num_beams}, {self.no_repeat_ngram_size}")
         if self.doc_stride < 1 or self.max_answer_length < 1:
             raise ValueError(f"doc_stride and max_answer_length must be positive, got {self.doc_stride}, {self.max_answer_length}")
         if self.positive_label is not None:

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import TuneshipError, require
 from ..files import write_directory_atomically
 from ..metrics import classification_metrics, scalar_metrics
-from ..serving.manifest import CLASSIFICATION, QUESTION_ANSWERING
+from ..serving.manifest import CLASSIFICATION, QUESTION_ANSWERING, SUMMARIZATION
 from .config import TrainConfig
 from .data import ClassificationData, load_classification_data
 
@@ -152,11 +152,12 @@ def _load_model(config: TrainConfig, data: ClassificationData):
     return model, tokenizer
 
 
-def _training_arguments(config: TrainConfig, best_metric: str):
-    """`transformers.TrainingArguments`: evaluate and save every epoch, keep the best epoch."""
+def _training_arguments(config: TrainConfig, best_metric: str, kind: str = "TrainingArguments", **extra):
+    """`transformers.<kind>` (TrainingArguments or Seq2SeqTrainingArguments): evaluate and save every epoch,
+    keep the best epoch."""
     import transformers
 
-    return transformers.TrainingArguments(
+    return getattr(transformers, kind)(
         output_dir=str(config.checkpoints_dir),
         overwrite_output_dir=config.overwrite,
         learning_rate=config.learning_rate,
@@ -182,6 +183,7 @@ def _training_arguments(config: TrainConfig, best_metric: str):
         use_cpu=not _has_gpu(),
         dataloader_pin_memory=_has_gpu(),
         **_mixed_precision(config.mixed_precision),
+        **extra,
     )
 
 
@@ -206,6 +208,10 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         from .qa import train_qa
 
         return train_qa(config, callbacks)
+    if config.task == SUMMARIZATION:
+        from .summarization import train_summarization
+
+        return train_summarization(config, callbacks)
     resume = _prepare_output(config)
     data = load_classification_data(
         config.train_file,

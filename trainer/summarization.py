@@ -1,0 +1,232 @@
+"""Abstractive summarization: fine-tune with `transformers.Seq2SeqTrainer`, generate, score with ROUGE.
+
+Any seq2seq model (t5-small, bart, ... by path or Hub id) is fine-tuned as it is. An encoder-only
+model such as the default MiniLM becomes a BERT2BERT `EncoderDecoderModel`: encoder and decoder both
+warm-started from it, the decoder's cross-attention new. That default is a small model (2 x 22M
+parameters) trained from a few thousand examples; it is there to run offline, not to beat lead-3.
+The generation settings (beams, max new tokens, no-repeat n-grams) are saved in
+`generation_config.json`, which `generate`, the ONNX export and serving all read.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import TuneshipError, require
+from ..files import write_directory_atomically, write_json
+from ..rouge import rouge
+from ..serving.documents import SummaryExample, lead, read_summaries
+from ..serving.manifest import SUMMARIZATION
+from .config import TrainConfig, checkpoint_weights
+
+VALIDATION_FILE = "validation.jsonl"  # the validation documents, for the export's parity check
+GENERATION_KEYS = ("num_beams", "max_new_tokens", "no_repeat_ngram_size", "length_penalty", "early_stopping",
+                   "min_new_tokens")
+
+
+def load_seq2seq_model(config: TrainConfig):
+    """`config.model` as a seq2seq model with its tokenizer: an encoder-decoder model as it is, an encoder-only
+    one (BERT, MiniLM) warm-started into both halves of an `EncoderDecoderModel`."""
+    from .training import load_base_model, resolve_model
+
+    transformers = require("transformers", "train")
+    path = resolve_model(config.model)
+    try:
+        base = transformers.AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
+    if base.is_encoder_decoder:
+        model, tokenizer = load_base_model(config, "AutoModelForSeq2SeqLM")
+    else:
+        transformers.set_seed(config.seed)  # the decoder's cross-attention weights are new
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        model = transformers.EncoderDecoderModel.from_encoder_decoder_pretrained(path, path)
+        start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        if start is None or end is None or tokenizer.pad_token_id is None:
+            raise TuneshipError(f"{config.model}: its tokenizer has no start/end/padding tokens to generate with")
+        model.config.decoder_start_token_id, model.config.eos_token_id = start, end
+        model.config.pad_token_id, model.config.vocab_size = tokenizer.pad_token_id, model.config.decoder.vocab_size
+    generation = model.generation_config
+    generation.decoder_start_token_id = model.config.decoder_start_token_id
+    generation.eos_token_id = model.config.eos_token_id
+    generation.pad_token_id = model.config.pad_token_id
+    generation.num_beams = config.num_beams
+    generation.max_new_tokens = config.max_target_length
+    generation.max_length = config.max_target_length + 1  # with the decoder start token; Seq2SeqTrainer pads to it
+    generation.no_repeat_ngram_size = config.no_repeat_ngram_size
+    generation.early_stopping = True
+    generation.length_penalty = 1.0
+    model.config.tuneship = {"task": SUMMARIZATION, "max_length": config.max_length,
+                             "max_target_length": config.max_target_length}
+    tokenizer.model_max_length = config.max_length
+    return model, tokenizer
+
+
+def generation_settings(model) -> dict:
+    """The token ids and search settings a generator needs, from the model's generation config."""
+    g = model.generation_config
+    eos = g.eos_token_id[0] if isinstance(g.eos_token_id, list) else g.eos_token_id
+    return {"decoder_start_token_id": g.decoder_start_token_id, "eos_token_id": eos, "pad_token_id": g.pad_token_id,
+            **{k: getattr(g, k) for k in GENERATION_KEYS if getattr(g, k, None) is not None}}
+
+
+class TorchSummarizer:
+    """A summarization checkpoint in PyTorch, generating with its saved generation settings.
+
+    Example:
+        >>> summarizer = TorchSummarizer.from_checkpoint("runs/scitldr")  # doctest: +SKIP
+        >>> summarizer.summarize(["A long abstract ..."])[0]  # doctest: +SKIP
+        'we propose ...'
+    """
+
+    def __init__(self, model, tokenizer):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.settings = model.config.tuneship
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> "TorchSummarizer":
+        path = Path(path)
+        checkpoint_weights(path)
+        transformers = require("transformers", "train")
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(path)
+        task = (getattr(model.config, "tuneship", None) or {}).get("task")
+        if task != SUMMARIZATION:
+            raise TuneshipError(f"{path}: not a summarization checkpoint (task {task!r})")
+        return cls(model, tokenizer)
+
+    def encode(self, documents: Sequence[str]):
+        return self.tokenizer(list(documents), truncation=True, max_length=self.settings["max_length"],
+                              padding=True, return_tensors="pt", return_token_type_ids=False)
+
+    def generate_ids(self, documents: Sequence[str], **options) -> list[list[int]]:
+        """Generated token ids per document (decoder start token left out), `options` passed to `generate`."""
+        import torch
+
+        inputs = self.encode(documents)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **options)
+        pad, eos = self.model.generation_config.pad_token_id, generation_settings(self.model)["eos_token_id"]
+        results = []
+        for row in output[:, 1:].tolist():
+            if eos in row:
+                row = row[: row.index(eos) + 1]
+            results.append([t for t in row if t != pad or t == eos])
+        return results
+
+    def summarize(self, documents: Sequence[str], batch_size: int = 8, **options) -> list[str]:
+        summaries = []
+        for start in range(0, len(documents), batch_size):
+            ids = self.generate_ids(documents[start : start + batch_size], **options)
+            summaries += [s.strip() for s in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        return summaries
+
+
+def _features(tokenizer, model, examples: Sequence[SummaryExample], config: TrainConfig) -> dict[str, list]:
+    inputs = tokenizer([e.document for e in examples], truncation=True, max_length=config.max_length,
+                       return_token_type_ids=False)
+    labels = tokenizer(text_target=[e.summary for e in examples], truncation=True,
+                       max_length=config.max_target_length + 1)["input_ids"]
+    start = model.config.decoder_start_token_id
+    # BERT tokenizers begin every text with [CLS], which is also the decoder start token: the decoder must not
+    # learn to predict it, so it is dropped from the labels (the model shifts it back in as the first input).
+    labels = [row[1:] if row and row[0] == start else row[:-2] + row[-1:] if len(row) > config.max_target_length else row
+              for row in labels]
+    return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "labels": labels}
+
+
+def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[SummaryExample], columns,
+          metrics: dict, sources: dict) -> None:
+    trainer.save_model(str(folder))
+    (folder / "train_config.json").write_text(config.to_json_string() + "\n", encoding="utf-8")
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "log_history.json", trainer.state.log_history)
+    document, summary = columns
+    rows = [{document: e.document, summary: e.summary} for e in validation]
+    (folder / VALIDATION_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                          encoding="utf-8")
+    g = trainer.model.generation_config
+    card = [
+        "---", "library_name: transformers", "license: apache-2.0", "pipeline_tag: summarization",
+        "tags:", "- tuneship", "- summarization", "---", "",
+        f"# {Path(config.output_dir).name}", "",
+        f"`{config.model}` fine-tuned for abstractive summarization with tuneship on `{sources['train']}` "
+        f"({sources['train_rows']} documents), selected on ROUGE-L over `{sources['validation']}` "
+        f"({len(validation)} documents). {sources['architecture']}", "",
+        "| | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---|---|---|",
+        f"| this model | {metrics['rouge1']:.2f} | {metrics['rouge2']:.2f} | {metrics['rougeL']:.2f} |",
+        f"| lead-3 baseline | {metrics['lead3_rouge1']:.2f} | {metrics['lead3_rouge2']:.2f} | {metrics['lead3_rougeL']:.2f} |",
+        "",
+        f"Documents cut to {config.max_length} tokens; summaries of at most {g.max_new_tokens} tokens, beam search with "
+        f"{g.num_beams} beams, no repeated {g.no_repeat_ngram_size}-grams (saved in `generation_config.json`). "
+        "Load it with `transformers.pipeline('summarization', model=PATH)`.", "",
+    ]
+    (folder / "README.md").write_text("\n".join(card), encoding="utf-8")
+
+
+def train_summarization(config: TrainConfig, callbacks: Sequence = ()):
+    """Fine-tune `config.model` for summarization on `config.train_file` (CSV/JSONL with document and summary)."""
+    from .training import TrainResult, _prepare_output, _training_arguments
+
+    transformers = require("transformers", "train")
+    import datasets
+    import numpy as np
+
+    resume = _prepare_output(config)
+    train_examples, columns = read_summaries(config.train_file, config.text_column, config.label_column)
+    if config.validation_file:
+        validation, _ = read_summaries(config.validation_file, columns[0], columns[1])
+        validation_source = config.validation_file
+    else:
+        order = np.random.default_rng(config.seed).permutation(len(train_examples))
+        held = max(1, round(config.validation_split * len(train_examples)))
+        validation = [train_examples[i] for i in order[:held]]
+        train_examples = [train_examples[i] for i in sorted(order[held:])]
+        validation_source = f"a {config.validation_split:.0%} split of {config.train_file}"
+    print(f"summarization: {len(train_examples)} training and {len(validation)} validation documents "
+          f"(columns {columns[0]!r} -> {columns[1]!r})")
+
+    model, tokenizer = load_seq2seq_model(config)
+    architecture = ("An `EncoderDecoderModel` warm-started from it in both halves (BERT2BERT): a small model."
+                    if model.config.model_type == "encoder-decoder" else "")
+    train_set = datasets.Dataset.from_dict(_features(tokenizer, model, train_examples, config))
+    validation_set = datasets.Dataset.from_dict(_features(tokenizer, model, validation, config))
+    references = [e.summary for e in validation]
+
+    def compute_metrics(prediction):
+        ids = np.where(prediction.predictions < 0, tokenizer.pad_token_id, prediction.predictions)
+        summaries = [s.strip() for s in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        return rouge(summaries, references)
+
+    args = _training_arguments(config, "rougeL", "Seq2SeqTrainingArguments", predict_with_generate=True)
+    if config.overwrite and not resume:
+        shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
+    stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
+    trainer = transformers.Seq2SeqTrainer(
+        model=model, args=args, train_dataset=train_set, eval_dataset=validation_set, processing_class=tokenizer,
+        data_collator=transformers.DataCollatorForSeq2Seq(tokenizer, model=model), compute_metrics=compute_metrics,
+        callbacks=[*stopping, *callbacks],
+    )
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
+    baseline = rouge([lead(e.document) for e in validation], references)
+    metrics.update({f"lead3_{k}": v for k, v in baseline.items()})
+    metrics.update(num_examples=len(validation), train_runtime=next(
+        (e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e), None))
+    output = Path(config.output_dir)
+    if trainer.is_world_process_zero():
+        sources = {"train": config.train_file, "validation": validation_source, "train_rows": len(train_examples),
+                   "architecture": architecture}
+        write_directory_atomically(output, lambda folder: _save(folder, trainer, config, validation, columns, metrics,
+                                                                sources))
+        if not config.keep_checkpoints:
+            shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+        print(f"\nModel saved to {output}\nNext:\n  tuneship evaluate --model {output} --data FILE\n"
+              f"  tuneship export --model {output} --output {output}-onnx")
+    return TrainResult(output_dir=output, metrics=metrics)
