@@ -22,7 +22,7 @@ import gradio as gr
 
 from tuneship.errors import TuneshipError
 from tuneship.serving import BundleManifest, Predictor, predict_file
-from tuneship.serving.manifest import QUESTION_ANSWERING
+from tuneship.serving.manifest import QUESTION_ANSWERING, SUMMARIZATION
 
 BUNDLE_VARIABLE = "TUNESHIP_BUNDLE"
 BUNDLE_FOLDER = "bundle"  # beside app.py in a Space
@@ -211,12 +211,47 @@ def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
     return demo
 
 
+def build_summary_demo(summarizer, bundle: Path) -> gr.Blocks:
+    """The app for a summarization bundle: a document in, its summary out, greedy or with beams."""
+    examples = summarizer.manifest.examples(bundle)  # documents
+    settings = summarizer.settings
+
+    def summarize(document: str, num_beams: float):
+        if not (document or "").strip():
+            return "", "Paste a **document** first."
+        started = time.perf_counter()
+        result = summarizer.summarize([document], num_beams=int(num_beams))[0]
+        ms = 1000 * (time.perf_counter() - started)
+        cut = f" · document cut to {summarizer.manifest.max_length} tokens" if result["truncated"] else ""
+        return result["summary"], (f"{result['tokens']} tokens · {int(num_beams)} beam(s) · ONNX {summarizer.precision} "
+                                   f"· {ms:.0f} ms{cut}")
+
+    with gr.Blocks(title=f"tuneship: {bundle.name}") as demo:
+        gr.Markdown(f"# {bundle.name}\nsummarization · served by onnxruntime (ONNX {summarizer.precision}, "
+                    "encoder and decoder with a KV cache), exported with tuneship")
+        document = gr.Textbox(label="Document", lines=10, placeholder="The text to summarize ...")
+        beams = gr.Slider(1, 8, value=settings.num_beams, step=1, label="Beams (1: greedy)")
+        button = gr.Button("Summarize", variant="primary")
+        summary = gr.Textbox(label="Summary", lines=3, elem_id="summary")
+        note = gr.Markdown(elem_id="latency")
+        button.click(summarize, [document, beams], [summary, note], api_name="summarize")
+        if examples:
+            gr.Examples(examples, [document])
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
 def build_app(bundle: Path, checkpoint: str | None = None, threads: int | None = None) -> gr.Blocks:
     """The demo for whatever task the bundle holds."""
-    if BundleManifest.load(bundle).task == QUESTION_ANSWERING:
+    task = BundleManifest.load(bundle).task
+    if task == QUESTION_ANSWERING:
         from tuneship.serving.answering import QuestionAnswerer
 
         return build_qa_demo(QuestionAnswerer.from_bundle(bundle, threads=threads), Path(bundle))
+    if task == SUMMARIZATION:
+        from tuneship.serving.summarizing import Summarizer
+
+        return build_summary_demo(Summarizer.from_bundle(bundle, threads=threads), Path(bundle))
     return build_demo(DemoModels.load(bundle, checkpoint, threads))
 
 

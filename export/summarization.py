@@ -172,7 +172,7 @@ def _generation_gate(summarizer: Summarizer, torch_summarizer, documents: list[s
     result = {"documents": len(documents), "min_agreement": min_agreement}
     for name, num_beams in (("greedy", 1), (f"beams_{beams}", beams)):
         onnx_text = [summarizer.decode(t) for d in documents for t in summarizer.generate_ids([d], num_beams=num_beams)]
-        torch_text = torch_summarizer.summarize(documents, batch_size=1, num_beams=num_beams)
+        torch_text = torch_summarizer.summaries(documents, batch_size=1, num_beams=num_beams)
         same = [a == b for a, b in zip(onnx_text, torch_text)]
         result[name] = {"identical": float(np.mean(same)),
                         "differences": [{"document": i, "onnx": a, "pytorch": b}

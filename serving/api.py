@@ -8,6 +8,7 @@ message naming the field, never with 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
@@ -249,6 +251,45 @@ def app_shell(summary: str, description: str, config: ServeConfig, metrics: Serv
     return app
 
 
+def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, info: dict):
+    """An `app_shell` whose model runs one request at a time, with `GET /v1/model` (answering `info`) and a
+    `/readyz` that fails while the queue is full. Returns the app and `run(fn, *args)`, which runs `fn` in a worker
+    thread in turn and returns its result, or a 429 response when `config.max_queue` requests are waiting."""
+    waiting = {"count": 0}
+    turn = asyncio.Lock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+
+    app = app_shell(summary, description, config, ServerMetrics(lambda: waiting["count"]), lifespan, api_key)
+
+    async def run(fn, *args):
+        if waiting["count"] >= config.max_queue:
+            return error_response(429, f"{waiting['count']} requests are waiting; retry shortly",
+                                  headers={"Retry-After": "1"})
+        waiting["count"] += 1
+        try:
+            async with turn:
+                return await run_in_threadpool(fn, *args)
+        finally:
+            waiting["count"] -= 1
+
+    @app.get("/v1/model", tags=["model"])
+    async def model() -> Response:
+        """What is served: task, precision, settings, gates, versions."""
+        return json_response(info)
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz() -> Response:
+        """Ready for traffic unless the queue is full."""
+        if waiting["count"] >= config.max_queue:
+            return error_response(503, "not ready: the queue is full", headers={"Retry-After": "1"})
+        return json_response({"status": "ready", "queue_depth": waiting["count"]})
+
+    return app, run
+
+
 def model_info(manifest, precision: str, config: ServeConfig) -> dict:
     """The part of `GET /v1/model` every task shares."""
     import onnxruntime
@@ -367,13 +408,20 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
 
 def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
     """Load `config.bundle` (without spinning threads, which would starve the event loop) and build the app."""
-    from .manifest import QUESTION_ANSWERING, BundleManifest
+    from .manifest import QUESTION_ANSWERING, SUMMARIZATION, BundleManifest
 
-    if BundleManifest.load(config.bundle).task == QUESTION_ANSWERING:
+    task = BundleManifest.load(config.bundle).task
+    if task == QUESTION_ANSWERING:
         from .answering import QuestionAnswerer
         from .qa_api import create_qa_app
 
         answerer = QuestionAnswerer.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
         return create_qa_app(answerer, config)
+    if task == SUMMARIZATION:
+        from .summarize_api import create_summarize_app
+        from .summarizing import Summarizer
+
+        summarizer = Summarizer.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
+        return create_summarize_app(summarizer, config)
     predictor = Predictor.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
     return create_app(predictor, config)

@@ -14,7 +14,7 @@ from ..cli import add_config_arguments, config_from_args, print_json
 from ..errors import TuneshipError
 from ..files import write_json
 from .config import ServeConfig
-from .manifest import PRECISIONS, QUESTION_ANSWERING
+from .manifest import CLASSIFICATION, PRECISIONS, QUESTION_ANSWERING, SUMMARIZATION
 
 
 def load_classifier(args: argparse.Namespace):
@@ -47,6 +47,17 @@ def run_predict(args: argparse.Namespace) -> int:
         raise TuneshipError("give either --text (and --text-pair) for one input, or --input FILE --output FILE")
     if args.input is not None and args.output is None:
         raise TuneshipError("--input needs --output (a .csv, .tsv or .jsonl file to write)")
+    task = _task(args)
+    if task != CLASSIFICATION:
+        if args.text is None:
+            raise TuneshipError(f"{task} models predict one input given with --text; use `tuneship evaluate` for a file")
+        if task == QUESTION_ANSWERING:
+            if args.text_pair is None:
+                raise TuneshipError("question answering: give the question with --text and the context with --text-pair")
+            print_json(load_answerer(args).answer([args.text], [args.text_pair])[0].to_dict())
+        else:
+            print_json({"summary": load_summarizer(args).summaries([args.text])[0]})
+        return 0
     classifier = load_classifier(args)
     if args.text is not None:
         pairs = None if args.text_pair is None else [args.text_pair]
@@ -59,14 +70,14 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_qa(args: argparse.Namespace) -> bool:
+def _task(args: argparse.Namespace) -> str:
     if args.bundle:
         from .manifest import BundleManifest
 
-        return BundleManifest.load(args.bundle).task == QUESTION_ANSWERING
+        return BundleManifest.load(args.bundle).task
     from ..trainer.config import checkpoint_task
 
-    return checkpoint_task(args.model) == QUESTION_ANSWERING
+    return checkpoint_task(args.model)
 
 
 def load_answerer(args: argparse.Namespace):
@@ -80,13 +91,29 @@ def load_answerer(args: argparse.Namespace):
     return TorchQuestionAnswerer.from_checkpoint(args.model)
 
 
+def load_summarizer(args: argparse.Namespace):
+    """A serving `Summarizer` for `--bundle`, or the trainer's `TorchSummarizer` for `--model`."""
+    if args.bundle:
+        from .summarizing import Summarizer
+
+        return Summarizer.from_bundle(args.bundle, args.precision, args.threads)
+    from ..trainer.summarization import TorchSummarizer
+
+    return TorchSummarizer.from_checkpoint(args.model)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from .offline import evaluate
 
-    if _is_qa(args):  # extractive QA: SQuAD exact match and F1
+    task = _task(args)
+    if task == QUESTION_ANSWERING:  # SQuAD exact match and F1
         from .offline import evaluate_qa
 
         metrics = evaluate_qa(load_answerer(args), args.data)
+    elif task == SUMMARIZATION:  # ROUGE-1/2/L, and the lead-3 baseline on the same documents
+        from .offline import evaluate_summaries
+
+        metrics = evaluate_summaries(load_summarizer(args), args.data)
     else:
         metrics = evaluate(load_classifier(args), args.data, batch_size=args.batch_size)
     print_json(metrics)
@@ -114,13 +141,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.set_defaults(run=run_serve)
 
     predict = subparsers.add_parser(
-        "predict", help="classify one text (or pair), or a whole file, with a bundle or a checkpoint",
+        "predict", help="classify one text (or pair), or a whole file; answer a question; summarize a document",
         description="Classify --text (and --text-pair) and print label and probabilities as JSON, or stream "
-        "--input FILE to --output FILE with a progress bar (resumes an interrupted run).",
+        "--input FILE to --output FILE with a progress bar (resumes an interrupted run). Question answering: "
+        "--text QUESTION --text-pair CONTEXT. Summarization: --text DOCUMENT.",
     )
     _add_model_arguments(predict)
-    predict.add_argument("--text", help="the text (the first text of a pair)")
-    predict.add_argument("--text-pair", help="the second text, for pair models")
+    predict.add_argument("--text", help="the text (the first text of a pair; the question; the document)")
+    predict.add_argument("--text-pair", help="the second text, for pair models (the context, for question answering)")
     predict.add_argument("--input", metavar="FILE", help="CSV, TSV, JSON Lines, JSON or Parquet file of inputs")
     predict.add_argument("--output", metavar="FILE", help="CSV, TSV or JSON Lines file to write the predictions to")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")

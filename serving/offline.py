@@ -116,3 +116,22 @@ def evaluate_qa(answerer, data_file: str | Path) -> dict:
 
     examples = read_qa_examples(data_file)
     return squad_score(examples, answerer.answer_examples(examples))
+
+
+def evaluate_summaries(summarizer, data_file: str | Path, batch_size: int = 8) -> dict:
+    """ROUGE-1/2/L of any summarizer (`summaries(documents)`: a bundle's or a checkpoint's) on a file of documents
+    and reference summaries, next to the lead-3 baseline on the same documents, with a few examples."""
+    from tqdm.auto import tqdm
+
+    from ..rouge import rouge
+    from .documents import lead, read_summaries
+
+    examples, _ = read_summaries(data_file)
+    summaries: list[str] = []
+    for start in tqdm(range(0, len(examples), batch_size), desc="summarizing", unit="batch"):
+        summaries += summarizer.summaries([e.document for e in examples[start : start + batch_size]])
+    references = [e.summary for e in examples]
+    baseline = rouge([lead(e.document) for e in examples], references)
+    return {**rouge(summaries, references), **{f"lead3_{k}": v for k, v in baseline.items()},
+            "num_examples": len(examples),
+            "examples": [{"summary": s, "reference": r} for s, r in zip(summaries[:3], references[:3])]}

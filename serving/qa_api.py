@@ -1,24 +1,19 @@
 """The HTTP API of an extractive QA bundle: `POST /v1/answer` over a `QuestionAnswerer`.
 
 Shares errors, probes, metrics and the API-key guard with the classification app (`api.app_shell`).
-Requests run one at a time on the session's threads (a long context is already a batch of windows);
-when `max_queue` requests are waiting, new ones get 429 with `Retry-After`.
+Requests run one at a time on the session's threads (a long context is already a batch of windows;
+`api.serial_app`); when `max_queue` requests are waiting, new ones get 429 with `Retry-After`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from .answering import QuestionAnswerer
-from .api import ErrorResponse, InputsRequest, app_shell, count_refusal, error_response, json_response, model_info
+from .api import ErrorResponse, InputsRequest, count_refusal, error_response, json_response, model_info, serial_app
 from .config import ServeConfig
-from .monitoring import ServerMetrics
 
 
 class AnswerInput(BaseModel):
@@ -51,18 +46,10 @@ class AnswerResponse(BaseModel):
 
 def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `answerer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
-    manifest = answerer.manifest
-    waiting = {"count": 0}
-    metrics = ServerMetrics(lambda: waiting["count"])
-    turn = asyncio.Lock()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        yield
-
-    app = app_shell(f"extractive question answering with an ONNX model on onnxruntime ({answerer.precision})",
-                    "Answer questions with a span of their context. Bad input gets 4xx with a message naming the field.",
-                    config, metrics, lifespan, api_key)
+    app, run = serial_app(f"extractive question answering with an ONNX model on onnxruntime ({answerer.precision})",
+                          "Answer questions with a span of their context. Bad input gets 4xx with a message naming "
+                          "the field.", config, api_key,
+                          {**model_info(answerer.manifest, answerer.precision, config), "settings": answerer.settings})
     app.state.answerer = answerer
     errors = {"model": ErrorResponse}
 
@@ -78,28 +65,9 @@ def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str 
             for name in ("question", "context"):
                 if not getattr(item, name).strip():
                     return error_response(422, f"inputs[{i}].{name}: empty")
-        if waiting["count"] >= config.max_queue:
-            return error_response(429, f"{waiting['count']} requests are waiting; retry shortly",
-                                  headers={"Retry-After": "1"})
-        waiting["count"] += 1
-        try:
-            async with turn:
-                answers = await run_in_threadpool(answerer.answer, [i.question for i in inputs],
-                                                  [i.context for i in inputs])
-        finally:
-            waiting["count"] -= 1
+        answers = await run(answerer.answer, [i.question for i in inputs], [i.context for i in inputs])
+        if isinstance(answers, Response):
+            return answers
         return json_response({"outputs": [a.to_dict() for a in answers]})
-
-    @app.get("/v1/model", tags=["model"])
-    async def model() -> Response:
-        """What is served: task, precision, windows and answer settings, gates, versions."""
-        return json_response({**model_info(manifest, answerer.precision, config), "settings": answerer.settings})
-
-    @app.get("/readyz", tags=["probes"])
-    async def readyz() -> Response:
-        """Ready for traffic unless the queue is full."""
-        if waiting["count"] >= config.max_queue:
-            return error_response(503, "not ready: the queue is full", headers={"Retry-After": "1"})
-        return json_response({"status": "ready", "queue_depth": waiting["count"]})
 
     return app

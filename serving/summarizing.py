@@ -77,3 +77,7 @@ class Summarizer:
         ids = self._generate(encodings, num_beams, max_new_tokens)
         return [{"summary": self.decode(tokens), "tokens": len(tokens), "truncated": self.encoder.is_truncated(e)}
                 for tokens, e in zip(ids, encodings)]
+
+    def summaries(self, documents: Sequence[str], **options) -> list[str]:
+        """Just the summary texts (the method `TorchSummarizer` has too, so evaluation takes either)."""
+        return [result["summary"] for result in self.summarize(documents, **options)]

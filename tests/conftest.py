@@ -146,6 +146,35 @@ def qa_bundle(qa_checkpoint, tmp_path_factory) -> Path:
     return export_bundle(qa_checkpoint, tmp_path_factory.mktemp("qa-bundle") / "bundle")
 
 
+def summary_file(path: Path, count: int) -> Path:
+    """Documents of a few sentences about a thing, each summarized by its first sentence."""
+    rows = []
+    for i in range(count):
+        thing, year = THINGS[i % len(THINGS)], 1900 + i
+        sentences = [f"The {thing} was built in {year} by the city.", f"It cost {i + 3} million to build.",
+                     f"Visitors say the {thing} is worth a trip.", *[f"Note {j} is about nothing." for j in range(i % 5)]]
+        rows.append({"document": " ".join(sentences), "summary": sentences[0]})
+    return write_jsonl(path, rows)
+
+
+@pytest.fixture(scope="session")
+def summary_checkpoint(tiny_model, tmp_path_factory) -> Path:
+    """`tiny_model` warm-started into a BERT2BERT encoder-decoder and fine-tuned briefly for summarization."""
+    from tuneship.trainer import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("summaries")
+    config = TrainConfig(task="summarization", model=str(tiny_model), train_file=str(summary_file(folder / "train.jsonl", 32)),
+                         validation_file=str(summary_file(folder / "validation.jsonl", 6)),
+                         output_dir=str(folder / "model"), num_train_epochs=2, train_batch_size=8, learning_rate=1e-3,
+                         max_length=48, max_target_length=12, num_beams=3, warmup_ratio=0.0, logging_steps=2)
+    return train(config).output_dir
+
+
+@pytest.fixture(scope="session")
+def summary_bundle(summary_checkpoint, tmp_path_factory) -> Path:
+    return export_bundle(summary_checkpoint, tmp_path_factory.mktemp("summary-bundle") / "bundle")
+
+
 @contextlib.contextmanager
 def running(app):
     """Serve an ASGI `app` with uvicorn on a loopback port in a background thread; yield its base URL."""

@@ -185,3 +185,26 @@ def test_question_answering_bundle_gets_the_qa_view(qa_bundle):
         assert not spans and "Type a **question**" in note
     finally:
         demo.close()
+
+
+def test_summarization_bundle_gets_the_summary_view(summary_bundle):
+    from gradio_client import Client
+
+    from gradio_app import build_app
+    from tuneship.serving.summarizing import Summarizer
+
+    demo = build_app(summary_bundle, threads=1)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        document = "The bridge was built in 1932 by the city. It cost 3 million to build."
+        summarizer = Summarizer.from_bundle(summary_bundle)
+        for beams in (1, 3):
+            summary, note = client.predict(document, beams, api_name="/summarize")
+            assert summary == summarizer.summaries([document], num_beams=beams)[0]
+            assert f"{beams} beam(s)" in note and note.endswith(" ms")
+        summary, note = client.predict("  ", 3, api_name="/summarize")
+        assert summary == "" and "Paste a **document**" in note
+    finally:
+        demo.close()

@@ -79,7 +79,7 @@ class TorchSummarizer:
 
     Example:
         >>> summarizer = TorchSummarizer.from_checkpoint("runs/scitldr")  # doctest: +SKIP
-        >>> summarizer.summarize(["A long abstract ..."])[0]  # doctest: +SKIP
+        >>> summarizer.summaries(["A long abstract ..."])[0]  # doctest: +SKIP
         'we propose ...'
     """
 
@@ -119,7 +119,7 @@ class TorchSummarizer:
             results.append([t for t in row if t != pad or t == eos])
         return results
 
-    def summarize(self, documents: Sequence[str], batch_size: int = 8, **options) -> list[str]:
+    def summaries(self, documents: Sequence[str], batch_size: int = 8, **options) -> list[str]:
         summaries = []
         for start in range(0, len(documents), batch_size):
             ids = self.generate_ids(documents[start : start + batch_size], **options)

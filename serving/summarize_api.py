@@ -1,0 +1,73 @@
+"""The HTTP API of a summarization bundle: `POST /v1/summarize` over a `Summarizer`.
+
+Shares errors, probes, metrics, the API-key guard and the one-request-at-a-time queue with the QA app
+(`api.serial_app`): generation is a loop of decoder steps, already batched over a request's documents.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from .api import ErrorResponse, InputsRequest, count_refusal, error_response, json_response, model_info, serial_app
+from .config import ServeConfig
+from .summarizing import Summarizer
+
+MAX_BEAMS = 8
+MAX_NEW_TOKENS = 512
+
+
+class SummarizeInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: StrictStr = Field(description="the text to summarize (cut to the bundle's max_length tokens)")
+
+
+class SummarizeRequest(InputsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"inputs": [{"document": "A long article ..."}], "num_beams": 4}]},
+    )
+
+    inputs: list[SummarizeInput] = Field(description="a list of documents (a single object is accepted too)")
+    num_beams: int | None = Field(None, ge=1, le=MAX_BEAMS, description="beams (1: greedy); default: the bundle's")
+    max_new_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS, description="longest summary, in tokens")
+
+
+class SummarizeOutput(BaseModel):
+    summary: str
+    tokens: int = Field(description="tokens generated, the end token included")
+    truncated: bool = Field(description="whether the document was cut to max_length tokens")
+
+
+class SummarizeResponse(BaseModel):
+    outputs: list[SummarizeOutput]
+
+
+def create_summarize_app(summarizer: Summarizer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
+    """The FastAPI app serving `summarizer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
+    app, run = serial_app(f"summarization with encoder-decoder ONNX models on onnxruntime ({summarizer.precision})",
+                          "Summarize documents with greedy or beam search. Bad input gets 4xx with a message naming "
+                          "the field.", config, api_key,
+                          {**model_info(summarizer.manifest, summarizer.precision, config),
+                           "generation": summarizer.settings.to_dict()})
+    app.state.summarizer = summarizer
+    errors = {"model": ErrorResponse}
+
+    @app.post("/v1/summarize", response_model=SummarizeResponse, tags=["inference"],
+              responses={401: errors, 413: errors, 422: errors, 429: errors})
+    async def summarize(body: SummarizeRequest) -> Response:
+        """Summarize one document or a list of them."""
+        refusal = count_refusal(body.inputs, config)
+        if refusal is not None:
+            return refusal
+        for i, item in enumerate(body.inputs):
+            if not item.document.strip():
+                return error_response(422, f"inputs[{i}].document: empty")
+        outputs = await run(summarizer.summarize, [i.document for i in body.inputs], body.num_beams, body.max_new_tokens)
+        if isinstance(outputs, Response):
+            return outputs
+        return json_response({"outputs": outputs})
+
+    return app

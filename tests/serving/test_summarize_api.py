@@ -1,0 +1,53 @@
+"""The summarization HTTP API (`POST /v1/summarize`) through a real uvicorn server on a loopback port."""
+
+import httpx
+import pytest
+
+from tests.conftest import running
+from tuneship.serving.api import load_app
+from tuneship.serving.config import ServeConfig
+from tuneship.serving.summarizing import Summarizer
+
+DOCUMENT = "The bridge was built in 1932 by the city. It cost 3 million to build. Visitors say it is worth a trip."
+
+
+@pytest.fixture(scope="module")
+def url(summary_bundle):
+    with running(load_app(ServeConfig(bundle=str(summary_bundle), max_request_inputs=4))) as base:
+        yield base
+
+
+def test_summarizes_one_or_many_documents(url, summary_bundle):
+    summarizer = Summarizer.from_bundle(summary_bundle)
+    one = httpx.post(f"{url}/v1/summarize", json={"inputs": {"document": DOCUMENT}}, timeout=60)
+    assert one.status_code == 200
+    assert one.json()["outputs"] == summarizer.summarize([DOCUMENT])
+    greedy = httpx.post(f"{url}/v1/summarize", json={"inputs": [{"document": DOCUMENT}, {"document": "Short."}],
+                                                    "num_beams": 1, "max_new_tokens": 5}, timeout=60)
+    assert greedy.status_code == 200
+    outputs = greedy.json()["outputs"]
+    assert len(outputs) == 2 and all(o["tokens"] <= 5 for o in outputs)
+    assert outputs == summarizer.summarize([DOCUMENT, "Short."], num_beams=1, max_new_tokens=5)
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"inputs": [{"text": "x"}]}, 422, "inputs[0].document: Field required"),
+    ({"inputs": [{"document": "   "}]}, 422, "inputs[0].document: empty"),
+    ({"inputs": [{"document": 3}]}, 422, "inputs[0].document: Input should be a valid string"),
+    ({"inputs": [{"document": "x"}], "num_beams": 0}, 422, "num_beams: Input should be greater than or equal to 1"),
+    ({"inputs": [{"document": "x"}], "max_new_tokens": 100000}, 422, "max_new_tokens: Input should be less than"),
+    ({"inputs": [{"document": "x"}] * 5}, 413, "over the limit of 4"),
+    ({"inputs": []}, 422, "inputs: give at least one input"),
+])
+def test_bad_requests_are_named_never_500(url, body, status, message):
+    response = httpx.post(f"{url}/v1/summarize", json=body, timeout=60)
+    assert response.status_code == status and message in response.json()["error"]
+
+
+def test_model_info_and_probes(url):
+    info = httpx.get(f"{url}/v1/model").json()
+    assert info["task"] == "summarization" and info["generation"]["num_beams"] == 3
+    assert info["gates"]["generation"]["passed"]
+    assert httpx.get(f"{url}/readyz").json()["status"] == "ready"
+    assert httpx.get(f"{url}/healthz").status_code == 200
+    assert httpx.post(f"{url}/v1/summarize", content=b"{not json", timeout=10).status_code == 422
