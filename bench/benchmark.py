@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import MissingDependencyError, TuneshipError
 from ..metrics import classification_metrics
-from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
+from ..serving.manifest import QUESTION_ANSWERING, SUMMARIZATION, BundleManifest
 from ..trainer.config import checkpoint_weights
 from .backends import OPENVINO_PRECISIONS, openvino_natively_supports
 from .config import BACKENDS, BASELINE, BenchConfig
@@ -67,6 +67,10 @@ def _check_inputs(config: BenchConfig) -> BundleManifest:
     checkpoint = Path(config.checkpoint)
     checkpoint_weights(checkpoint)
     manifest = BundleManifest.load(config.bundle)
+    if manifest.task == SUMMARIZATION:
+        raise TuneshipError(f"{config.bundle}: a summarization bundle; `tuneship bench` times classification and QA. "
+                            "Time generation with: python benchmarks/summarization_speed.py --checkpoint CKPT "
+                            "--bundle BUNDLE --data FILE")
     longest = json.loads((checkpoint / "config.json").read_text()).get("max_position_embeddings", 512)
     if max(config.seq_lens) > longest:
         raise TuneshipError(f"seq_lens: the model takes at most {longest} tokens, not {max(config.seq_lens)}")
