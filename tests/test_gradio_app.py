@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import shutil
 import time
@@ -19,9 +20,28 @@ PAIR = ("the cat sat on mat 3", "a cat was on the mat 3")
 
 def launch(models: DemoModels):
     demo = build_demo(models)
+    return demo, serve(demo)
+
+
+def serve(demo) -> str:
+    """Launch `demo` on a free loopback port; return its URL."""
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    return demo, f"http://127.0.0.1:{port}/"
+    return f"http://127.0.0.1:{port}/"
+
+
+@contextlib.contextmanager
+def bundle_client(bundle):
+    """`gradio_app.build_app(bundle)` on a loopback port, and a `gradio_client.Client` on it."""
+    from gradio_client import Client
+
+    from gradio_app import build_app
+
+    demo = build_app(bundle, threads=1)
+    try:
+        yield Client(serve(demo), verbose=False)
+    finally:
+        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -167,15 +187,7 @@ def test_a_real_browser_types_clicks_and_reads_the_label(pair_app, tmp_path):
 
 
 def test_question_answering_bundle_gets_the_qa_view(qa_bundle):
-    from gradio_client import Client
-
-    from gradio_app import build_app
-
-    demo = build_app(qa_bundle, threads=1)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with bundle_client(qa_bundle) as client:
         context = "The museum was built in 1904 by the city."
         spans, note = client.predict("When was the museum built?", context, api_name="/answer")
         answer = [s["token"] for s in spans if s["class_or_confidence"] == "answer"]
@@ -183,21 +195,12 @@ def test_question_answering_bundle_gets_the_qa_view(qa_bundle):
         assert note.startswith(f"**{answer[0]}**") and note.endswith(" ms")
         spans, note = client.predict("", context, api_name="/answer")
         assert not spans and "Type a **question**" in note
-    finally:
-        demo.close()
 
 
 def test_summarization_bundle_gets_the_summary_view(summary_bundle):
-    from gradio_client import Client
-
-    from gradio_app import build_app
     from tuneship.serving.summarizing import Summarizer
 
-    demo = build_app(summary_bundle, threads=1)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with bundle_client(summary_bundle) as client:
         document = "The bridge was built in 1932 by the city. It cost 3 million to build."
         summarizer = Summarizer.from_bundle(summary_bundle)
         for beams in (1, 3):
@@ -206,5 +209,3 @@ def test_summarization_bundle_gets_the_summary_view(summary_bundle):
             assert f"{beams} beam(s)" in note and note.endswith(" ms")
         summary, note = client.predict("  ", 3, api_name="/summarize")
         assert summary == "" and "Paste a **document**" in note
-    finally:
-        demo.close()

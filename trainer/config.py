@@ -171,3 +171,22 @@ def checkpoint_task(path: str | Path) -> str:
     if not config.is_file():
         return CLASSIFICATION
     return (json.loads(config.read_text(encoding="utf-8")).get("tuneship") or {}).get("task", CLASSIFICATION)
+
+
+def load_checkpoint(path: str | Path, auto_class: str, task: str | None = None):
+    """A checkpoint's model (`transformers.<auto_class>`) and tokenizer, checked; with `task`, the checkpoint must
+    have been trained for it (its `config.json["tuneship"]["task"]`)."""
+    from ..errors import require
+
+    path = Path(path)
+    checkpoint_weights(path)
+    transformers = require("transformers", "train")
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        model = getattr(transformers, auto_class).from_pretrained(path)
+    except Exception as error:  # noqa: BLE001 - corrupt files raise each library's own error type
+        raise TuneshipError(f"{path}: the checkpoint could not be loaded: {error}") from None
+    found = (getattr(model.config, "tuneship", None) or {}).get("task")
+    if task is not None and found != task:
+        raise TuneshipError(f"{path}: not a {task} checkpoint (task {found!r})")
+    return model, tokenizer

@@ -8,10 +8,9 @@ from typing import Sequence
 import numpy as np
 
 from ..columns import ColumnMapping
-from ..errors import TuneshipError, require
 from ..serving.manifest import CLASSIFICATION
 from ..serving.predictor import softmax, to_predictions
-from .config import checkpoint_weights
+from .config import load_checkpoint
 
 DEFAULT_SETTINGS = {
     "task": CLASSIFICATION, "text_column": "text", "text_pair_column": None, "label_column": "label",
@@ -36,14 +35,7 @@ class TorchClassifier:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "TorchClassifier":
-        path = Path(path)
-        checkpoint_weights(path)
-        transformers = require("transformers", "train")
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-            model = transformers.AutoModelForSequenceClassification.from_pretrained(path)
-        except Exception as error:  # noqa: BLE001 - corrupt files raise each library's own error type
-            raise TuneshipError(f"{path}: the checkpoint could not be loaded: {error}") from None
+        model, tokenizer = load_checkpoint(path, "AutoModelForSequenceClassification")
         settings = {**DEFAULT_SETTINGS, "max_length": min(tokenizer.model_max_length, 512)}
         settings.update(getattr(model.config, "tuneship", None) or {})
         return cls(model, tokenizer, settings)

@@ -15,13 +15,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import TuneshipError, require
+from ..errors import require
 from ..files import write_directory_atomically, write_json
 from ..serving.manifest import QUESTION_ANSWERING
 from ..serving.offline import squad_score
 from ..serving.questions import QAExample, read_qa_examples
 from ..serving.spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
-from .config import TrainConfig, checkpoint_weights
+from .config import TrainConfig, load_checkpoint
 
 VALIDATION_FILE = "validation.jsonl"  # the validation questions, for the export's span-agreement gate
 
@@ -65,15 +65,8 @@ class TorchQuestionAnswerer(SpanAnswerer):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "TorchQuestionAnswerer":
-        path = Path(path)
-        checkpoint_weights(path)
-        transformers = require("transformers", "train")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        model = transformers.AutoModelForQuestionAnswering.from_pretrained(path)
-        settings = getattr(model.config, "tuneship", None) or {}
-        if settings.get("task") != QUESTION_ANSWERING:
-            raise TuneshipError(f"{path}: not a question-answering checkpoint (task {settings.get('task')!r})")
-        return cls(model, tokenizer, settings)
+        model, tokenizer = load_checkpoint(path, "AutoModelForQuestionAnswering", QUESTION_ANSWERING)
+        return cls(model, tokenizer, model.config.tuneship)
 
     def window_logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         import torch

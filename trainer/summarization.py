@@ -20,7 +20,7 @@ from ..files import write_directory_atomically, write_json
 from ..rouge import rouge
 from ..serving.documents import SummaryExample, lead, read_summaries
 from ..serving.manifest import SUMMARIZATION
-from .config import TrainConfig, checkpoint_weights
+from .config import TrainConfig, load_checkpoint
 
 VALIDATION_FILE = "validation.jsonl"  # the validation documents, for the export's parity check
 GENERATION_KEYS = ("num_beams", "max_new_tokens", "no_repeat_ngram_size", "length_penalty", "early_stopping",
@@ -90,15 +90,7 @@ class TorchSummarizer:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "TorchSummarizer":
-        path = Path(path)
-        checkpoint_weights(path)
-        transformers = require("transformers", "train")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(path)
-        task = (getattr(model.config, "tuneship", None) or {}).get("task")
-        if task != SUMMARIZATION:
-            raise TuneshipError(f"{path}: not a summarization checkpoint (task {task!r})")
-        return cls(model, tokenizer)
+        return cls(*load_checkpoint(path, "AutoModelForSeq2SeqLM", SUMMARIZATION))
 
     def encode(self, documents: Sequence[str]):
         return self.tokenizer(list(documents), truncation=True, max_length=self.settings["max_length"],

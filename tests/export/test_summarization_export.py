@@ -101,3 +101,12 @@ def test_evaluate_and_predict_commands_on_the_bundle(summary_bundle, summary_che
     empty = subprocess.run([sys.executable, "-m", "tuneship.cli", "predict", "--bundle", str(summary_bundle),
                             "--text", "  "], capture_output=True, text=True, timeout=120)
     assert empty.returncode != 0 and "document 0 is empty" in empty.stderr
+
+
+def test_bench_points_summarization_bundles_to_the_generation_benchmark(summary_bundle, summary_checkpoint, tmp_path):
+    from tuneship.bench import BenchConfig, benchmark
+    from tuneship.errors import TuneshipError
+
+    with pytest.raises(TuneshipError, match="benchmarks/summarization_speed.py"):
+        benchmark(BenchConfig(checkpoint=str(summary_checkpoint), bundle=str(summary_bundle), output=str(tmp_path / "b")))
+    assert not (tmp_path / "b").exists()
