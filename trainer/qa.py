@@ -16,14 +16,14 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import require
-from ..files import write_directory_atomically, write_json
+from ..files import write_directory_atomically
 from ..serving.manifest import QUESTION_ANSWERING
 from ..serving.offline import squad_score
 from ..serving.questions import QAExample, read_qa_examples
 from ..serving.spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
 from .config import TrainConfig, load_checkpoint
 
-VALIDATION_FILE = "validation.jsonl"  # the validation questions, for the export's span-agreement gate
+from .saving import VALIDATION_FILE, save_task_checkpoint  # noqa: F401 (VALIDATION_FILE: the validation questions, for the export's span-agreement gate)
 
 
 def window_tokenizer(tokenizer):
@@ -85,25 +85,16 @@ def _split(examples: list[QAExample], fraction: float, seed: int) -> tuple[list[
 
 
 def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[QAExample], metrics: dict, sources: dict) -> None:
-    trainer.save_model(str(folder))
-    (folder / "train_config.json").write_text(config.to_json_string() + "\n", encoding="utf-8")
-    write_json(folder / "metrics.json", metrics)
-    write_json(folder / "log_history.json", trainer.state.log_history)
     rows = [{"id": e.id, "question": e.question, "context": e.context,
              "answers": {"text": [t for t, _ in e.answers], "answer_start": [s for _, s in e.answers]}} for e in validation]
-    (folder / VALIDATION_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    card = [
-        "---", "library_name: transformers", "license: apache-2.0", "pipeline_tag: question-answering",
-        "tags:", "- tuneship", "- question-answering", "---", "",
-        f"# {Path(config.output_dir).name}", "",
+    save_task_checkpoint(folder, trainer, config, metrics, rows, QUESTION_ANSWERING, [
         f"`{config.model}` fine-tuned for extractive question answering with tuneship on `{sources['train']}` "
         f"({sources['train_questions']} questions), selected on `{sources['validation']}` "
         f"({len(validation)} questions).", "",
         "| exact match | F1 |", "|---|---|", f"| {metrics['exact_match']:.2f} | {metrics['f1']:.2f} |", "",
         f"Windows of {config.max_length} tokens with a stride of {config.doc_stride}; answers of at most "
         f"{config.max_answer_length} tokens. Load it with `transformers.pipeline('question-answering', model=PATH)`.", "",
-    ]
-    (folder / "README.md").write_text("\n".join(card), encoding="utf-8")
+    ])
 
 
 def train_qa(config: TrainConfig, callbacks: Sequence = ()):

@@ -50,3 +50,20 @@ def save_checkpoint(folder: Path, trainer, config: TrainConfig, data: Classifica
         versions=library_versions(),
     )
     (folder / "README.md").write_text(card.render(), encoding="utf-8")
+
+
+def save_task_checkpoint(folder: Path, trainer, config: TrainConfig, metrics: dict, validation_rows: list[dict],
+                         pipeline_tag: str, card_body: list[str]) -> None:
+    """What a QA or summarization checkpoint holds: the model, its configs, metrics, the training log, the
+    validation rows (`VALIDATION_FILE`, for the export's gates) and a card under a Hub YAML header."""
+    import json
+
+    trainer.save_model(str(folder))
+    (folder / "train_config.json").write_text(config.to_json_string() + "\n", encoding="utf-8")
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "log_history.json", trainer.state.log_history)
+    (folder / VALIDATION_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in validation_rows),
+                                          encoding="utf-8")
+    header = ["---", "library_name: transformers", "license: apache-2.0", f"pipeline_tag: {pipeline_tag}",
+              "tags:", "- tuneship", f"- {pipeline_tag}", "---", "", f"# {Path(config.output_dir).name}", ""]
+    (folder / "README.md").write_text("\n".join(header + card_body), encoding="utf-8")

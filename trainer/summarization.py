@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import TuneshipError, require
-from ..files import write_directory_atomically, write_json
+from ..files import write_directory_atomically
 from ..rouge import rouge
 from ..serving.documents import SummaryExample, lead, read_summaries
 from ..serving.manifest import SUMMARIZATION
 from .config import TrainConfig, load_checkpoint
 
-VALIDATION_FILE = "validation.jsonl"  # the validation documents, for the export's parity check
+from .saving import VALIDATION_FILE, save_task_checkpoint  # noqa: F401 (VALIDATION_FILE: the validation documents, for the export's parity check)
 GENERATION_KEYS = ("num_beams", "max_new_tokens", "no_repeat_ngram_size", "length_penalty", "early_stopping",
                    "min_new_tokens")
 
@@ -134,19 +134,10 @@ def _features(tokenizer, model, examples: Sequence[SummaryExample], config: Trai
 
 def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[SummaryExample], columns,
           metrics: dict, sources: dict) -> None:
-    trainer.save_model(str(folder))
-    (folder / "train_config.json").write_text(config.to_json_string() + "\n", encoding="utf-8")
-    write_json(folder / "metrics.json", metrics)
-    write_json(folder / "log_history.json", trainer.state.log_history)
     document, summary = columns
-    rows = [{document: e.document, summary: e.summary} for e in validation]
-    (folder / VALIDATION_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                          encoding="utf-8")
     g = trainer.model.generation_config
-    card = [
-        "---", "library_name: transformers", "license: apache-2.0", "pipeline_tag: summarization",
-        "tags:", "- tuneship", "- summarization", "---", "",
-        f"# {Path(config.output_dir).name}", "",
+    save_task_checkpoint(folder, trainer, config, metrics, [{document: e.document, summary: e.summary} for e in validation],
+                         SUMMARIZATION, [
         f"`{config.model}` fine-tuned for abstractive summarization with tuneship on `{sources['train']}` "
         f"({sources['train_rows']} documents), selected on ROUGE-L over `{sources['validation']}` "
         f"({len(validation)} documents). {sources['architecture']}", "",
@@ -157,8 +148,7 @@ def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[Summa
         f"Documents cut to {config.max_length} tokens; summaries of at most {g.max_new_tokens} tokens, beam search with "
         f"{g.num_beams} beams, no repeated {g.no_repeat_ngram_size}-grams (saved in `generation_config.json`). "
         "Load it with `transformers.pipeline('summarization', model=PATH)`.", "",
-    ]
-    (folder / "README.md").write_text("\n".join(card), encoding="utf-8")
+    ])
 
 
 def train_summarization(config: TrainConfig, callbacks: Sequence = ()):
