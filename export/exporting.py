@@ -306,14 +306,18 @@ def _print_summary(output: Path, manifest: BundleManifest) -> None:
     print(f"\nBundle written to {output}")
     for precision, info in manifest.models.items():
         mark = " (default)" if precision == manifest.default_precision else ""
-        print(f"  {info['file']:24s} {precision}{mark}  {info['size_bytes'] / 1e6:.1f} MB")
+        name = " + ".join(info["files"]) if "files" in info else info["file"]
+        print(f"  {name:24s} {precision}{mark}  {info['size_bytes'] / 1e6:.1f} MB")
     int8 = manifest.gates.get("int8")
     if int8:
         print(f"int8 gate: {int8['summary']}")
     if manifest.default_precision == "fp32" and int8:
         print("warning: the int8 model did not pass the gate; serving uses fp32 unless told --precision int8")
     print("Load it with:")
-    if manifest.task == QUESTION_ANSWERING:
+    if manifest.task == SUMMARIZATION:
+        print(f"  python -c \"from tuneship.serving.summarizing import Summarizer; "
+              f"print(Summarizer.from_bundle('{output}').summaries(['A long document ...']))\"")
+    elif manifest.task == QUESTION_ANSWERING:
         print(f"  python -c \"from tuneship.serving.answering import QuestionAnswerer; "
               f"print(QuestionAnswerer.from_bundle('{output}'))\"")
     else:
