@@ -86,6 +86,8 @@ class Seq2SeqGenerator:
         self.present_names = [o.name for o in decoder.get_outputs() if o.name.startswith("present.")]
         self.self_names = [o.name for o in decoder_with_past.get_outputs() if o.name.startswith("present.")]
         self.first_inputs = {i.name for i in decoder.get_inputs()}
+        self.first_outputs = [o.name for o in decoder.get_outputs()]
+        self.next_outputs = [o.name for o in decoder_with_past.get_outputs()]
 
     def _encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
@@ -93,16 +95,14 @@ class Seq2SeqGenerator:
     def _first_step(self, tokens: np.ndarray, mask: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, dict]:
         feed = {"input_ids": tokens, "encoder_attention_mask": mask, "encoder_hidden_states": hidden}
         outputs = self.decoder.run(None, {k: v for k, v in feed.items() if k in self.first_inputs})
-        names = [o.name for o in self.decoder.get_outputs()]
-        values = dict(zip(names, outputs))
+        values = dict(zip(self.first_outputs, outputs))
         past = {name.replace("present.", "past_key_values.", 1): values[name] for name in self.present_names}
         return values["logits"][:, -1, :], past
 
     def _next_step(self, tokens: np.ndarray, mask: np.ndarray, past: dict) -> tuple[np.ndarray, dict]:
         outputs = self.decoder_with_past.run(None, {"input_ids": tokens, "encoder_attention_mask": mask,
                                                     **{name: past[name] for name in self.past_names}})
-        names = [o.name for o in self.decoder_with_past.get_outputs()]
-        values = dict(zip(names, outputs))
+        values = dict(zip(self.next_outputs, outputs))
         grown = dict(past)
         grown.update({name.replace("present.", "past_key_values.", 1): values[name] for name in self.self_names})
         return values["logits"][:, -1, :], grown
@@ -127,7 +127,7 @@ class Seq2SeqGenerator:
         logits, past = self._first_step(sequences[:, :1], mask, hidden)
         length = 1
         while True:
-            scores = _ban(logits.astype(np.float32).copy(), sequences, length, s)
+            scores = _ban(logits.astype(np.float32), sequences, length, s)  # astype copies: _ban writes in place
             tokens = np.where(unfinished, scores.argmax(axis=-1), s.pad_token_id)
             sequences[:, length] = tokens
             length += 1
@@ -135,7 +135,7 @@ class Seq2SeqGenerator:
             if not unfinished.any() or length >= max_length:
                 break
             logits, past = self._next_step(tokens[:, None], mask, past)
-        return [_trim(row[1:length].tolist(), s) for row in sequences]
+        return [trim_generated(row[1:length].tolist(), s.eos_token_id, s.pad_token_id) for row in sequences]
 
     def _beam_search(self, hidden: np.ndarray, mask: np.ndarray, num_beams: int, max_new_tokens: int) -> list[list[int]]:
         s, batch = self.settings, hidden.shape[0]
@@ -201,7 +201,7 @@ class Seq2SeqGenerator:
             open_beams = not (is_finished.all() and s.early_stopping is True)
             if not (improvable.any() and open_beams and not hits.all()):
                 break
-        return [_trim(finished[b, 0, 1:].tolist(), s) for b in range(batch)]
+        return [trim_generated(finished[b, 0, 1:].tolist(), s.eos_token_id, s.pad_token_id) for b in range(batch)]
 
 
 def _top(values: np.ndarray, k: int) -> np.ndarray:
@@ -212,8 +212,8 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _trim(tokens: list[int], settings: GenerationSettings) -> list[int]:
-    """Cut after the end token and drop the padding."""
-    if settings.eos_token_id in tokens:
-        tokens = tokens[: tokens.index(settings.eos_token_id) + 1]
-    return [t for t in tokens if t != settings.pad_token_id or t == settings.eos_token_id]
+def trim_generated(tokens: list[int], eos_token_id: int, pad_token_id: int) -> list[int]:
+    """Generated ids cut after the end token, padding dropped (what both ONNX and PyTorch generation return)."""
+    if eos_token_id in tokens:
+        tokens = tokens[: tokens.index(eos_token_id) + 1]
+    return [t for t in tokens if t != pad_token_id or t == eos_token_id]

@@ -19,6 +19,7 @@ from ..errors import TuneshipError, require
 from ..files import write_directory_atomically
 from ..rouge import rouge
 from ..serving.documents import SummaryExample, lead, read_summaries
+from ..serving.generation import trim_generated
 from ..serving.manifest import SUMMARIZATION
 from .config import TrainConfig, load_checkpoint
 
@@ -103,13 +104,8 @@ class TorchSummarizer:
         inputs = self.encode(documents)
         with torch.inference_mode():
             output = self.model.generate(**inputs, **options)
-        pad, eos = self.model.generation_config.pad_token_id, generation_settings(self.model)["eos_token_id"]
-        results = []
-        for row in output[:, 1:].tolist():
-            if eos in row:
-                row = row[: row.index(eos) + 1]
-            results.append([t for t in row if t != pad or t == eos])
-        return results
+        settings = generation_settings(self.model)
+        return [trim_generated(row, settings["eos_token_id"], settings["pad_token_id"]) for row in output[:, 1:].tolist()]
 
     def summaries(self, documents: Sequence[str], batch_size: int = 8, **options) -> list[str]:
         summaries = []
