@@ -19,10 +19,8 @@ import numpy as np
 
 from ..errors import TuneshipError
 from ..serving.documents import read_summaries
-from ..serving.generation import (DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, GenerationSettings,
-                                  Seq2SeqGenerator)
+from ..serving.generation import DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, GenerationSettings, Seq2SeqGenerator
 from ..serving.manifest import SUMMARIZATION, BundleManifest
-from ..serving.predictor import create_session
 from ..serving.summarizing import Summarizer
 from .bundle import checkpoint_digest, write_examples
 from .config import ExportConfig
@@ -171,7 +169,7 @@ def _generation_gate(summarizer: Summarizer, torch_summarizer, documents: list[s
     beams = summarizer.settings.num_beams
     result = {"documents": len(documents), "min_agreement": min_agreement}
     for name, num_beams in (("greedy", 1), (f"beams_{beams}", beams)):
-        onnx_text = [summarizer.decode(t) for d in documents for t in summarizer.generate_ids([d], num_beams=num_beams)]
+        onnx_text = [summarizer.summaries([d], num_beams=num_beams)[0] for d in documents]
         torch_text = torch_summarizer.summaries(documents, batch_size=1, num_beams=num_beams)
         same = [a == b for a, b in zip(onnx_text, torch_text)]
         result[name] = {"identical": float(np.mean(same)),
@@ -219,7 +217,7 @@ def export_summarization(config: ExportConfig):
             source={"checkpoint": str(run.checkpoint.resolve()), "sha256": checkpoint_digest(run.checkpoint)},
             versions=_versions(), task_settings={"generation": settings.to_dict()},
         )
-        summarizer = _summarizer(folder, manifest, settings)  # the bundle is not complete yet: loaded by hand
+        summarizer = Summarizer.from_folder(folder, manifest)
 
         run.stages("checking fp32 ONNX against PyTorch (logits, then generated text)")
         run.judge_parity(manifest, _parity(summarizer.generator, torch_summarizer.model, torch_summarizer.encode,
@@ -237,10 +235,3 @@ def export_summarization(config: ExportConfig):
 
     return run.write(build)
 
-
-def _summarizer(folder: Path, manifest: BundleManifest, settings: GenerationSettings) -> Summarizer:
-    from ..serving.encoding import TextEncoder
-
-    sessions = [create_session(folder / name) for name in FILES]
-    encoder = TextEncoder.from_file(folder, manifest.max_length, "longest_first")
-    return Summarizer(Seq2SeqGenerator(*sessions, settings), encoder, manifest)

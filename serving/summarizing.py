@@ -35,6 +35,13 @@ class Summarizer:
         manifest = BundleManifest.load(path)
         if manifest.task != SUMMARIZATION:
             raise TuneshipError(f"{path}: a {manifest.task} bundle, not a summarization one")
+        return cls.from_folder(path, manifest, precision, threads, spinning)
+
+    @classmethod
+    def from_folder(cls, path: Path, manifest: BundleManifest, precision: str | None = None, threads: int | None = None,
+                    spinning: bool = True) -> "Summarizer":
+        """The graphs in `path` as `manifest` describes them (the export checks a bundle with this before its
+        manifest is written)."""
         precision = precision or manifest.default_precision
         files = manifest.models.get(precision, {}).get("files")
         if not files:
