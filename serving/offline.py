@@ -118,20 +118,28 @@ def evaluate_qa(answerer, data_file: str | Path) -> dict:
     return squad_score(examples, answerer.answer_examples(examples))
 
 
+def lead3_scores(examples) -> dict[str, float]:
+    """ROUGE of the lead-3 baseline (each document's first three sentences) against the examples' summaries, as
+    `lead3_rouge1`, `lead3_rouge2`, `lead3_rougeL`: the yardstick printed next to every summarizer's scores."""
+    from ..rouge import rouge
+    from .documents import lead
+
+    scores = rouge([lead(e.document) for e in examples], [e.summary for e in examples])
+    return {f"lead3_{name}": value for name, value in scores.items()}
+
+
 def evaluate_summaries(summarizer, data_file: str | Path, batch_size: int = 8) -> dict:
     """ROUGE-1/2/L of any summarizer (`summaries(documents)`: a bundle's or a checkpoint's) on a file of documents
     and reference summaries, next to the lead-3 baseline on the same documents, with a few examples."""
     from tqdm.auto import tqdm
 
     from ..rouge import rouge
-    from .documents import lead, read_summaries
+    from .documents import read_summaries
 
     examples, _ = read_summaries(data_file)
     summaries: list[str] = []
     for start in tqdm(range(0, len(examples), batch_size), desc="summarizing", unit="batch"):
         summaries += summarizer.summaries([e.document for e in examples[start : start + batch_size]])
     references = [e.summary for e in examples]
-    baseline = rouge([lead(e.document) for e in examples], references)
-    return {**rouge(summaries, references), **{f"lead3_{k}": v for k, v in baseline.items()},
-            "num_examples": len(examples),
+    return {**rouge(summaries, references), **lead3_scores(examples), "num_examples": len(examples),
             "examples": [{"summary": s, "reference": r} for s, r in zip(summaries[:3], references[:3])]}

@@ -7,7 +7,6 @@ uses SQuAD F1 on the validation questions, after the standard span post-processi
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from pathlib import Path
@@ -16,14 +15,12 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import require
-from ..files import write_directory_atomically
 from ..serving.manifest import QUESTION_ANSWERING
 from ..serving.offline import squad_score
 from ..serving.questions import QAExample, read_qa_examples
 from ..serving.spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
 from .config import TrainConfig, load_checkpoint
-
-from .saving import VALIDATION_FILE, save_task_checkpoint  # noqa: F401 (VALIDATION_FILE: the validation questions, for the export's span-agreement gate)
+from .saving import VALIDATION_FILE, save_task_checkpoint  # noqa: F401 (VALIDATION_FILE: the validation questions, for the export)
 
 
 def window_tokenizer(tokenizer):
@@ -99,7 +96,7 @@ def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[QAExa
 
 def train_qa(config: TrainConfig, callbacks: Sequence = ()):
     """Fine-tune `config.model` for extractive QA on `config.train_file` (SQuAD JSON, CSV or JSONL)."""
-    from .training import TrainResult, _prepare_output, _training_arguments, load_base_model
+    from .training import _prepare_output, _training_arguments, finish_task_run, load_base_model, trainer_callbacks
 
     transformers = require("transformers", "train")
     import datasets
@@ -135,22 +132,15 @@ def train_qa(config: TrainConfig, callbacks: Sequence = ()):
     args = _training_arguments(config, "f1")
     if config.overwrite and not resume:
         shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
-    stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
     trainer = transformers.Trainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=validation_set, processing_class=tokenizer,
         data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
-        callbacks=[*stopping, *callbacks],
+        callbacks=trainer_callbacks(config, callbacks),
     )
     trainer.train(resume_from_checkpoint=True if resume else None)
     metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
-    metrics.update(num_examples=len(validation), train_runtime=next(
-        (e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e), None))
-    output = Path(config.output_dir)
-    if trainer.is_world_process_zero():
-        sources = {"train": config.train_file, "validation": validation_source, "train_questions": len(train_examples)}
-        write_directory_atomically(output, lambda folder: _save(folder, trainer, config, validation, metrics, sources))
-        if not config.keep_checkpoints:
-            shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
-        print(f"\nModel saved to {output}\nNext:\n  tuneship evaluate --model {output} --data FILE")
-    return TrainResult(output_dir=output, metrics=metrics)
+    metrics.update(num_examples=len(validation))
+    sources = {"train": config.train_file, "validation": validation_source, "train_questions": len(train_examples)}
+    return finish_task_run(trainer, config, metrics,
+                           lambda folder: _save(folder, trainer, config, validation, metrics, sources),
+                           "  tuneship evaluate --model {output} --data FILE")

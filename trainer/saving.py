@@ -14,6 +14,11 @@ VALIDATION_FILE = "validation.jsonl"
 CALIBRATION_FILE = "calibration.jsonl"
 
 
+def train_runtime(trainer) -> float | None:
+    """Seconds the Trainer spent training, from its log (None before it has trained)."""
+    return next((e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e), None)
+
+
 def save_checkpoint(folder: Path, trainer, config: TrainConfig, data: ClassificationData, metrics: dict) -> None:
     """Save everything a user, `pipeline(...)`, export and serving need into `folder`."""
     trainer.save_model(str(folder))  # safetensors weights, config.json, tokenizer files
@@ -46,7 +51,7 @@ def save_checkpoint(folder: Path, trainer, config: TrainConfig, data: Classifica
         num_train=len(data.train),
         num_validation=len(data.validation),
         epochs_run=round(trainer.state.epoch or 0, 2),
-        train_runtime=round(next((e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e), 0.0), 1),
+        train_runtime=round(train_runtime(trainer) or 0.0, 1),
         versions=library_versions(),
     )
     (folder / "README.md").write_text(card.render(), encoding="utf-8")

@@ -10,20 +10,19 @@ The generation settings (beams, max new tokens, no-repeat n-grams) are saved in
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import TuneshipError, require
-from ..files import write_directory_atomically
 from ..rouge import rouge
-from ..serving.documents import SummaryExample, lead, read_summaries
+from ..serving.documents import SummaryExample, read_summaries
+from ..serving.offline import lead3_scores
 from ..serving.generation import trim_generated
 from ..serving.manifest import SUMMARIZATION
 from .config import TrainConfig, load_checkpoint
+from .saving import VALIDATION_FILE, save_task_checkpoint  # noqa: F401 (VALIDATION_FILE: the validation documents, for the export)
 
-from .saving import VALIDATION_FILE, save_task_checkpoint  # noqa: F401 (VALIDATION_FILE: the validation documents, for the export's parity check)
 GENERATION_KEYS = ("num_beams", "max_new_tokens", "no_repeat_ngram_size", "length_penalty", "early_stopping",
                    "min_new_tokens")
 
@@ -149,7 +148,7 @@ def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[Summa
 
 def train_summarization(config: TrainConfig, callbacks: Sequence = ()):
     """Fine-tune `config.model` for summarization on `config.train_file` (CSV/JSONL with document and summary)."""
-    from .training import TrainResult, _prepare_output, _training_arguments
+    from .training import _prepare_output, _training_arguments, finish_task_run, trainer_callbacks
 
     transformers = require("transformers", "train")
     import datasets
@@ -184,27 +183,18 @@ def train_summarization(config: TrainConfig, callbacks: Sequence = ()):
     args = _training_arguments(config, "rougeL", "Seq2SeqTrainingArguments", predict_with_generate=True)
     if config.overwrite and not resume:
         shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
-    stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
     trainer = transformers.Seq2SeqTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=validation_set, processing_class=tokenizer,
         data_collator=transformers.DataCollatorForSeq2Seq(tokenizer, model=model), compute_metrics=compute_metrics,
-        callbacks=[*stopping, *callbacks],
+        callbacks=trainer_callbacks(config, callbacks),
     )
     trainer.train(resume_from_checkpoint=True if resume else None)
     metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
-    baseline = rouge([lead(e.document) for e in validation], references)
-    metrics.update({f"lead3_{k}": v for k, v in baseline.items()})
-    metrics.update(num_examples=len(validation), train_runtime=next(
-        (e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e), None))
-    output = Path(config.output_dir)
-    if trainer.is_world_process_zero():
-        sources = {"train": config.train_file, "validation": validation_source, "train_rows": len(train_examples),
-                   "architecture": architecture}
-        write_directory_atomically(output, lambda folder: _save(folder, trainer, config, validation, columns, metrics,
-                                                                sources))
-        if not config.keep_checkpoints:
-            shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
-        print(f"\nModel saved to {output}\nNext:\n  tuneship evaluate --model {output} --data FILE\n"
-              f"  tuneship export --model {output} --output {output}-onnx")
-    return TrainResult(output_dir=output, metrics=metrics)
+    metrics.update(lead3_scores(validation))
+    metrics.update(num_examples=len(validation))
+    sources = {"train": config.train_file, "validation": validation_source, "train_rows": len(train_examples),
+               "architecture": architecture}
+    return finish_task_run(trainer, config, metrics,
+                           lambda folder: _save(folder, trainer, config, validation, columns, metrics, sources),
+                           "  tuneship evaluate --model {output} --data FILE\n  tuneship export --model {output} "
+                           "--output {output}-onnx")

@@ -152,6 +152,30 @@ def _load_model(config: TrainConfig, data: ClassificationData):
     return model, tokenizer
 
 
+def trainer_callbacks(config: TrainConfig, callbacks: Sequence = ()) -> list:
+    """Early stopping (unless `early_stopping_patience` is 0), then the caller's callbacks."""
+    import transformers
+
+    stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
+    return [*stopping, *callbacks]
+
+
+def finish_task_run(trainer, config: TrainConfig, metrics: dict, save, next_steps: str) -> TrainResult:
+    """The end of a QA or summarization run: `save(folder)` writes the checkpoint atomically (main process only),
+    the epoch checkpoints go unless kept, and the metrics and next steps are printed."""
+    from .saving import train_runtime
+
+    metrics.update(train_runtime=train_runtime(trainer))
+    output = Path(config.output_dir)
+    if trainer.is_world_process_zero():
+        write_directory_atomically(output, save)
+        if not config.keep_checkpoints:
+            shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+        print(f"\nModel saved to {output}\nNext:\n" + next_steps.format(output=output))
+    return TrainResult(output_dir=output, metrics=metrics)
+
+
 def _training_arguments(config: TrainConfig, best_metric: str, kind: str = "TrainingArguments", **extra):
     """`transformers.<kind>` (TrainingArguments or Seq2SeqTrainingArguments): evaluate and save every epoch,
     keep the best epoch."""
@@ -246,7 +270,6 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         predicted = np.argmax(prediction.predictions, axis=-1)
         return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names, data.positive_label_id))
 
-    stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
     weights = class_weights(data.train["label"], len(data.label_names), config.class_weights)
     if weights is not None:
         print("class weights: " + ", ".join(f"{name} {w:.2f}" for name, w in zip(data.label_names, weights)))
@@ -259,7 +282,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         data_collator=transformers.DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
         compute_loss_func=None if weights is None else _weighted_loss(weights),
-        callbacks=[*stopping, *callbacks],
+        callbacks=trainer_callbacks(config, callbacks),
     )
     trainer.train(resume_from_checkpoint=True if resume else None)
 
