@@ -17,17 +17,25 @@ from .config import ServeConfig
 from .manifest import CLASSIFICATION, PRECISIONS, QUESTION_ANSWERING, SUMMARIZATION
 
 
-def load_classifier(args: argparse.Namespace):
-    """A serving `Predictor` for `--bundle`, or the trainer's `TorchClassifier` for `--model`."""
-    if args.bundle:
-        from .predictor import Predictor
+# Per task: the serving class a bundle loads into (onnxruntime) and the trainer class a checkpoint loads into (PyTorch).
+MODELS = {
+    CLASSIFICATION: ("tuneship.serving.predictor:Predictor", "tuneship.trainer.inference:TorchClassifier"),
+    QUESTION_ANSWERING: ("tuneship.serving.answering:QuestionAnswerer", "tuneship.trainer.qa:TorchQuestionAnswerer"),
+    SUMMARIZATION: ("tuneship.serving.summarizing:Summarizer", "tuneship.trainer.summarization:TorchSummarizer"),
+}
 
-        return Predictor.from_bundle(args.bundle, args.precision, args.threads)
-    if args.precision or args.threads:
+
+def load_model(args: argparse.Namespace, task: str):
+    """The `task` model of `--bundle` (its serving class, no torch) or of `--model` (the trainer's PyTorch class)."""
+    import importlib
+
+    if not args.bundle and (args.precision or args.threads):
         raise TuneshipError("--precision and --threads apply to --bundle only")
-    from ..trainer.inference import TorchClassifier
-
-    return TorchClassifier.from_checkpoint(args.model)
+    module, name = MODELS[task][0 if args.bundle else 1].split(":")
+    cls = getattr(importlib.import_module(module), name)
+    if args.bundle:
+        return cls.from_bundle(args.bundle, args.precision, args.threads)
+    return cls.from_checkpoint(args.model)
 
 
 def _model_id(args: argparse.Namespace) -> str:
@@ -54,11 +62,11 @@ def run_predict(args: argparse.Namespace) -> int:
         if task == QUESTION_ANSWERING:
             if args.text_pair is None:
                 raise TuneshipError("question answering: give the question with --text and the context with --text-pair")
-            print_json(load_answerer(args).answer([args.text], [args.text_pair])[0].to_dict())
+            print_json(load_model(args, task).answer([args.text], [args.text_pair])[0].to_dict())
         else:
-            print_json({"summary": load_summarizer(args).summaries([args.text])[0]})
+            print_json({"summary": load_model(args, task).summaries([args.text])[0]})
         return 0
-    classifier = load_classifier(args)
+    classifier = load_model(args, task)
     if args.text is not None:
         pairs = None if args.text_pair is None else [args.text_pair]
         print_json(classifier.predict([args.text], pairs)[0])
@@ -80,28 +88,6 @@ def _task(args: argparse.Namespace) -> str:
     return checkpoint_task(args.model)
 
 
-def load_answerer(args: argparse.Namespace):
-    """A serving `QuestionAnswerer` for `--bundle`, or the trainer's `TorchQuestionAnswerer` for `--model`."""
-    if args.bundle:
-        from .answering import QuestionAnswerer
-
-        return QuestionAnswerer.from_bundle(args.bundle, args.precision, args.threads)
-    from ..trainer.qa import TorchQuestionAnswerer
-
-    return TorchQuestionAnswerer.from_checkpoint(args.model)
-
-
-def load_summarizer(args: argparse.Namespace):
-    """A serving `Summarizer` for `--bundle`, or the trainer's `TorchSummarizer` for `--model`."""
-    if args.bundle:
-        from .summarizing import Summarizer
-
-        return Summarizer.from_bundle(args.bundle, args.precision, args.threads)
-    from ..trainer.summarization import TorchSummarizer
-
-    return TorchSummarizer.from_checkpoint(args.model)
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     from .offline import evaluate
 
@@ -109,13 +95,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if task == QUESTION_ANSWERING:  # SQuAD exact match and F1
         from .offline import evaluate_qa
 
-        metrics = evaluate_qa(load_answerer(args), args.data)
+        metrics = evaluate_qa(load_model(args, task), args.data)
     elif task == SUMMARIZATION:  # ROUGE-1/2/L, and the lead-3 baseline on the same documents
         from .offline import evaluate_summaries
 
-        metrics = evaluate_summaries(load_summarizer(args), args.data)
+        metrics = evaluate_summaries(load_model(args, task), args.data)
     else:
-        metrics = evaluate(load_classifier(args), args.data, batch_size=args.batch_size)
+        metrics = evaluate(load_model(args, task), args.data, batch_size=args.batch_size)
     print_json(metrics)
     if args.output:
         write_json(args.output, metrics)
