@@ -104,13 +104,18 @@ def error_response(status: int, message: str, detail: list[dict] | None = None,
     return json_response(payload, status, headers)
 
 
-def count_refusal(inputs: list, config: ServeConfig) -> Response | None:
-    """422 for no inputs, 413 for more than `config.max_request_inputs`; None when the count is fine."""
+def count_refusal(inputs: list, config: ServeConfig, non_empty: tuple[str, ...] = ()) -> Response | None:
+    """422 for no inputs, 413 for more than `config.max_request_inputs`, 422 naming the first input whose
+    `non_empty` field is blank; None when the inputs are fine."""
     if not inputs:
         return error_response(422, "inputs: give at least one input")
     if len(inputs) > config.max_request_inputs:
         return error_response(413, f"inputs: {len(inputs)} inputs, over the limit of {config.max_request_inputs} "
                                    "per request; split them")
+    for i, item in enumerate(inputs):
+        for name in non_empty:
+            if not getattr(item, name).strip():
+                return error_response(422, f"inputs[{i}].{name}: empty")
     return None
 
 

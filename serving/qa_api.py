@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from .answering import QuestionAnswerer
-from .api import ErrorResponse, InputsRequest, count_refusal, error_response, json_response, model_info, serial_app
+from .api import ErrorResponse, InputsRequest, count_refusal, json_response, model_info, serial_app
 from .config import ServeConfig
 
 
@@ -58,13 +58,9 @@ def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str 
     async def answer(body: AnswerRequest) -> Response:
         """Answer one question or a list of them, each with its own context."""
         inputs = body.inputs
-        refusal = count_refusal(inputs, config)
+        refusal = count_refusal(inputs, config, non_empty=("question", "context"))
         if refusal is not None:
             return refusal
-        for i, item in enumerate(inputs):
-            for name in ("question", "context"):
-                if not getattr(item, name).strip():
-                    return error_response(422, f"inputs[{i}].{name}: empty")
         answers = await run(answerer.answer, [i.question for i in inputs], [i.context for i in inputs])
         if isinstance(answers, Response):
             return answers

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from .api import ErrorResponse, InputsRequest, count_refusal, error_response, json_response, model_info, serial_app
+from .api import ErrorResponse, InputsRequest, count_refusal, json_response, model_info, serial_app
 from .config import ServeConfig
 from .summarizing import Summarizer
 
@@ -59,12 +59,9 @@ def create_summarize_app(summarizer: Summarizer, config: ServeConfig, api_key: s
               responses={401: errors, 413: errors, 422: errors, 429: errors})
     async def summarize(body: SummarizeRequest) -> Response:
         """Summarize one document or a list of them."""
-        refusal = count_refusal(body.inputs, config)
+        refusal = count_refusal(body.inputs, config, non_empty=("document",))
         if refusal is not None:
             return refusal
-        for i, item in enumerate(body.inputs):
-            if not item.document.strip():
-                return error_response(422, f"inputs[{i}].document: empty")
         outputs = await run(summarizer.summarize, [i.document for i in body.inputs], body.num_beams, body.max_new_tokens)
         if isinstance(outputs, Response):
             return outputs
