@@ -258,8 +258,9 @@ def app_shell(summary: str, description: str, config: ServeConfig, metrics: Serv
 
 def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, info: dict):
     """An `app_shell` whose model runs one request at a time, with `GET /v1/model` (answering `info`) and a
-    `/readyz` that fails while the queue is full. Returns the app and `run(fn, *args)`, which runs `fn` in a worker
-    thread in turn and returns its result, or a 429 response when `config.max_queue` requests are waiting."""
+    `/readyz` that fails while the queue is full. Returns the app and `respond(inputs, non_empty, fn, *args)`:
+    the request's refusal (`count_refusal`), a 429 when `config.max_queue` requests are waiting, or else
+    `{"outputs": fn(*args)}`, `fn` run in a worker thread in turn."""
     waiting = {"count": 0}
     turn = asyncio.Lock()
 
@@ -269,16 +270,20 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
 
     app = app_shell(summary, description, config, ServerMetrics(lambda: waiting["count"]), lifespan, api_key)
 
-    async def run(fn, *args):
+    async def respond(inputs: list, non_empty: tuple[str, ...], fn, *args) -> Response:
+        refusal = count_refusal(inputs, config, non_empty)
+        if refusal is not None:
+            return refusal
         if waiting["count"] >= config.max_queue:
             return error_response(429, f"{waiting['count']} requests are waiting; retry shortly",
                                   headers={"Retry-After": "1"})
         waiting["count"] += 1
         try:
             async with turn:
-                return await run_in_threadpool(fn, *args)
+                outputs = await run_in_threadpool(fn, *args)
         finally:
             waiting["count"] -= 1
+        return json_response({"outputs": outputs})
 
     @app.get("/v1/model", tags=["model"])
     async def model() -> Response:
@@ -292,7 +297,7 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
             return error_response(503, "not ready: the queue is full", headers={"Retry-After": "1"})
         return json_response({"status": "ready", "queue_depth": waiting["count"]})
 
-    return app, run
+    return app, respond
 
 
 def model_info(manifest, precision: str, config: ServeConfig) -> dict:

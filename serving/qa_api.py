@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from .answering import QuestionAnswerer
-from .api import ErrorResponse, InputsRequest, count_refusal, json_response, model_info, serial_app
+from .api import ErrorResponse, InputsRequest, model_info, serial_app
 from .config import ServeConfig
 
 
@@ -46,10 +46,11 @@ class AnswerResponse(BaseModel):
 
 def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `answerer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
-    app, run = serial_app(f"extractive question answering with an ONNX model on onnxruntime ({answerer.precision})",
-                          "Answer questions with a span of their context. Bad input gets 4xx with a message naming "
-                          "the field.", config, api_key,
-                          {**model_info(answerer.manifest, answerer.precision, config), "settings": answerer.settings})
+    app, respond = serial_app(f"extractive question answering with an ONNX model on onnxruntime ({answerer.precision})",
+                              "Answer questions with a span of their context. Bad input gets 4xx with a message naming "
+                              "the field.", config, api_key,
+                              {**model_info(answerer.manifest, answerer.precision, config),
+                               "settings": answerer.settings})
     app.state.answerer = answerer
     errors = {"model": ErrorResponse}
 
@@ -57,13 +58,8 @@ def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str 
               responses={401: errors, 413: errors, 422: errors, 429: errors})
     async def answer(body: AnswerRequest) -> Response:
         """Answer one question or a list of them, each with its own context."""
-        inputs = body.inputs
-        refusal = count_refusal(inputs, config, non_empty=("question", "context"))
-        if refusal is not None:
-            return refusal
-        answers = await run(answerer.answer, [i.question for i in inputs], [i.context for i in inputs])
-        if isinstance(answers, Response):
-            return answers
-        return json_response({"outputs": [a.to_dict() for a in answers]})
+        questions, contexts = [i.question for i in body.inputs], [i.context for i in body.inputs]
+        return await respond(body.inputs, ("question", "context"),
+                             lambda: [a.to_dict() for a in answerer.answer(questions, contexts)])
 
     return app

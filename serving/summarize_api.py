@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from .api import ErrorResponse, InputsRequest, count_refusal, json_response, model_info, serial_app
+from .api import ErrorResponse, InputsRequest, model_info, serial_app
 from .config import ServeConfig
 from .summarizing import Summarizer
 
@@ -47,11 +47,11 @@ class SummarizeResponse(BaseModel):
 
 def create_summarize_app(summarizer: Summarizer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `summarizer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
-    app, run = serial_app(f"summarization with encoder-decoder ONNX models on onnxruntime ({summarizer.precision})",
-                          "Summarize documents with greedy or beam search. Bad input gets 4xx with a message naming "
-                          "the field.", config, api_key,
-                          {**model_info(summarizer.manifest, summarizer.precision, config),
-                           "generation": summarizer.settings.to_dict()})
+    app, respond = serial_app(f"summarization with encoder-decoder ONNX models on onnxruntime ({summarizer.precision})",
+                              "Summarize documents with greedy or beam search. Bad input gets 4xx with a message naming "
+                              "the field.", config, api_key,
+                              {**model_info(summarizer.manifest, summarizer.precision, config),
+                               "generation": summarizer.settings.to_dict()})
     app.state.summarizer = summarizer
     errors = {"model": ErrorResponse}
 
@@ -59,12 +59,7 @@ def create_summarize_app(summarizer: Summarizer, config: ServeConfig, api_key: s
               responses={401: errors, 413: errors, 422: errors, 429: errors})
     async def summarize(body: SummarizeRequest) -> Response:
         """Summarize one document or a list of them."""
-        refusal = count_refusal(body.inputs, config, non_empty=("document",))
-        if refusal is not None:
-            return refusal
-        outputs = await run(summarizer.summarize, [i.document for i in body.inputs], body.num_beams, body.max_new_tokens)
-        if isinstance(outputs, Response):
-            return outputs
-        return json_response({"outputs": outputs})
+        return await respond(body.inputs, ("document",), summarizer.summarize, [i.document for i in body.inputs],
+                             body.num_beams, body.max_new_tokens)
 
     return app
