@@ -56,6 +56,16 @@ def peak_memory_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kilobytes elsewhere
 
 
+def time_calls(call, seconds: float) -> list[float]:
+    """Seconds per call of `call`, called again and again for about `seconds` (at least once)."""
+    times, started = [], time.perf_counter()
+    while not times or time.perf_counter() - started < seconds:
+        tick = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - tick)
+    return times
+
+
 def _runner(backend, request: TimingRequest):
     """A no-argument callable doing one call of the mode, and the padded width of its inputs."""
     from .backends import end_to_end
@@ -87,11 +97,7 @@ def _serve(connection, backend) -> None:
         run, width = runners[key]
         if last[key] < SETTLE_S:
             run()  # untimed: lets caches refill after another backend's turn (cheap calls only)
-        times, started = [], time.perf_counter()
-        while not times or time.perf_counter() - started < request.block_s:
-            t = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - t)
+        times = time_calls(run, request.block_s)
         last[key] = times[-1]
         connection.send(("ok", times, width))
 

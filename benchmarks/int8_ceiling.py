@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,15 +48,10 @@ def _token_inputs(shapes: dict, seq_len: int, batch_size: int) -> dict[str, np.n
 
 
 def _session(model, threads: int):
-    import onnxruntime as ort
+    """`model` (a file or an `onnx.ModelProto`) on the session serving uses."""
+    from tuneship.serving.predictor import create_session
 
-    from tuneship.serving.predictor import DISABLED_OPTIMIZERS
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    source = str(model) if isinstance(model, Path) else model.SerializeToString()
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS)
+    return create_session(model if isinstance(model, Path) else model.SerializeToString(), threads)
 
 
 def _onnx_model(nodes, inputs, outputs, initializers):
@@ -148,8 +142,9 @@ def _runner(part: str, checkpoint: str, bundle: Path, threads: int):
             return call
         return pytorch
     if part == "int8 model":
-        manifest = json.loads((bundle / "tuneship.json").read_text())
-        session = _session(bundle / manifest["models"]["int8"]["file"], threads)
+        from tuneship.serving.manifest import BundleManifest
+
+        session = _session(bundle / BundleManifest.load(bundle).model_file("int8"), threads)
     elif part == "int8 GEMMs":
         session = _session(gemm_model(shapes), threads)
     else:
@@ -162,6 +157,8 @@ def _runner(part: str, checkpoint: str, bundle: Path, threads: int):
 
 
 def _worker(connection, part: str, checkpoint: str, bundle: str, threads: int) -> None:
+    from tuneship.bench.worker import time_calls
+
     build = _runner(part, checkpoint, Path(bundle), threads)
     calls = {}
     while (request := connection.recv()) is not None:
@@ -169,12 +166,7 @@ def _worker(connection, part: str, checkpoint: str, bundle: str, threads: int) -
         if (seq_len, batch_size) not in calls:
             calls[seq_len, batch_size] = build(seq_len, batch_size)
             calls[seq_len, batch_size]()  # untimed: the first call of a shape allocates
-        call, times, started = calls[seq_len, batch_size], [], time.perf_counter()
-        while not times or time.perf_counter() - started < block_s:
-            tick = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - tick)
-        connection.send(times)
+        connection.send(time_calls(calls[seq_len, batch_size], block_s))
 
 
 def measure(checkpoint: str, bundle: Path, seq_lens, batch_sizes, threads: int, seconds: float) -> dict:

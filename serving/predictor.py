@@ -27,8 +27,10 @@ def available_cores() -> int:
 DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
-def create_session(model_file: str | Path, threads: int | None = None, spinning: bool = True):
+def create_session(model_file: str | Path | bytes, threads: int | None = None, spinning: bool = True):
     """An onnxruntime CPU session tuned for latency: all graph optimizations (but one), `threads` intra-op threads.
+
+    `model_file` is an ONNX file, or a serialized model (`ModelProto.SerializeToString()`).
 
     `spinning=False` stops idle worker threads from busy-waiting, which a server needs so that the
     threads leave the CPU to the HTTP event loop between runs.
@@ -43,11 +45,13 @@ def create_session(model_file: str | Path, threads: int | None = None, spinning:
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
+        source = model_file if isinstance(model_file, bytes) else str(model_file)
         return ort.InferenceSession(
-            str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS
+            source, options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS
         )
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
-        raise TuneshipError(f"{model_file}: onnxruntime could not load the model: {error}") from None
+        name = "the serialized model" if isinstance(model_file, bytes) else model_file
+        raise TuneshipError(f"{name}: onnxruntime could not load the model: {error}") from None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
