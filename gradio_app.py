@@ -20,15 +20,28 @@ from pathlib import Path
 
 import gradio as gr
 
+from tuneship import tasks
 from tuneship.errors import TuneshipError
 from tuneship.serving import BundleManifest, Predictor, predict_file
-from tuneship.serving.manifest import QUESTION_ANSWERING, SUMMARIZATION
+from tuneship.serving.classification import Settings
 
 BUNDLE_VARIABLE = "TUNESHIP_BUNDLE"
 BUNDLE_FOLDER = "bundle"  # beside app.py in a Space
 QUEUE_SIZE = 64  # requests waiting beyond this get "queue full" instead of an ever longer wait
 CONCURRENCY = 2  # requests run at once; each model call already uses every core
 OUTPUT_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv"}  # other inputs get JSON Lines predictions
+# Per task module (see `tuneship.tasks`): the main event's API name and the views, as a Space's README lists them.
+DEMOS = {
+    "classification": {"api_name": "classify", "views": [
+        "**Classify**: the prediction with every class probability, and the latency of the call.",
+        "**Compare**: the same input through each of the bundle's models, and a short benchmark.",
+        "**Batch**: upload a CSV or JSON Lines file, download the predictions."]},
+    "question_answering": {"api_name": "answer", "views": [
+        "**Answer**: a question and a context in, the answer highlighted in its context, with its score and the "
+        "latency of the call."]},
+    "summarization": {"api_name": "summarize", "views": [
+        "**Summarize**: a document in, its summary out, greedy or with beams, with the latency of the call."]},
+}
 
 
 @dataclass
@@ -42,25 +55,27 @@ class DemoModels:
 
     @classmethod
     def load(cls, bundle: str | Path, checkpoint: str | Path | None = None, threads: int | None = None) -> "DemoModels":
-        manifest = BundleManifest.load(bundle)
+        manifest = BundleManifest.load(bundle, tasks.CLASSIFICATION)
         models = {f"ONNX {p}": Predictor.from_bundle(bundle, p, threads) for p in manifest.models}
         if checkpoint:
-            from tuneship.trainer.inference import TorchClassifier
-
-            models["PyTorch fp32"] = TorchClassifier.from_checkpoint(checkpoint)
+            models["PyTorch fp32"] = tasks.get(tasks.CLASSIFICATION).stage("trainer").from_checkpoint(checkpoint)
         return cls(Path(bundle), manifest, models, f"ONNX {manifest.default_precision}")
 
     @property
+    def settings(self) -> Settings:
+        return self.models[self.default].settings
+
+    @property
     def is_pair(self) -> bool:
-        return self.manifest.columns.is_pair
+        return self.settings.columns.is_pair
 
     def examples(self) -> list[list[str]]:
-        return self.manifest.examples(self.bundle)
+        return self.manifest.examples(self.bundle, self.settings.input_columns)
 
 
 def _empty_message(models: DemoModels, text: str | None, pair: str | None) -> str | None:
     """A friendly note when an input box is empty, else None."""
-    columns = models.manifest.columns
+    columns = models.settings.columns
     if not (text or "").strip():
         return f"Type some text in **{columns.text}** first."
     if models.is_pair and not (pair or "").strip():
@@ -100,7 +115,7 @@ def build_demo(models: DemoModels) -> gr.Blocks:
     """The app's layout and events; `launch()` is left to the caller (tests, `main`, a Space)."""
     import pandas as pd
 
-    manifest, columns = models.manifest, models.manifest.columns
+    manifest, columns, labels = models.manifest, models.settings.columns, models.settings.labels
     default = models.models[models.default]
 
     def read_inputs(text_box: gr.Textbox, pair_box: gr.Textbox | None) -> list:
@@ -149,12 +164,12 @@ def build_demo(models: DemoModels) -> gr.Blocks:
         return str(written), f"Predicted every row of **{source.name}** with {models.default}."
 
     with gr.Blocks(title=f"tuneship: {models.bundle.name}") as demo:
-        gr.Markdown(f"# {models.bundle.name}\n{manifest.task} · labels: {', '.join(manifest.labels)} · "
+        gr.Markdown(f"# {models.bundle.name}\n{manifest.task} · labels: {', '.join(labels)} · "
                     f"served by onnxruntime ({models.default}), exported with tuneship")
         with gr.Tab("Classify"):
             text_box, pair_box = input_boxes()
             button = gr.Button("Classify", variant="primary")
-            label = gr.Label(num_top_classes=len(manifest.labels), label="Prediction")
+            label = gr.Label(num_top_classes=len(labels), label="Prediction")
             note = gr.Markdown(elem_id="latency")
             button.click(classify, read_inputs(text_box, pair_box), [label, note], api_name="classify")
             if models.examples():
@@ -185,7 +200,7 @@ def build_demo(models: DemoModels) -> gr.Blocks:
 
 def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
     """The app for an extractive QA bundle: question and context in, the answer highlighted in its context."""
-    examples = answerer.manifest.examples(bundle)  # question, context
+    examples = answerer.manifest.examples(bundle, [answerer.settings["question_column"], answerer.settings["context_column"]])
 
     def answer(question: str, context: str):
         if not (question or "").strip() or not (context or "").strip():
@@ -213,7 +228,7 @@ def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
 
 def build_summary_demo(summarizer, bundle: Path) -> gr.Blocks:
     """The app for a summarization bundle: a document in, its summary out, greedy or with beams."""
-    examples = summarizer.manifest.examples(bundle)  # documents
+    examples = summarizer.manifest.examples(bundle, [summarizer.document_column])
     settings = summarizer.settings
 
     def summarize(document: str, num_beams: float):
@@ -241,18 +256,27 @@ def build_summary_demo(summarizer, bundle: Path) -> gr.Blocks:
     return demo
 
 
-def build_app(bundle: Path, checkpoint: str | None = None, threads: int | None = None) -> gr.Blocks:
-    """The demo for whatever task the bundle holds."""
-    task = BundleManifest.load(bundle).task
-    if task == QUESTION_ANSWERING:
-        from tuneship.serving.answering import QuestionAnswerer
-
-        return build_qa_demo(QuestionAnswerer.from_bundle(bundle, threads=threads), Path(bundle))
-    if task == SUMMARIZATION:
-        from tuneship.serving.summarizing import Summarizer
-
-        return build_summary_demo(Summarizer.from_bundle(bundle, threads=threads), Path(bundle))
+def build_classification_demo(bundle: Path, checkpoint: str | None = None, threads: int | None = None) -> gr.Blocks:
     return build_demo(DemoModels.load(bundle, checkpoint, threads))
+
+
+def build_question_answering_demo(bundle: Path, checkpoint: str | None = None, threads: int | None = None) -> gr.Blocks:
+    from tuneship.serving.question_answering import QuestionAnswerer
+
+    return build_qa_demo(QuestionAnswerer.from_bundle(bundle, threads=threads), Path(bundle))
+
+
+def build_summarization_demo(bundle: Path, checkpoint: str | None = None, threads: int | None = None) -> gr.Blocks:
+    from tuneship.serving.summarization import Summarizer
+
+    return build_summary_demo(Summarizer.from_bundle(bundle, threads=threads), Path(bundle))
+
+
+def build_app(bundle: Path, checkpoint: str | None = None, threads: int | None = None) -> gr.Blocks:
+    """The demo for whatever task the bundle holds: `build_<task module>_demo` (see `tuneship.tasks`)."""
+    task = tasks.get(BundleManifest.load(bundle).task)
+    task.check("demo")
+    return globals()[f"build_{task.module}_demo"](Path(bundle), checkpoint, threads)
 
 
 def find_bundle(given: str | None) -> Path:

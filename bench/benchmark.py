@@ -9,15 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import tasks
+from ..checkpoint import checkpoint_weights
 from ..errors import MissingDependencyError, TuneshipError
-from ..metrics import classification_metrics
-from ..serving.manifest import QUESTION_ANSWERING, SUMMARIZATION, BundleManifest
-from ..trainer.config import checkpoint_weights
+from ..log import get_logger
+from ..serving.manifest import BundleManifest
 from .backends import OPENVINO_PRECISIONS, openvino_natively_supports
 from .config import BACKENDS, BASELINE, BenchConfig
-from .inputs import make_inputs, make_qa_inputs, words_of
+from .inputs import words_of
 from .worker import MODES, BackendProcess, LabelRequest, TimingRequest
 
+logger = get_logger(__name__)
 QUALITY_KEYS = ("accuracy", "exact_match", "f1", "agreement_with_torch")
 BLOCK_S = 0.25  # each backend times this long in its turn, so machine noise hits all backends alike
 
@@ -67,16 +69,18 @@ def _check_inputs(config: BenchConfig) -> BundleManifest:
     checkpoint = Path(config.checkpoint)
     checkpoint_weights(checkpoint)
     manifest = BundleManifest.load(config.bundle)
-    if manifest.task == SUMMARIZATION:
-        raise TuneshipError(f"{config.bundle}: a summarization bundle; `tuneship bench` times classification and QA. "
-                            "Time generation with: python benchmarks/summarization_speed.py --checkpoint CKPT "
-                            "--bundle BUNDLE --data FILE")
+    tasks.get(manifest.task).check("bench")
     longest = json.loads((checkpoint / "config.json").read_text()).get("max_position_embeddings", 512)
     if max(config.seq_lens) > longest:
         raise TuneshipError(f"seq_lens: the model takes at most {longest} tokens, not {max(config.seq_lens)}")
     if config.data is not None and not Path(config.data).is_file():
         raise TuneshipError(f"--data {config.data}: no such file")
     return manifest
+
+
+def _examples(bundle: str, manifest: BundleManifest) -> list[list[str]]:
+    settings = tasks.get(manifest.task).stage("serving").Settings.from_dict(manifest.settings)
+    return manifest.examples(bundle, settings.input_columns)
 
 
 def _source_matches(config: BenchConfig, manifest: BundleManifest) -> bool:
@@ -130,43 +134,19 @@ def _rows(timings: dict, facts: dict[str, dict], config: BenchConfig) -> list[di
     return rows
 
 
-def _labelled_rows(config: BenchConfig, manifest: BundleManifest) -> tuple[list[str], list[str] | None, list]:
-    """The first `max_rows` rows of `config.data`: (texts, text pairs, label ids) read with the bundle's columns and
-    labels, or for QA (questions, contexts, examples). Errors name the file and row."""
-    limit = config.max_rows
-    if manifest.task == QUESTION_ANSWERING:
-        from ..serving.questions import read_qa_examples
-
-        examples = read_qa_examples(config.data)[:limit]
-        return [e.question for e in examples], [e.context for e in examples], examples
-    from ..trainer.data import load_labelled_texts
-
-    label2id = {name: i for i, name in enumerate(manifest.labels)}
-    texts, pairs, labels = load_labelled_texts(config.data, manifest.columns, label2id)
-    return texts[:limit], None if pairs is None else pairs[:limit], list(labels)[:limit]
-
-
 def _score(workers: dict[str, BackendProcess], rows: tuple, manifest: BundleManifest, facts: dict) -> None:
-    """Quality on the labelled rows, into each backend's facts: accuracy and F1 (classification) or exact match
-    and F1 (QA), and the share of labels (answer spans) that agree with PyTorch fp32."""
+    """Quality on the labelled rows, into each backend's facts: the task's metrics (accuracy and F1; exact match and
+    F1) and the share of outputs (labels, answer spans) that agree with PyTorch fp32."""
+    task = tasks.get(manifest.task).stage("bench")
     texts, pairs, labels = rows
     predicted = {name: worker.ask(LabelRequest(texts, pairs, manifest.max_length))[0] for name, worker in workers.items()}
     for name, output in predicted.items():
-        agreement = float(np.mean([a == b for a, b in zip(map(tuple, output), map(tuple, predicted[BASELINE]))]
-                                  if manifest.task == QUESTION_ANSWERING else np.asarray(output) == np.asarray(predicted[BASELINE])))
-        if manifest.task == QUESTION_ANSWERING:
-            from ..serving.offline import squad_score
-            from ..serving.spans import Answer
+        agreement = float(np.mean([_hashable(a) == _hashable(b) for a, b in zip(output, predicted[BASELINE])]))
+        facts[name].update(task.score(output, rows, manifest), scored_rows=len(labels), agreement_with_torch=agreement)
 
-            answers = [Answer(e.context[start:end], start, end, 0.0) for e, (start, end) in zip(labels, output)]
-            scores = squad_score(labels, answers)
-            quality = {"exact_match": scores["exact_match"], "f1": scores["f1"]}
-        else:
-            label_names = list(manifest.labels)
-            positive = label_names.index(manifest.positive_label) if manifest.positive_label in label_names else None
-            metrics = classification_metrics(labels, output, label_names, positive)
-            quality = {"accuracy": metrics["accuracy"], "f1": metrics["f1"]}
-        facts[name].update(quality, scored_rows=len(labels), agreement_with_torch=agreement)
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
 
 
 def benchmark(config: BenchConfig) -> BenchResult:
@@ -186,11 +166,12 @@ def benchmark(config: BenchConfig) -> BenchResult:
     manifest = _check_inputs(config)
     names, skipped = select_backends(config, manifest)
     if not _source_matches(config, manifest):
-        print(f"warning: {config.bundle} was not exported from {config.checkpoint} (checkpoint digest differs); "
-              "the speed comparison still holds, agreement with PyTorch will not")
-    labelled = _labelled_rows(config, manifest) if config.data else None
+        logger.warning(f"{config.bundle} was not exported from {config.checkpoint} (checkpoint digest differs); "
+                       "the speed comparison still holds, agreement with PyTorch will not")
+    task = tasks.get(manifest.task).stage("bench")
+    labelled = task.read_rows(config.data, manifest, config.max_rows) if config.data else None
     words = words_of(labelled[0][:200] + (labelled[1] or [])[:200]) if labelled else []
-    words = words or words_of([text for row in manifest.examples(config.bundle) for text in row])
+    words = words or words_of([text for row in _examples(config.bundle, manifest) for text in row])
 
     workers = {name: BackendProcess(name, config.checkpoint, config.bundle, config.threads) for name in names}
     try:
@@ -203,8 +184,7 @@ def benchmark(config: BenchConfig) -> BenchResult:
         progress = tqdm(shapes, desc="benchmarking", unit="shape")
         for seq_len, batch_size, mode in progress:
             progress.set_postfix_str(f"{seq_len} tokens x {batch_size}, {mode}")
-            texts, pairs = (make_qa_inputs(words, seq_len, batch_size, Path(config.bundle)) if manifest.task == QUESTION_ANSWERING
-                            else make_inputs(words, seq_len, batch_size, manifest.columns.is_pair))
+            texts, pairs = task.make_inputs(words, seq_len, batch_size, Path(config.bundle), manifest)
             request = TimingRequest(mode, texts, pairs, seq_len, min(BLOCK_S, config.duration / 4))
             timings[seq_len, batch_size, mode] = _interleave(workers, request, config.duration / 2, config.min_calls,
                                                              seq_len)

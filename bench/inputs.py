@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Sequence
 
 
@@ -33,20 +32,3 @@ def make_inputs(words: Sequence[str], seq_len: int, batch_size: int, is_pair: bo
     texts = [text(row * step) for row in range(batch_size)]
     pairs = [text(row * step + len(words) // 2) for row in range(batch_size)] if is_pair else None
     return texts, pairs
-
-
-def make_qa_inputs(words: Sequence[str], seq_len: int, batch_size: int, bundle: Path) -> tuple[list[str], list[str]]:
-    """`batch_size` (question, context) inputs that each make exactly one window of `seq_len` tokens: a short
-    question, and a context cut where the bundle's tokenizer fills the window."""
-    from tokenizers import Tokenizer
-
-    from ..serving.spans import context_range, encode_windows
-
-    tokenizer = Tokenizer.from_file(str(Path(bundle) / "tokenizer.json"))
-    questions, contexts = make_inputs(words, seq_len, batch_size, is_pair=True)
-    questions = [" ".join(q.split()[:6]) + "?" for q in questions]
-    cut = []
-    for question, context in zip(questions, contexts):
-        window = encode_windows(tokenizer, question, context, seq_len, doc_stride=min(8, seq_len // 4))[0]
-        cut.append(context[: window.offsets[context_range(window)[1]][1]])
-    return questions, cut

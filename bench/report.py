@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..files import write_file, write_json
-from ..serving.predictor import available_cores
+from ..serving.session import available_cores
 
 PACKAGES = ("tuneship", "torch", "transformers", "onnxruntime", "openvino", "optimum-onnx", "tokenizers", "numpy")
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16")

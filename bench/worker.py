@@ -68,12 +68,8 @@ def time_calls(call, seconds: float) -> list[float]:
 
 def _runner(backend, request: TimingRequest):
     """A no-argument callable doing one call of the mode, and the padded width of its inputs."""
-    from .backends import end_to_end
-
     if request.mode == "end-to-end":
-        model = backend.model_for(request.max_length)
-        texts, pairs = request.texts, request.text_pairs
-        return (lambda: end_to_end(model, texts, pairs)), None
+        return backend.end_to_end(request.max_length, request.texts, request.text_pairs), None
     feed = backend.prepare(request.texts, request.text_pairs, request.max_length)
     return (lambda: backend.forward(feed)), int(feed["input_ids"].shape[1])
 
@@ -83,10 +79,7 @@ def _serve(connection, backend) -> None:
     last: dict = {}  # the last call's seconds, per runner
     while (request := connection.recv()) is not None:
         if isinstance(request, LabelRequest):
-            from .backends import predictions
-
-            model = backend.model_for(request.max_length)
-            connection.send(("ok", predictions(model, request.texts, request.text_pairs)))
+            connection.send(("ok", backend.predictions(request.max_length, request.texts, request.text_pairs)))
             continue
         key = (request.mode, len(request.texts), request.max_length, request.texts[0])
         if key not in runners:

@@ -49,7 +49,7 @@ def _token_inputs(shapes: dict, seq_len: int, batch_size: int) -> dict[str, np.n
 
 def _session(model, threads: int):
     """`model` (a file or an `onnx.ModelProto`) on the session serving uses."""
-    from tuneship.serving.predictor import create_session
+    from tuneship.serving.session import create_session
 
     return create_session(model if isinstance(model, Path) else model.SerializeToString(), threads)
 

@@ -33,10 +33,10 @@ EXAMPLES = ROOT / "examples" / "relevance" / "validation.csv"
 def example_pairs(bundle: str, low: int = 24, high: int = 36) -> list[tuple[str, str]]:
     """(first sentence of an article, comment) pairs of `low` to `high` tokens with the bundle's tokenizer."""
     from tuneship.serving import BundleManifest
-    from tuneship.serving.encoding import TextEncoder
+    from tuneship.encoding import TextEncoder
 
     manifest = BundleManifest.load(bundle)
-    encoder = TextEncoder.from_file(bundle, manifest.max_length, manifest.truncation)
+    encoder = TextEncoder.from_file(bundle, manifest.max_length, manifest.settings["truncation"])
     with open(EXAMPLES, encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     pairs = [(re.split(r"(?<=\.) ", row["Article"])[0], row["Comment"]) for row in rows]

@@ -30,8 +30,8 @@ def main() -> None:
 
     import torch
 
-    from tuneship.serving.documents import read_summaries
-    from tuneship.serving.summarizing import Summarizer
+    from tuneship.data.summarization import read_summaries
+    from tuneship.serving.summarization import Summarizer
     from tuneship.trainer.summarization import TorchSummarizer
 
     torch.set_num_threads(args.threads)

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-from tuneship.trainer.data import load_classification_data
-from tuneship.trainer.training import TRUNCATION, resolve_model
+from tuneship.trainer.classification import load_classification_data
+from tuneship.trainer.classification import TRUNCATION
+from tuneship.trainer.runs import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 MRPC = REPO.parent / "shared" / "data" / "mrpc" / "train.csv"

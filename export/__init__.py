@@ -9,8 +9,12 @@ __all__ = ["ExportConfig", "export", "ExportResult"]
 
 
 def __getattr__(name: str):
-    if name in ("export", "ExportResult"):
-        from . import exporting
+    if name == "export":
+        from .exporting import export
 
-        return getattr(exporting, name)
+        return export
+    if name == "ExportResult":
+        from .stages import ExportResult
+
+        return ExportResult
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

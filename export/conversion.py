@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import TuneshipError, require
-from ..serving.manifest import CLASSIFICATION
+from ..tasks import CLASSIFICATION
 
 ONNX_FILE = "model.onnx"
 

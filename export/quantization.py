@@ -10,8 +10,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..log import get_logger
+from .bundle import file_info
 from .conversion import ONNX_FILE, with_inferred_shapes
 from .smoothing import smooth_outlier_channels
+
+logger = get_logger(__name__)
 
 QUANTIZED_FILE = "model_quantized.onnx"
 # Operators with int8 weights: the linear layers, fused attention and the embedding tables (Gather).
@@ -158,3 +162,45 @@ def rank_sensitive_nodes(
         scores[node] = error(model_file)
     shutil.rmtree(work, ignore_errors=True)
     return sorted(scores, key=scores.get, reverse=True)
+
+
+def quantize_until_gate_passes(config, folder: Path, source: Path, isa: str, feeds: list, ranking_feeds: list,
+                               ranking_error: Callable[[Path], float], check: Callable[[Path], dict], manifest) -> dict:
+    """Quantize `source/model.onnx` with the first recipe, then each remedy in turn, until `check(model_file)`
+    (a gate dict with `passed`, `agreement` and `metric_drop`) passes; the int8 model with the best agreement
+    goes into `folder` either way, and into `manifest` (as the default when it passed). Any task's export uses this.
+    """
+    work = folder / ".work"
+
+    def rank(recipe: Recipe) -> list[str]:
+        logger.info("  ranking nodes by sensitivity (each quantized alone, scored on calibration rows)")
+        return rank_sensitive_nodes(source, work / "ranking", recipe, isa, ranking_feeds, ranking_error)
+
+    first = Recipe(mode=config.quantize, per_channel=config.per_channel)
+    attempts, chosen, best = [], None, None
+    for index, recipe in enumerate(remedies(first, rank)):
+        try_dir = work / f"try-{index}"
+        model_file, details = quantize(source, try_dir, recipe, isa, feeds)
+        gate = check(model_file)
+        attempts.append({"recipe": recipe.to_dict(), "recipe_text": recipe.describe(), "gate": gate,
+                         "size_bytes": model_file.stat().st_size, **details})
+        logger.info(f"  try {index + 1}: {recipe.describe()}: agreement {gate['agreement']:.2%}, "
+                    f"metric drop {gate['metric_drop']:+.4f} -> {'passed' if gate['passed'] else 'failed'}")
+        if best is None or gate["agreement"] > attempts[best]["gate"]["agreement"]:
+            best = index
+            shutil.copy(model_file, folder / QUANTIZED_FILE)
+            if (try_dir / "ort_config.json").is_file():
+                shutil.copy(try_dir / "ort_config.json", folder / "ort_config.json")
+        shutil.rmtree(try_dir, ignore_errors=True)
+        if gate["passed"]:
+            chosen = index
+            break
+    manifest.models["int8"] = file_info(folder, [QUANTIZED_FILE], isa=isa, recipe=attempts[best]["recipe"])
+    if chosen is not None:
+        manifest.default_precision = "int8"
+        summary = f"passed with {attempts[chosen]['recipe_text']}"
+    else:
+        summary = (f"no recipe reached {config.min_agreement:.1%} agreement and at most {config.max_accuracy_drop} metric drop; "
+                   f"the best int8 model ({attempts[best]['recipe_text']}) is kept but fp32 is the default")
+    return {"passed": chosen is not None, "chosen": chosen, "attempts": attempts, "summary": summary,
+            "min_agreement": config.min_agreement, "max_accuracy_drop": config.max_accuracy_drop}

@@ -25,7 +25,7 @@ def channel_absmax(model_file: Path, tensors: list[str], feeds: Iterable[dict[st
     import onnx
     from onnx import TensorProto, helper
 
-    from ..serving.predictor import create_session
+    from ..serving.session import create_session
 
     model = onnx.load(str(model_file))
     outputs = {o.name for o in model.graph.output}

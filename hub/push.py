@@ -1,4 +1,5 @@
-"""`push`: publish a checkpoint or a bundle to the Hugging Face Hub: create the repo, upload the folder in one commit.
+"""`push`: publish a checkpoint or a bundle to the Hugging Face Hub: create the repo, upload the folder in one commit
+with `huggingface_hub`'s `upload_folder`.
 
 The token comes from `HF_TOKEN` or the login cache (`hf auth login`), as everywhere in the Hugging Face
 ecosystem; it is sent to the Hub only and never printed, even in errors. `HF_ENDPOINT` points the
@@ -7,21 +8,23 @@ upload at another Hub (a private one, or the stand-in the tests run on loopback)
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..checkpoint import WEIGHT_FILES
 from ..errors import TuneshipError, require
 from ..serving.manifest import MANIFEST_FILE
-from ..trainer.config import WEIGHT_FILES
 from .cards import card_license, with_license
 
 # What each kind of folder must hold (one of).
 KINDS = {"model": WEIGHT_FILES, "bundle": (MANIFEST_FILE,)}
-# Not published: the trainer's intermediate checkpoints, hidden and half-written files, caches.
-IGNORED = ("checkpoint-*", ".*", "*.partial", "__pycache__", "*.pyc")
+# Not published: the trainer's intermediate checkpoints, hidden and half-written files, caches (upload_folder's
+# `ignore_patterns`, matched against paths relative to the folder).
+IGNORED = ["checkpoint-*", ".*", "*/.*", "*.partial", "*.partial/*", "__pycache__/*", "*/__pycache__/*", "*.pyc"]
 REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]{0,95}$")
 CARD = "README.md"
 
@@ -41,10 +44,6 @@ class PushPlan:
         return {name: len(f) if isinstance(f, bytes) else f.stat().st_size for name, f in self.files.items()}
 
 
-def _ignored(relative: Path) -> bool:
-    return any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in IGNORED)
-
-
 def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False, license_name: str | None = None) -> PushPlan:
     """Check the folder and the card, and list what would be uploaded (nothing is sent)."""
     folder = Path(folder)
@@ -55,11 +54,12 @@ def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False
         raise TuneshipError(f"{folder}: no {' or '.join(KINDS[kind])}; give a {what}")
     if not REPO_ID.match(repo_id):
         raise TuneshipError(f"--repo-id {repo_id!r}: use NAME or OWNER/NAME (letters, digits, '-', '_', '.')")
+    from huggingface_hub.utils import filter_repo_objects
+
     plan = PushPlan(folder, repo_id, kind, private)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder)
-        if not _ignored(relative):
-            plan.files[relative.as_posix()] = path
+    paths = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    for name in filter_repo_objects(paths, ignore_patterns=IGNORED):  # what upload_folder will send
+        plan.files[name] = paths[name]
     if license_name:
         card = (folder / CARD).read_text(encoding="utf-8") if (folder / CARD).is_file() else ""
         plan.files[CARD] = with_license(card, license_name).encode("utf-8")
@@ -73,18 +73,36 @@ def _scrub(message: str, token: str) -> str:
     return message.replace(token, "***") if token else message
 
 
+def _staged(plan: PushPlan, staging: Path) -> Path:
+    """The folder to upload: `plan.folder` itself, or, when the card was completed, a copy of it (hard links where
+    the file system allows) with the completed card, so the user's folder is left as it is."""
+    if not any(isinstance(f, bytes) for f in plan.files.values()):
+        return plan.folder
+    for name, source in plan.files.items():
+        target = staging / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, bytes):
+            target.write_bytes(source)
+            continue
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+    return staging
+
+
 def push(plan: PushPlan, token: str | None = None) -> PushPlan:
-    """Create the repo (or reuse it) and upload `plan.files` in one commit; `plan.url` is set to the repo's URL."""
+    """Create the repo (or reuse it) and upload the folder in one commit; `plan.url` is set to the repo's URL."""
     hub = require("huggingface_hub", "train")
     token = token or hub.get_token()
     if not token:
         raise TuneshipError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (or use --dry-run)")
     api = hub.HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
-    operations = [hub.CommitOperationAdd(path_in_repo=name, path_or_fileobj=f if isinstance(f, bytes) else str(f))
-                  for name, f in plan.files.items()]
     try:
         repo = api.create_repo(plan.repo_id, private=plan.private, exist_ok=True, repo_type="model")
-        api.create_commit(repo.repo_id, operations, commit_message=f"Upload {plan.kind} with tuneship")
+        with tempfile.TemporaryDirectory(prefix="tuneship-push-") as staging:
+            api.upload_folder(repo_id=repo.repo_id, folder_path=_staged(plan, Path(staging)), repo_type="model",
+                              ignore_patterns=IGNORED, commit_message=f"Upload {plan.kind} with tuneship")
     except Exception as error:  # noqa: BLE001 - network, auth and Hub errors all end here, token removed
         raise TuneshipError(f"push to {plan.repo_id} failed: {_scrub(str(error), token)}") from None
     plan.url = str(repo)

@@ -11,9 +11,10 @@ import importlib.metadata
 import shutil
 from pathlib import Path
 
+from .. import tasks
 from ..errors import TuneshipError
 from ..files import write_directory_atomically
-from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
+from ..serving.manifest import BundleManifest
 from .cards import card_license
 
 # What app.py imports at run time, as distributions to pin at the versions this tuneship runs with.
@@ -27,15 +28,20 @@ def _app_file() -> Path:
 
 
 def _copy_serving_code(folder: Path) -> None:
+    """The light root package (stdlib and numpy: data, metrics, tasks) and `serving`, as `tuneship/` in the Space."""
     import tuneship
     import tuneship.serving
 
-    package = folder / "tuneship"
-    (package / "serving").mkdir(parents=True)
-    for source in Path(tuneship.__file__).parent.glob("*.py"):  # the light shared modules (stdlib and numpy only)
-        shutil.copy2(source, package / source.name)
-    for source in Path(tuneship.serving.__file__).parent.glob("*.py"):
-        shutil.copy2(source, package / "serving" / source.name)
+    roots = {Path(tuneship.__file__).parent: folder / "tuneship",
+             Path(tuneship.serving.__file__).parent: folder / "tuneship" / "serving"}
+    for source, target in roots.items():
+        for path in source.rglob("*.py"):
+            if "__pycache__" in path.parts or (source == Path(tuneship.__file__).parent and path.parent != source
+                                               and path.parent.name not in ("data", "metrics")):
+                continue
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
 
 
 def requirements() -> str:
@@ -46,21 +52,15 @@ def requirements() -> str:
 def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
     """The Space README: YAML header (sdk, app_file, title, license), then what the demo does."""
     import gradio
+    import gradio_app
 
     license_name = card_license(bundle / "README.md") or "apache-2.0"
-    qa = manifest.task == QUESTION_ANSWERING
-    labels = ", ".join(manifest.labels)
-    inputs = (f"{manifest.columns.text} and {manifest.columns.text_pair}" if manifest.columns.is_pair
-              else manifest.columns.text)
-    what = ("Answers a question with a span of its context" if qa else f"Classifies {inputs} into {labels}")
-    views = (["- **Answer**: a question and a context in, the answer highlighted in its context, with its score "
-              "and the latency of the call."] if qa else [
-        "- **Classify**: the prediction with every class probability, and the latency of the call.",
-        "- **Compare**: the same input through each of the bundle's models, and a short benchmark.",
-        "- **Batch**: upload a CSV or JSON Lines file, download the predictions."])
-    arguments = ["question", "context"] if qa else [c for c in (manifest.columns.text, manifest.columns.text_pair) if c]
-    call = ", ".join(f'"<{a}>"' for a in arguments) + f', api_name="/{"answer" if qa else "classify"}"'
-
+    task = tasks.get(manifest.task)
+    settings = task.stage("serving").Settings.from_dict(manifest.settings)
+    demo = gradio_app.DEMOS[task.module]
+    labels = getattr(settings, "labels", None)
+    short = f"{manifest.task}{f' ({chr(44).join(labels)})' if labels else ''} on CPU with onnxruntime"
+    call = ", ".join(f'"<{c}>"' for c in settings.input_columns) + f', api_name="/{demo["api_name"]}"'
     return "\n".join([
         "---",
         f"title: {title}",
@@ -72,7 +72,7 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
         "app_file: app.py",
         "pinned: false",
         f"license: {license_name}",
-        f"short_description: {manifest.task}{'' if qa else f' ({labels})'} on CPU with onnxruntime",
+        f"short_description: {short}",
         "tags:",
         "- tuneship",
         "- onnx",
@@ -81,10 +81,11 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
         "",
         f"# {title}",
         "",
-        f"{what}, with the {manifest.default_precision} ONNX model of a bundle exported "
-        "by [tuneship](https://github.com/tuneship/tuneship), on onnxruntime (no torch).",
+        f"{manifest.task} ({task.description}{f': {chr(44).join(labels)}' if labels else ''}), with the "
+        f"{manifest.default_precision} ONNX model of a bundle exported by [tuneship](https://github.com/tuneship/tuneship), "
+        "on onnxruntime (no torch).",
         "",
-        *views,
+        *[f"- {view}" for view in demo["views"]],
         "",
         f"From Python: `gradio_client.Client(URL).predict({call})`. The bundle (manifest, models, tokenizer, "
         "model card) is in `bundle/`.",

@@ -1,11 +1,13 @@
 """onnxruntime-only inference for tuneship bundles: imports onnxruntime, tokenizers and numpy, never torch.
 
-`Predictor` classifies in-process; `offline` runs it over files; `api` (needs the `serve` extra:
-FastAPI, uvicorn) serves it over HTTP with dynamic batching.
+One module per task (`classification`: `Predictor`; `question_answering`: `QuestionAnswerer`;
+`summarization`: `Summarizer`); `offline` runs any of them over files; `api` (needs the `serve` extra:
+FastAPI, uvicorn) serves them over HTTP.
 """
 
+from .classification import Predictor
 from .manifest import MANIFEST_FILE, BundleManifest
 from .offline import evaluate, predict_file
-from .predictor import Predictor, create_session
+from .session import create_session
 
 __all__ = ["BundleManifest", "MANIFEST_FILE", "Predictor", "create_session", "evaluate", "predict_file"]

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from ..data.summarization import trim_generated
+
 ENCODER_FILE = "encoder_model.onnx"
 DECODER_FILE = "decoder_model.onnx"
 DECODER_WITH_PAST_FILE = "decoder_with_past_model.onnx"
@@ -89,17 +91,17 @@ class Seq2SeqGenerator:
         self.first_outputs = [o.name for o in decoder.get_outputs()]
         self.next_outputs = [o.name for o in decoder_with_past.get_outputs()]
 
-    def _encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
-    def _first_step(self, tokens: np.ndarray, mask: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, dict]:
+    def first_step(self, tokens: np.ndarray, mask: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, dict]:
         feed = {"input_ids": tokens, "encoder_attention_mask": mask, "encoder_hidden_states": hidden}
         outputs = self.decoder.run(None, {k: v for k, v in feed.items() if k in self.first_inputs})
         values = dict(zip(self.first_outputs, outputs))
         past = {name.replace("present.", "past_key_values.", 1): values[name] for name in self.present_names}
         return values["logits"][:, -1, :], past
 
-    def _next_step(self, tokens: np.ndarray, mask: np.ndarray, past: dict) -> tuple[np.ndarray, dict]:
+    def next_step(self, tokens: np.ndarray, mask: np.ndarray, past: dict) -> tuple[np.ndarray, dict]:
         outputs = self.decoder_with_past.run(None, {"input_ids": tokens, "encoder_attention_mask": mask,
                                                     **{name: past[name] for name in self.past_names}})
         values = dict(zip(self.next_outputs, outputs))
@@ -113,7 +115,7 @@ class Seq2SeqGenerator:
         num_beams = self.settings.num_beams if num_beams is None else num_beams
         max_new_tokens = self.settings.max_new_tokens if max_new_tokens is None else max_new_tokens
         input_ids, attention_mask = input_ids.astype(np.int64), attention_mask.astype(np.int64)
-        hidden = self._encode(input_ids, attention_mask)
+        hidden = self.encode(input_ids, attention_mask)
         if num_beams <= 1:
             return self._greedy(hidden, attention_mask, max_new_tokens)
         return self._beam_search(hidden, attention_mask, num_beams, max_new_tokens)
@@ -124,7 +126,7 @@ class Seq2SeqGenerator:
         sequences = np.full((batch, max_length), s.pad_token_id, dtype=np.int64)
         sequences[:, 0] = s.decoder_start_token_id
         unfinished = np.ones(batch, dtype=bool)
-        logits, past = self._first_step(sequences[:, :1], mask, hidden)
+        logits, past = self.first_step(sequences[:, :1], mask, hidden)
         length = 1
         while True:
             scores = _ban(logits.astype(np.float32), sequences, length, s)  # astype copies: _ban writes in place
@@ -134,7 +136,7 @@ class Seq2SeqGenerator:
             unfinished &= tokens != s.eos_token_id
             if not unfinished.any() or length >= max_length:
                 break
-            logits, past = self._next_step(tokens[:, None], mask, past)
+            logits, past = self.next_step(tokens[:, None], mask, past)
         return [trim_generated(row[1:length].tolist(), s.eos_token_id, s.pad_token_id) for row in sequences]
 
     def _beam_search(self, hidden: np.ndarray, mask: np.ndarray, num_beams: int, max_new_tokens: int) -> list[list[int]]:
@@ -155,9 +157,9 @@ class Seq2SeqGenerator:
         while True:
             flat = running[:, :, :length].reshape(batch * num_beams, length)
             if past is None:
-                logits, past = self._first_step(flat, mask, hidden)
+                logits, past = self.first_step(flat, mask, hidden)
             else:
-                logits, past = self._next_step(flat[:, -1:], mask, past)
+                logits, past = self.next_step(flat[:, -1:], mask, past)
             log_probs = _ban(_log_softmax(logits), flat, length, s)
             vocab = log_probs.shape[-1]
             totals = (log_probs.reshape(batch, num_beams, vocab) + running_scores[:, :, None]).reshape(batch, -1)
@@ -210,10 +212,3 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     part = np.sort(np.argpartition(-values, k - 1, axis=1)[:, :k], axis=1)
     order = np.argsort(-np.take_along_axis(values, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
-
-
-def trim_generated(tokens: list[int], eos_token_id: int, pad_token_id: int) -> list[int]:
-    """Generated ids cut after the end token, padding dropped (what both ONNX and PyTorch generation return)."""
-    if eos_token_id in tokens:
-        tokens = tokens[: tokens.index(eos_token_id) + 1]
-    return [t for t in tokens if t != pad_token_id or t == eos_token_id]

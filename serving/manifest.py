@@ -1,92 +1,142 @@
-"""The bundle manifest `tuneship.json`: what serving needs to reproduce training's inputs exactly."""
+"""The bundle manifest `tuneship.json`: a common part every task has, and the task's own part (`settings`).
+
+The common part says what the bundle is (task, max length, the graphs' inputs, the models per precision,
+the gates, where it came from); `settings` is the task's part, read and checked by the task's
+`Settings` (`serving/<task>.py`): columns and labels for classification, windows for question
+answering, generation for summarization. A manifest is checked when loaded: one clear error names the
+file and the field, before any model is loaded.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..columns import ColumnMapping
 from ..errors import TuneshipError
+from ..tasks import TASK_NAMES
 
 MANIFEST_FILE = "tuneship.json"
 EXAMPLES_FILE = "examples.jsonl"  # a few validation inputs saved by `tuneship export`, for demos
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PRECISIONS = ("int8", "fp32")
-CLASSIFICATION = "text-classification"
-QUESTION_ANSWERING = "question-answering"
-SUMMARIZATION = "summarization"
-TASKS = (CLASSIFICATION, QUESTION_ANSWERING, SUMMARIZATION)
+
+
+class ManifestError(TuneshipError):
+    """A manifest that is missing, unreadable or does not describe a usable bundle."""
 
 
 @dataclass
 class BundleManifest:
-    """Task, columns, tokenization settings, model files, and the export's gate results.
+    """What every bundle says of itself, and its task's part in `settings`.
 
-    `models` maps a precision (`fp32`, `int8`) to `{"file": ..., "size_bytes": ...}` plus how it was
+    `models` maps a precision (`fp32`, `int8`) to `{"files": [...], "size_bytes": ...}` plus how it was
     made; `default_precision` names the one serving loads unless told otherwise.
     """
 
     task: str
-    text_column: str
-    text_pair_column: str | None
-    label_column: str
-    labels: list[str]
     max_length: int
-    truncation: str
     input_names: list[str]
     models: dict[str, dict]
     default_precision: str
-    positive_label: str | None = None
+    settings: dict
     opset: int | None = None
     gates: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
-    task_settings: dict = field(default_factory=dict)  # e.g. question answering: doc_stride, n_best, max_answer_length
     format_version: int = FORMAT_VERSION
+    location: str = field(default=MANIFEST_FILE, repr=False, compare=False)  # where it was read from, for errors
 
-    @property
-    def columns(self) -> ColumnMapping:
-        return ColumnMapping(text=self.text_column, text_pair=self.text_pair_column, label=self.label_column)
-
-    def model_file(self, precision: str | None = None) -> str:
+    def resolve_precision(self, precision: str | None) -> str:
+        """`precision`, or the bundle's default, checked against what the bundle has."""
+        if precision is not None and precision not in PRECISIONS:
+            raise TuneshipError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         precision = precision or self.default_precision
         if precision not in self.models:
-            raise TuneshipError(
-                f"this bundle has no {precision} model; it has {', '.join(sorted(self.models))}"
-            )
-        return self.models[precision]["file"]
+            raise TuneshipError(f"this bundle has no {precision} model; it has {', '.join(sorted(self.models))}")
+        return precision
+
+    def model_files(self, precision: str | None = None) -> list[str]:
+        """The graph files of the model in `precision` (default: the bundle's default)."""
+        return list(self.models[self.resolve_precision(precision)]["files"])
+
+    def model_file(self, precision: str | None = None) -> str:
+        """The graph file of a one-graph model (classification, question answering)."""
+        files = self.model_files(precision)
+        if len(files) != 1:
+            raise TuneshipError(f"this {self.task} bundle has {len(files)} graphs per model, not one")
+        return files[0]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        del values["location"]
+        return values
 
     def save(self, folder: str | Path) -> Path:
         from ..files import write_json
 
         return write_json(Path(folder) / MANIFEST_FILE, self.to_dict())
 
-    def examples(self, folder: str | Path) -> list[list[str]]:
-        """The example inputs saved in the bundle `folder`: per row, its texts in column order (text, then pair)."""
+    def examples(self, folder: str | Path, columns: list[str]) -> list[list[str]]:
+        """The example inputs saved in the bundle `folder`: per row, its values of `columns` (the task's inputs)."""
         path = Path(folder) / EXAMPLES_FILE
         if not path.is_file():
             return []
-        columns = [c for c in (self.text_column, self.text_pair_column) if c]
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [[str(row.get(c, "")) for c in columns] for row in rows]
 
     @classmethod
-    def load(cls, folder: str | Path) -> "BundleManifest":
+    def load(cls, folder: str | Path, task: str | None = None) -> "BundleManifest":
+        """Read and check `folder/tuneship.json`; with `task`, the bundle must be for that task."""
         path = Path(folder) / MANIFEST_FILE
         if not path.is_file():
-            raise TuneshipError(f"{folder}: not a tuneship bundle (no {MANIFEST_FILE}); make one with `tuneship export`")
+            raise ManifestError(f"{folder}: not a tuneship bundle (no {MANIFEST_FILE}); make one with `tuneship export`")
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise TuneshipError(f"{path}: not valid JSON ({error})") from None
+            raise ManifestError(f"{path}: not valid JSON ({error})") from None
         if not isinstance(values, dict):
-            raise TuneshipError(f"{path}: expected a JSON object")
-        known = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in values.items() if k in known})
-        except TypeError as error:
-            raise TuneshipError(f"{path}: incomplete manifest ({error})") from None
+            raise ManifestError(f"{path}: expected a JSON object")
+        version = values.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ManifestError(f"{path}: field 'format_version' is {version!r}; this tuneship reads version "
+                                f"{FORMAT_VERSION}: export the checkpoint again with this tuneship")
+        known = {f.name: f for f in fields(cls)}
+        required = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise ManifestError(f"{path}: field {missing[0]!r} is missing")
+        manifest = cls(**{k: v for k, v in values.items() if k in known and k != "location"}, location=str(path))
+        manifest.check(path, Path(folder))
+        if task is not None and manifest.task != task:
+            raise ManifestError(f"{path}: field 'task' is {manifest.task!r}; this needs a {task} bundle")
+        return manifest
+
+    def check(self, path: Path, folder: Path) -> None:
+        """The common part's schema: a known task, a positive max length, model files present, sane types."""
+        def bad(name: str, why: str) -> ManifestError:
+            return ManifestError(f"{path}: field {name!r} {why}")
+
+        if self.task not in TASK_NAMES:
+            raise bad("task", f"is {self.task!r}, not a task tuneship knows ({', '.join(TASK_NAMES)})")
+        if not isinstance(self.max_length, int) or isinstance(self.max_length, bool) or self.max_length < 1:
+            raise bad("max_length", f"must be a positive whole number, not {self.max_length!r}")
+        if not isinstance(self.input_names, list) or not all(isinstance(n, str) for n in self.input_names):
+            raise bad("input_names", f"must be a list of input names, not {self.input_names!r}")
+        if not isinstance(self.settings, dict):
+            raise bad("settings", f"must be an object, not {type(self.settings).__name__}")
+        if not isinstance(self.models, dict) or not self.models:
+            raise bad("models", "must map a precision to its files")
+        for precision, info in self.models.items():
+            where = f"models.{precision}"
+            if precision not in PRECISIONS:
+                raise bad("models", f"has precision {precision!r}; known: {', '.join(PRECISIONS)}")
+            files = info.get("files") if isinstance(info, dict) else None
+            if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+                raise bad(f"{where}.files", "must be a list of graph files")
+            for name in files:
+                if Path(name).name != name or not (folder / name).is_file():
+                    raise bad(f"{where}.files", f"names {name!r}, which is not a file in {folder}")
+        if self.default_precision not in self.models:
+            raise bad("default_precision", f"is {self.default_precision!r}, but the bundle has "
+                                           f"{', '.join(sorted(self.models))}")

@@ -7,10 +7,12 @@ import json
 import os
 
 from ..errors import TuneshipError, require
+from ..log import get_logger
 from .config import ServeConfig
 from .manifest import BundleManifest
-from .predictor import available_cores
+from .session import available_cores
 
+logger = get_logger(__name__)
 WORKER_CONFIG_VARIABLE = "TUNESHIP_SERVE_CONFIG"
 
 
@@ -23,13 +25,11 @@ def serve(config: ServeConfig) -> None:
 
     threads = config.threads or max(1, available_cores() // config.workers)
     manifest = BundleManifest.load(config.bundle)  # a clear error before any port is bound
-    precision = config.precision or manifest.default_precision
-    manifest.model_file(precision)
+    precision = manifest.resolve_precision(config.precision)
     options = dict(host=config.host, port=config.port, log_level=config.log_level, access_log=config.access_log,
                    loop="auto", http="auto", timeout_graceful_shutdown=10)
-    print(f"serving {config.bundle} ({manifest.task}, {precision}, labels {', '.join(manifest.labels)}) "
-          f"on http://{config.host}:{config.port} with {config.workers} worker(s) x {threads} thread(s); "
-          f"API docs at /docs", flush=True)
+    logger.info(f"serving {config.bundle} ({manifest.task}, {precision}) on http://{config.host}:{config.port} with "
+                f"{config.workers} worker(s) x {threads} thread(s); API docs at /docs")
     if config.workers == 1:
         uvicorn.run(load_app(config, threads), **options)
         return

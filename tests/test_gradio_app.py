@@ -198,7 +198,7 @@ def test_question_answering_bundle_gets_the_qa_view(qa_bundle):
 
 
 def test_summarization_bundle_gets_the_summary_view(summary_bundle):
-    from tuneship.serving.summarizing import Summarizer
+    from tuneship.serving.summarization import Summarizer
 
     with bundle_client(summary_bundle) as client:
         document = "The bridge was built in 1932 by the city. It cost 3 million to build."

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tuneship.squad import exact_match, f1, normalize_answer, squad_metrics
+from tuneship.metrics.question_answering import exact_match, f1, normalize_answer, squad_metrics
 
 
 def test_normalization_as_the_official_script():

@@ -1,7 +1,8 @@
-"""Fine-tuning with `transformers.Trainer`: `TrainConfig`, `train()`, and checkpoint inference.
+"""Fine-tuning with `transformers.Trainer`: `TrainConfig`, `train()`, and PyTorch inference on checkpoints.
 
-Importing this package is light; torch and transformers load when `train` or `TorchClassifier`
-is first used.
+One module per task (`classification`, `question_answering`, `summarization`) holds its data, training and
+checkpoint model. Importing this package is light; torch and transformers load when `train` or a
+checkpoint model is first used.
 """
 
 from .config import TrainConfig
@@ -10,12 +11,16 @@ __all__ = ["TrainConfig", "train", "TrainResult", "TorchClassifier"]
 
 
 def __getattr__(name: str):
-    if name in ("train", "TrainResult"):
-        from . import training
+    if name == "train":
+        from .training import train
 
-        return getattr(training, name)
+        return train
+    if name == "TrainResult":
+        from .runs import TrainResult
+
+        return TrainResult
     if name == "TorchClassifier":
-        from . import inference
+        from .classification import TorchClassifier
 
-        return getattr(inference, name)
+        return TorchClassifier
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cli import option
+from ..checkpoint import checkpoint_weights
+from ..cli import key_values, option
 from ..errors import TuneshipError
-from ..serving.manifest import CLASSIFICATION, TASKS
+from ..tasks import CLASSIFICATION, TASK_NAMES
 
 METRIC_CHOICES = (
     "auto", "accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted", "loss",
@@ -33,7 +34,7 @@ class TrainConfig:
         CLASSIFICATION, "text-classification (one text or a pair, with labels), question-answering "
         "(extractive, SQuAD-style: SQuAD JSON, or CSV/JSONL with context, question and answers) or summarization "
         "(CSV/JSONL with document and summary columns)",
-        "data", choices=TASKS,
+        "data", choices=TASK_NAMES,
     )
     # Data
     train_file: str | None = option(
@@ -73,17 +74,25 @@ class TrainConfig:
 
     # Optimisation
     # 1e-4 beat 5e-5 for MiniLM-L6 on the MRPC training split (README: "Measured on this machine").
-    learning_rate: float = option(1e-4, "peak learning rate", "training")
-    num_train_epochs: float = option(6.0, "maximum number of epochs (early stopping may end sooner)", "training", flag="--epochs")
-    max_steps: int = option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training")
-    train_batch_size: int = option(16, "training batch size per device", "training", flag="--batch-size")
-    eval_batch_size: int = option(64, "evaluation batch size per device", "training")
-    gradient_accumulation_steps: int = option(1, "batches accumulated per optimiser step", "training")
-    weight_decay: float = option(0.01, "AdamW weight decay", "training")
-    warmup_ratio: float = option(0.1, "fraction of steps with a linear learning-rate warm-up", "training")
-    lr_scheduler_type: str = option("linear", "learning-rate schedule (any transformers scheduler name)", "training")
-    seed: int = option(42, "random seed for the split, the head's initialisation and the data order", "training")
-    logging_steps: int = option(10, "log the training loss every N steps", "training")
+    learning_rate: float = option(1e-4, "peak learning rate", "training", training_arg="learning_rate")
+    num_train_epochs: float = option(6.0, "maximum number of epochs (early stopping may end sooner)", "training",
+                                     flag="--epochs", training_arg="num_train_epochs")
+    max_steps: int = option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training",
+                            training_arg="max_steps")
+    train_batch_size: int = option(16, "training batch size per device", "training", flag="--batch-size",
+                                   training_arg="per_device_train_batch_size")
+    eval_batch_size: int = option(64, "evaluation batch size per device", "training",
+                                  training_arg="per_device_eval_batch_size")
+    gradient_accumulation_steps: int = option(1, "batches accumulated per optimiser step", "training",
+                                              training_arg="gradient_accumulation_steps")
+    weight_decay: float = option(0.01, "AdamW weight decay", "training", training_arg="weight_decay")
+    warmup_ratio: float = option(0.1, "fraction of steps with a linear learning-rate warm-up", "training",
+                                 training_arg="warmup_ratio")
+    lr_scheduler_type: str = option("linear", "learning-rate schedule (any transformers scheduler name)", "training",
+                                    training_arg="lr_scheduler_type")
+    seed: int = option(42, "random seed for the split, the head's initialisation and the data order", "training",
+                       training_arg="seed")
+    logging_steps: int = option(10, "log the training loss every N steps", "training", training_arg="logging_steps")
     class_weights: str = option(
         "auto", "loss weights per class: balanced (inverse frequency), sqrt (its square root), none; "
         "auto: sqrt when the rarest class is under 20%% of the training rows, else none",
@@ -96,7 +105,8 @@ class TrainConfig:
         "model selection", choices=METRIC_CHOICES,
     )
     early_stopping_patience: int = option(2, "stop after N evaluations without improvement (0: never)", "model selection")
-    save_total_limit: int = option(2, "epoch checkpoints kept on disk (the best is always kept)", "model selection")
+    save_total_limit: int = option(2, "epoch checkpoints kept on disk (the best is always kept)", "model selection",
+                                   training_arg="save_total_limit")
 
     # Hardware
     mixed_precision: str = option(
@@ -104,7 +114,15 @@ class TrainConfig:
         "hardware", choices=PRECISION_CHOICES,
     )
 
+    # Anything else transformers.TrainingArguments has
+    training_args: dict = option(
+        None, "any other transformers.TrainingArguments field, as KEY=VALUE (repeatable; e.g. gradient_checkpointing=true, "
+        "report_to=tensorboard); in a config file, a `training_args:` mapping. Checked by transformers before training",
+        "transformers", flag="--training-arg", metavar="KEY=VALUE", action="append",
+    )
+
     def __post_init__(self) -> None:
+        self.training_args = key_values(self.training_args, "--training-arg")
         if not 0.0 < self.validation_split < 1.0:
             raise ValueError(f"validation_split must be between 0 and 1, got {self.validation_split}")
         if self.max_length < 8:
@@ -122,8 +140,8 @@ class TrainConfig:
             raise ValueError(f"class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got {self.class_weights!r}")
         if self.mixed_precision not in PRECISION_CHOICES:
             raise ValueError(f"mixed_precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.mixed_precision!r}")
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.task not in TASK_NAMES:
+            raise ValueError(f"task must be one of {', '.join(TASK_NAMES)}, got {self.task!r}")
         if self.max_target_length < 1 or self.num_beams < 1 or self.no_repeat_ngram_size < 0:
             raise ValueError(f"max_target_length and num_beams must be positive and no_repeat_ngram_size not negative, "
                              f"got {self.max_target_length}, {self.num_beams}, {self.no_repeat_ngram_size}")
@@ -147,30 +165,6 @@ class TrainConfig:
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
-
-
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-
-
-def checkpoint_weights(path: str | Path) -> Path:
-    """Check that `path` is a checkpoint folder (a config.json and weights) and return its weights file."""
-    path = Path(path)
-    if not path.is_dir():
-        raise TuneshipError(f"{path}: no such checkpoint folder")
-    if not (path / "config.json").is_file():
-        raise TuneshipError(f"{path}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
-    for name in WEIGHT_FILES:
-        if (path / name).is_file():
-            return path / name
-    raise TuneshipError(f"{path}: the checkpoint has no weights ({' or '.join(WEIGHT_FILES)})")
-
-
-def checkpoint_task(path: str | Path) -> str:
-    """The task a tuneship checkpoint was trained for (read from its config.json; classification by default)."""
-    config = Path(path) / "config.json"
-    if not config.is_file():
-        return CLASSIFICATION
-    return (json.loads(config.read_text(encoding="utf-8")).get("tuneship") or {}).get("task", CLASSIFICATION)
 
 
 def load_checkpoint(path: str | Path, auto_class: str, task: str | None = None):

@@ -1,74 +1,50 @@
-"""Write the fine-tuned checkpoint folder: weights, config, tokenizer, metrics, plots and card."""
+"""Write a fine-tuned checkpoint folder, for every task: weights, configs, tokenizer, metrics, the training log and
+curve, the validation rows (the export's gates read them), and the model card."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Callable, Sequence
 
+from ..checkpoint import VALIDATION_FILE
 from ..files import write_json
 from .config import TrainConfig
-from .data import ClassificationData
-from .model_card import HYPERPARAMETERS, ClassifierCardData, library_versions
-from .plots import plot_confusion_matrix, plot_training_curve
-
-VALIDATION_FILE = "validation.jsonl"
-CALIBRATION_FILE = "calibration.jsonl"
+from .model_card import HYPERPARAMETERS, CardData, library_versions
+from .plots import plot_training_curve
+from .runs import train_runtime
 
 
-def train_runtime(trainer) -> float | None:
-    """Seconds the Trainer spent training, from its log (None before it has trained)."""
-    return next((e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e), None)
+
+def write_jsonl(path: Path, rows: Sequence[dict]) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
 
 
-def save_checkpoint(folder: Path, trainer, config: TrainConfig, data: ClassificationData, metrics: dict) -> None:
-    """Save everything a user, `pipeline(...)`, export and serving need into `folder`."""
+def card_data(trainer, config: TrainConfig, **task_parts) -> CardData:
+    """The card's data: what every run knows (base model, hyperparameters, epochs, versions) and the task's parts."""
+    best_metric = trainer.args.metric_for_best_model
+    hyperparameters = {name: getattr(config, name) for name in HYPERPARAMETERS} | {"metric_for_best_model": best_metric}
+    hyperparameters |= config.training_args
+    return CardData(
+        model_name=Path(config.output_dir).name, base_model=config.model, pipeline_tag=config.task,
+        best_metric=best_metric, hyperparameters=hyperparameters, epochs_run=round(trainer.state.epoch or 0, 2),
+        train_runtime=round(train_runtime(trainer) or 0.0, 1), max_length=config.max_length,
+        versions=library_versions(), **task_parts,
+    )
+
+
+def save_checkpoint(folder: Path, trainer, config: TrainConfig, metrics: dict, validation_rows: Sequence[dict],
+                    card: CardData, extra: Callable[[Path], None] | None = None) -> None:
+    """Save everything a user, `pipeline(...)`, export and serving need into `folder`; `extra(folder)` adds the
+    task's own files (classification: calibration rows, confusion matrix)."""
     trainer.save_model(str(folder))  # safetensors weights, config.json, tokenizer files
     (folder / "training_args.json").write_text(trainer.args.to_json_string() + "\n", encoding="utf-8")
     (folder / "train_config.json").write_text(config.to_json_string() + "\n", encoding="utf-8")
     write_json(folder / "metrics.json", metrics)
     write_json(folder / "log_history.json", trainer.state.log_history)
-    data.validation_rows.to_json(folder / VALIDATION_FILE, orient="records", lines=True, force_ascii=False)
-    data.calibration_rows.to_json(folder / CALIBRATION_FILE, orient="records", lines=True, force_ascii=False)
-
-    best_metric = trainer.args.metric_for_best_model
-    plot_training_curve(trainer.state.log_history, best_metric, folder / "training_curve.png")
-    plot_confusion_matrix(metrics["confusion_matrix"]["matrix"], data.label_names, folder / "confusion_matrix.png")
-
-    settings = trainer.model.config.tuneship
-    card = ClassifierCardData(
-        model_name=Path(config.output_dir).name,
-        base_model=config.model,
-        train_source=data.train_source,
-        validation_source=data.validation_source,
-        label_names=data.label_names,
-        text_column=settings["text_column"],
-        text_pair_column=settings["text_pair_column"],
-        label_column=settings["label_column"],
-        max_length=settings["max_length"],
-        truncation=settings["truncation"],
-        metrics=metrics,
-        hyperparameters={name: getattr(config, name) for name in HYPERPARAMETERS} | {"metric_for_best_model": best_metric},
-        best_metric=best_metric,
-        num_train=len(data.train),
-        num_validation=len(data.validation),
-        epochs_run=round(trainer.state.epoch or 0, 2),
-        train_runtime=round(train_runtime(trainer) or 0.0, 1),
-        versions=library_versions(),
-    )
+    write_jsonl(folder / VALIDATION_FILE, validation_rows)
+    plot_training_curve(trainer.state.log_history, trainer.args.metric_for_best_model, folder / "training_curve.png")
+    if extra is not None:
+        extra(folder)
     (folder / "README.md").write_text(card.render(), encoding="utf-8")
-
-
-def save_task_checkpoint(folder: Path, trainer, config: TrainConfig, metrics: dict, validation_rows: list[dict],
-                         pipeline_tag: str, card_body: list[str]) -> None:
-    """What a QA or summarization checkpoint holds: the model, its configs, metrics, the training log, the
-    validation rows (`VALIDATION_FILE`, for the export's gates) and a card under a Hub YAML header."""
-    import json
-
-    trainer.save_model(str(folder))
-    (folder / "train_config.json").write_text(config.to_json_string() + "\n", encoding="utf-8")
-    write_json(folder / "metrics.json", metrics)
-    write_json(folder / "log_history.json", trainer.state.log_history)
-    (folder / VALIDATION_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in validation_rows),
-                                          encoding="utf-8")
-    header = ["---", "library_name: transformers", "license: apache-2.0", f"pipeline_tag: {pipeline_tag}",
-              "tags:", "- tuneship", f"- {pipeline_tag}", "---", "", f"# {Path(config.output_dir).name}", ""]
-    (folder / "README.md").write_text("\n".join(header + card_body), encoding="utf-8")

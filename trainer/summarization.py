@@ -10,18 +10,19 @@ The generation settings (beams, max new tokens, no-repeat n-grams) are saved in
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Sequence
 
+from ..data.summarization import SummaryExample, read_summaries, trim_generated
 from ..errors import TuneshipError, require
-from ..rouge import rouge
-from ..serving.documents import SummaryExample, read_summaries
-from ..serving.offline import lead3_scores
-from ..serving.generation import trim_generated
-from ..serving.manifest import SUMMARIZATION
+from ..log import get_logger
+from ..metrics.summarization import lead3_scores, rouge
+from ..tasks import SUMMARIZATION
+from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
-from .saving import VALIDATION_FILE, save_task_checkpoint  # noqa: F401 (VALIDATION_FILE: the validation documents, for the export)
+from .runs import TrainResult, finish_run, load_base_model, prepare_output, resolve_model, trainer_callbacks
+
+logger = get_logger(__name__)
 
 GENERATION_KEYS = ("num_beams", "max_new_tokens", "no_repeat_ngram_size", "length_penalty", "early_stopping",
                    "min_new_tokens")
@@ -30,8 +31,6 @@ GENERATION_KEYS = ("num_beams", "max_new_tokens", "no_repeat_ngram_size", "lengt
 def load_seq2seq_model(config: TrainConfig):
     """`config.model` as a seq2seq model with its tokenizer: an encoder-decoder model as it is, an encoder-only
     one (BERT, MiniLM) warm-started into both halves of an `EncoderDecoderModel`."""
-    from .training import load_base_model, resolve_model
-
     transformers = require("transformers", "train")
     path = resolve_model(config.model)
     try:
@@ -61,7 +60,7 @@ def load_seq2seq_model(config: TrainConfig):
     generation.early_stopping = True
     generation.length_penalty = 1.0
     model.config.tuneship = {"task": SUMMARIZATION, "max_length": config.max_length,
-                             "max_target_length": config.max_target_length}
+                             "max_target_length": config.max_target_length}  # the columns are added once read
     tokenizer.model_max_length = config.max_length
     return model, tokenizer
 
@@ -83,10 +82,13 @@ class TorchSummarizer:
         'we propose ...'
     """
 
+    task = SUMMARIZATION
+
     def __init__(self, model, tokenizer):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.settings = model.config.tuneship
+        self.document_column = self.settings.get("document_column", "document")
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "TorchSummarizer":
@@ -114,7 +116,7 @@ class TorchSummarizer:
         return summaries
 
 
-def _features(tokenizer, model, examples: Sequence[SummaryExample], config: TrainConfig) -> dict[str, list]:
+def features(tokenizer, model, examples: Sequence[SummaryExample], config: TrainConfig) -> dict[str, list]:
     inputs = tokenizer([e.document for e in examples], truncation=True, max_length=config.max_length,
                        return_token_type_ids=False)
     labels = tokenizer(text_target=[e.summary for e in examples], truncation=True,
@@ -127,37 +129,53 @@ def _features(tokenizer, model, examples: Sequence[SummaryExample], config: Trai
     return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "labels": labels}
 
 
+from_checkpoint = TorchSummarizer.from_checkpoint
+
+
 def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[SummaryExample], columns,
           metrics: dict, sources: dict) -> None:
+    from .saving import card_data, save_checkpoint
+
     document, summary = columns
     g = trainer.model.generation_config
-    save_task_checkpoint(folder, trainer, config, metrics, [{document: e.document, summary: e.summary} for e in validation],
-                         SUMMARIZATION, [
-        f"`{config.model}` fine-tuned for abstractive summarization with tuneship on `{sources['train']}` "
-        f"({sources['train_rows']} documents), selected on ROUGE-L over `{sources['validation']}` "
-        f"({len(validation)} documents). {sources['architecture']}", "",
-        "| | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---|---|---|",
-        f"| this model | {metrics['rouge1']:.2f} | {metrics['rouge2']:.2f} | {metrics['rougeL']:.2f} |",
-        f"| lead-3 baseline | {metrics['lead3_rouge1']:.2f} | {metrics['lead3_rouge2']:.2f} | {metrics['lead3_rougeL']:.2f} |",
-        "",
-        f"Documents cut to {config.max_length} tokens; summaries of at most {g.max_new_tokens} tokens, beam search with "
-        f"{g.num_beams} beams, no repeated {g.no_repeat_ngram_size}-grams (saved in `generation_config.json`). "
-        "Load it with `transformers.pipeline('summarization', model=PATH)`.", "",
-    ])
+    name = Path(config.output_dir).name
+    card = card_data(
+        trainer, config, task_description="An abstractive summarization model",
+        summary=f"It writes a short summary of a document. {sources['architecture']}".strip(),
+        train_source=sources["train"], validation_source=sources["validation"], num_train=sources["train_rows"],
+        num_validation=len(validation), unit="documents",
+        headline_metrics={"rouge1": metrics["rouge1"], "rouge2": metrics["rouge2"], "rougeL": metrics["rougeL"]},
+        evaluation_extra="\n".join([
+            "The lead-3 baseline (each document's first three sentences) on the same documents:", "",
+            "| | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---|---|---|",
+            f"| this model | {metrics['rouge1']:.2f} | {metrics['rouge2']:.2f} | {metrics['rougeL']:.2f} |",
+            f"| lead-3 baseline | {metrics['lead3_rouge1']:.2f} | {metrics['lead3_rouge2']:.2f} | "
+            f"{metrics['lead3_rougeL']:.2f} |", "", "![training curve](training_curve.png)"]),
+        intended_use="Summarizing documents like the training data. Export it to ONNX with `tuneship export` to "
+                     "serve it on CPUs (encoder and decoder graphs with a KV cache).",
+        usage="\n".join(["```python", "from transformers import pipeline", "",
+                         f'summarizer = pipeline("summarization", model="{name}")', 'summarizer("A long document ...")',
+                         "```", "", f'or, with tuneship: `tuneship predict --model {name} --text "A long document ..."`.']),
+        preprocessing=[f"Columns: document `{document}`, summary `{summary}`.",
+                       f"Documents cut to {config.max_length} tokens; summaries of at most {g.max_new_tokens} tokens, "
+                       f"beam search with {g.num_beams} beams, no repeated {g.no_repeat_ngram_size}-grams (saved in "
+                       "`generation_config.json`)."],
+        limitations=["Summaries can state things the document does not say; check them before publishing."],
+    )
+    save_checkpoint(folder, trainer, config, metrics, [{document: e.document, summary: e.summary} for e in validation],
+                    card)
 
 
-def train_summarization(config: TrainConfig, callbacks: Sequence = ()):
+def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     """Fine-tune `config.model` for summarization on `config.train_file` (CSV/JSONL with document and summary)."""
-    from .training import _prepare_output, _training_arguments, finish_task_run, trainer_callbacks
-
     transformers = require("transformers", "train")
     import datasets
     import numpy as np
 
-    resume = _prepare_output(config)
+    resume = prepare_output(config)
     train_examples, columns = read_summaries(config.train_file, config.text_column, config.label_column)
     if config.validation_file:
-        validation, _ = read_summaries(config.validation_file, columns[0], columns[1])
+        validation, _ = read_summaries(config.validation_file, columns[0], columns[1], split="validation")
         validation_source = config.validation_file
     else:
         order = np.random.default_rng(config.seed).permutation(len(train_examples))
@@ -165,14 +183,15 @@ def train_summarization(config: TrainConfig, callbacks: Sequence = ()):
         validation = [train_examples[i] for i in order[:held]]
         train_examples = [train_examples[i] for i in sorted(order[held:])]
         validation_source = f"a {config.validation_split:.0%} split of {config.train_file}"
-    print(f"summarization: {len(train_examples)} training and {len(validation)} validation documents "
+    logger.info(f"summarization: {len(train_examples)} training and {len(validation)} validation documents "
           f"(columns {columns[0]!r} -> {columns[1]!r})")
 
     model, tokenizer = load_seq2seq_model(config)
+    model.config.tuneship.update(document_column=columns[0], summary_column=columns[1])
     architecture = ("An `EncoderDecoderModel` warm-started from it in both halves (BERT2BERT): a small model."
                     if model.config.model_type == "encoder-decoder" else "")
-    train_set = datasets.Dataset.from_dict(_features(tokenizer, model, train_examples, config))
-    validation_set = datasets.Dataset.from_dict(_features(tokenizer, model, validation, config))
+    train_set = datasets.Dataset.from_dict(features(tokenizer, model, train_examples, config))
+    validation_set = datasets.Dataset.from_dict(features(tokenizer, model, validation, config))
     references = [e.summary for e in validation]
 
     def compute_metrics(prediction):
@@ -180,9 +199,7 @@ def train_summarization(config: TrainConfig, callbacks: Sequence = ()):
         summaries = [s.strip() for s in tokenizer.batch_decode(ids, skip_special_tokens=True)]
         return rouge(summaries, references)
 
-    args = _training_arguments(config, "rougeL", "Seq2SeqTrainingArguments", predict_with_generate=True)
-    if config.overwrite and not resume:
-        shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
+    args = training_arguments(config, "rougeL", "Seq2SeqTrainingArguments", predict_with_generate=True)
     trainer = transformers.Seq2SeqTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=validation_set, processing_class=tokenizer,
         data_collator=transformers.DataCollatorForSeq2Seq(tokenizer, model=model), compute_metrics=compute_metrics,
@@ -194,7 +211,7 @@ def train_summarization(config: TrainConfig, callbacks: Sequence = ()):
     metrics.update(num_examples=len(validation))
     sources = {"train": config.train_file, "validation": validation_source, "train_rows": len(train_examples),
                "architecture": architecture}
-    return finish_task_run(trainer, config, metrics,
-                           lambda folder: _save(folder, trainer, config, validation, columns, metrics, sources),
-                           "  tuneship evaluate --model {output} --data FILE\n  tuneship export --model {output} "
-                           "--output {output}-onnx")
+    return finish_run(trainer, config, metrics,
+                      lambda folder: _save(folder, trainer, config, validation, columns, metrics, sources),
+                      "  tuneship evaluate --model {output} --data FILE\n  tuneship export --model {output} "
+                      "--output {output}-onnx")

@@ -55,6 +55,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip
         default = field.default if field.default is not dataclasses.MISSING else None
         help_text = meta.get("help", "")
         kind = meta.get("type") or _field_type(field, hints)
+        if meta.get("action") == "append":
+            group.add_argument(flag, dest=field.name, action="append", type=str, default=argparse.SUPPRESS,
+                               metavar=meta.get("metavar"), help=help_text)
+            continue
         if kind is bool:
             group.add_argument(flag, dest=field.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             continue
@@ -99,8 +103,28 @@ def config_from_args(config_cls: type, args: argparse.Namespace, config_file: st
     unknown = sorted(set(values) - names)
     if unknown:
         raise TuneshipError(f"config file {config_file}: unknown option(s) {', '.join(unknown)}")
-    values.update({name: value for name, value in vars(args).items() if name in names})
+    for name, value in vars(args).items():
+        if name in names:  # a repeatable KEY=VALUE flag adds to (and overrides keys of) the file's mapping
+            values[name] = {**key_values(values[name], name), **key_values(value, name)} \
+                if isinstance(value, list) and isinstance(values.get(name), dict) else value
     return config_cls(**values)
+
+
+def key_values(items: dict | Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """`KEY=VALUE` strings (a repeatable flag) as a mapping; a mapping (from a config file) passes through."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return {str(key).replace("-", "_"): value for key, value in items.items()}
+    if isinstance(items, str):
+        items = [items]
+    result = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise TuneshipError(f"{flag} {item!r}: give KEY=VALUE")
+        result[key.strip().replace("-", "_")] = value.strip()
+    return result
 
 
 def print_json(payload: Any) -> None:

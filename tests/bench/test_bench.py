@@ -13,7 +13,7 @@ from tuneship.bench import BACKENDS, BenchConfig, benchmark
 from tuneship.bench.inputs import make_inputs
 from tuneship.errors import TuneshipError
 from tuneship.serving import BundleManifest
-from tuneship.serving.encoding import TextEncoder
+from tuneship.encoding import TextEncoder
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
 
@@ -106,7 +106,7 @@ def test_inputs_are_cut_to_exactly_the_asked_length(pair_bundle):
     manifest = BundleManifest.load(pair_bundle)
     for seq_len in (8, 33, 256):
         texts, pairs = make_inputs(["short", "words"], seq_len, 3, is_pair=True)
-        encoder = TextEncoder.from_file(pair_bundle, seq_len, manifest.truncation)
+        encoder = TextEncoder.from_file(pair_bundle, seq_len, manifest.settings["truncation"])
         assert [len(e.ids) for e in encoder.encode(texts, pairs)] == [seq_len] * 3
         single, none = make_inputs([], seq_len, 2, is_pair=False)
         assert none is None and [len(e.ids) for e in encoder.encode(single)] == [seq_len] * 2

@@ -16,7 +16,7 @@ from tuneship.errors import TuneshipError
 from tuneship.export import ExportConfig, export
 from tuneship.serving import BundleManifest, Predictor
 from tuneship.trainer import TorchClassifier
-from tuneship.trainer.data import load_labelled_texts
+from tuneship.data.classification import load_labelled_texts
 
 BUNDLE_FILES = (
     "model.onnx", "model_quantized.onnx", "config.json", "tokenizer.json", "tokenizer_config.json",
@@ -34,11 +34,12 @@ def test_bundle_is_self_contained_and_described_by_its_manifest(pair_bundle, pai
         assert (pair_bundle / name).is_file(), name
     assert not any(p.name.startswith(".") for p in pair_bundle.iterdir()), "no work files left behind"
     manifest = BundleManifest.load(pair_bundle)
-    assert (manifest.text_column, manifest.text_pair_column, manifest.label_column) == ("sentence1", "sentence2", "label")
-    assert manifest.labels == ["0", "1"] and manifest.max_length == 32 and manifest.truncation == "longest_first"
+    settings = manifest.settings
+    assert (settings["text_column"], settings["text_pair_column"], settings["label_column"]) == ("sentence1", "sentence2", "label")
+    assert settings["labels"] == ["0", "1"] and manifest.max_length == 32 and settings["truncation"] == "longest_first"
     assert set(manifest.input_names) == {"input_ids", "attention_mask", "token_type_ids"} and manifest.opset >= 14
     for info in manifest.models.values():
-        assert info["size_bytes"] == (pair_bundle / info["file"]).stat().st_size
+        assert info["size_bytes"] == sum((pair_bundle / name).stat().st_size for name in info["files"])
     assert manifest.source["sha256"] and len(manifest.source["sha256"]) == 64
     parity = manifest.gates["fp32_parity"]
     assert parity["passed"] and parity["max_abs_logit_difference"] <= 1e-4 and parity["tokenization_identical"]
@@ -82,7 +83,7 @@ def test_single_text_model_exports_and_matches_pytorch(tiny_model, tmp_path):
     bundle = tmp_path / "bundle"
     export(ExportConfig(model=str(checkpoint), output_dir=str(bundle), quantize="none"))
     manifest = BundleManifest.load(bundle)
-    assert manifest.text_pair_column is None and list(manifest.models) == ["fp32"] and manifest.default_precision == "fp32"
+    assert manifest.settings["text_pair_column"] is None and list(manifest.models) == ["fp32"] and manifest.default_precision == "fp32"
     classifier = TorchClassifier.from_checkpoint(checkpoint)
     texts, _, _ = validation_rows(checkpoint, classifier)
     expected = [p["label"] for p in classifier.predict(texts)]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tuneship.serving.answering import QuestionAnswerer
+from tuneship.serving.question_answering import QuestionAnswerer
 from tuneship.serving.manifest import BundleManifest
-from tuneship.serving.questions import read_qa_examples
-from tuneship.trainer.qa import TorchQuestionAnswerer
+from tuneship.data.question_answering import read_qa_examples
+from tuneship.trainer.question_answering import TorchQuestionAnswerer
 
 TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
 
@@ -18,7 +18,7 @@ TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
 def test_bundle_manifest_and_gates(qa_bundle):
     manifest = BundleManifest.load(qa_bundle)
     assert manifest.task == "question-answering"
-    assert manifest.task_settings == {"doc_stride": 12, "max_answer_length": 30, "n_best": 20} and manifest.max_length == 48
+    assert {k: manifest.settings[k] for k in ("doc_stride", "max_answer_length", "n_best")} == {"doc_stride": 12, "max_answer_length": 30, "n_best": 20} and manifest.max_length == 48
     parity = manifest.gates["fp32_parity"]
     assert parity["passed"] and parity["tokenization_identical"] and parity["max_abs_logit_difference"] <= 1e-4
     assert parity["inputs"] > 5  # short contexts and one of several windows
@@ -52,7 +52,7 @@ def test_evaluate_bundle_and_checkpoint_agree_and_optimum_loads_it(qa_bundle, qa
 
 def test_serving_answers_without_torch(qa_bundle):
     code = (
-        "import sys, json; from tuneship.serving.answering import QuestionAnswerer;"
+        "import sys, json; from tuneship.serving.question_answering import QuestionAnswerer;"
         f"qa = QuestionAnswerer.from_bundle({str(qa_bundle)!r});"
         "a = qa.answer(['When was the tower built?'], ['The tower was built in 1901 by the city.'])[0];"
         "print(json.dumps([a.to_dict(), sorted(m for m in ('torch', 'transformers') if m in sys.modules)]))"

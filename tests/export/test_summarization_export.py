@@ -26,8 +26,8 @@ def test_bundle_holds_the_graphs_the_settings_and_passed_gates(summary_bundle):
     assert manifest["task"] == "summarization" and manifest["default_precision"] == "fp32"
     files = manifest["models"]["fp32"]["files"]
     assert set(files) == {ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE}
-    assert manifest["models"]["fp32"]["size_bytes"] == sum((summary_bundle / f).stat().st_size for f in files.values())
-    generation = manifest["task_settings"]["generation"]
+    assert manifest["models"]["fp32"]["size_bytes"] == sum((summary_bundle / f).stat().st_size for f in files)
+    generation = manifest["settings"]["generation"]
     assert (generation["num_beams"], generation["max_new_tokens"], generation["no_repeat_ngram_size"]) == (3, 12, 3)
     parity = manifest["gates"]["fp32_parity"]
     assert parity["passed"] and parity["max_abs_logit_difference"] <= 1e-4
@@ -41,7 +41,7 @@ def test_bundle_holds_the_graphs_the_settings_and_passed_gates(summary_bundle):
                                      {"num_beams": 2, "no_repeat_ngram_size": 0}])
 def test_onnx_search_writes_what_pytorch_generate_writes(summary_checkpoint, summary_bundle, options):
     """Padded batches of documents of different lengths, greedy and beam search, the bundle's settings changed."""
-    from tuneship.serving.summarizing import Summarizer
+    from tuneship.serving.summarization import Summarizer
     from tuneship.trainer.summarization import TorchSummarizer
 
     summarizer = Summarizer.from_bundle(summary_bundle, threads=1)
@@ -58,7 +58,7 @@ def test_optimum_loads_the_bundle_and_generates_the_same_text(summary_bundle):
     from optimum.onnxruntime import ORTModelForSeq2SeqLM
     from transformers import AutoTokenizer
 
-    from tuneship.serving.summarizing import Summarizer
+    from tuneship.serving.summarization import Summarizer
 
     model = ORTModelForSeq2SeqLM.from_pretrained(summary_bundle, use_cache=True)
     tokenizer = AutoTokenizer.from_pretrained(summary_bundle)
@@ -74,7 +74,7 @@ def test_summarizer_runs_with_onnxruntime_alone(summary_bundle, summary_checkpoi
     expected = TorchSummarizer.from_checkpoint(summary_checkpoint).summaries(DOCUMENTS[:2])
     script = (
         "import json, sys\n"
-        "from tuneship.serving.summarizing import Summarizer\n"
+        "from tuneship.serving.summarization import Summarizer\n"
         f"s = Summarizer.from_bundle({str(summary_bundle)!r})\n"
         f"out = s.summaries({DOCUMENTS[:2]!r})\n"
         "heavy = [m for m in ('torch', 'transformers', 'optimum') if m in sys.modules]\n"
@@ -118,7 +118,7 @@ def test_a_seq2seq_model_such_as_bart_goes_the_same_way(tmp_path):
     from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
 
     from tests.conftest import export_bundle
-    from tuneship.serving.summarizing import Summarizer
+    from tuneship.serving.summarization import Summarizer
     from tuneship.trainer import TrainConfig, train
     from tuneship.trainer.summarization import TorchSummarizer
 

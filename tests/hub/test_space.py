@@ -36,7 +36,7 @@ def test_space_folder_has_app_requirements_card_and_bundle(space, pair_bundle):
     for line in ("sdk: gradio", "app_file: app.py", f"title: {pair_bundle.name}", "license: apache-2.0"):
         assert f"\n{line}\n" in header
     assert sorted(p.name for p in (space / "bundle").iterdir()) == sorted(p.name for p in pair_bundle.iterdir())
-    assert (space / "tuneship" / "serving" / "predictor.py").is_file()
+    assert (space / "tuneship" / "serving" / "classification.py").is_file()
 
 
 def test_space_refuses_to_overwrite(space, pair_bundle):

@@ -46,7 +46,7 @@ class Interrupting:
 
     def __init__(self, predictor, calls=None):
         self.predictor, self.calls, self.rows = predictor, calls, 0
-        self.columns = predictor.columns
+        self.columns, self.task = predictor.columns, predictor.task
 
     def predict(self, texts, pairs, batch_size=32):
         if self.calls is not None:
@@ -84,7 +84,7 @@ def test_bad_rows_are_named_and_nothing_is_written(predictor, tmp_path):
     broken.write_text('{"sentence1": "a", "sentence2": "b"}\n{"sentence1": \n')
     with pytest.raises(DataError, match="broken.jsonl: line 2 is not valid JSON"):
         predict_file(predictor, broken, tmp_path / "out2.csv")
-    with pytest.raises(DataError, match="unsupported file type .xlsx"):
+    with pytest.raises(DataError, match="unsupported file type '.xlsx'"):
         predict_file(predictor, tmp_path / "in.xlsx", tmp_path / "out3.csv")
 
 

@@ -4,10 +4,10 @@ import httpx
 import pytest
 
 from tests.conftest import running
-from tuneship.serving.answering import QuestionAnswerer
+from tuneship.serving.question_answering import QuestionAnswerer
 from tuneship.serving.api import load_app
 from tuneship.serving.config import ServeConfig
-from tuneship.serving.qa_api import create_qa_app
+from tuneship.serving.api.question_answering import create_app as create_qa_app
 
 CONTEXT = " ".join(f"Note {j} is about nothing." for j in range(20)) + " The museum was built in 1904 by the city."
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import SHARED_DATA, write_csv, write_jsonl
 from tuneship.errors import DataError
-from tuneship.serving.questions import read_qa_examples
+from tuneship.data.question_answering import read_qa_examples
 
 CONTEXT = "The bridge was finished in 1932 by the city engineers."
 

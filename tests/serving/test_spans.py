@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tuneship.errors import TuneshipError
-from tuneship.serving.spans import answer_positions, best_answers, context_range, encode_windows
+from tuneship.spans import answer_positions, best_answers, context_range, encode_windows
 
 
 @pytest.fixture(scope="module")

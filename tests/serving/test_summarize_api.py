@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import running
 from tuneship.serving.api import load_app
 from tuneship.serving.config import ServeConfig
-from tuneship.serving.summarizing import Summarizer
+from tuneship.serving.summarization import Summarizer
 
 DOCUMENT = "The bridge was built in 1932 by the city. It cost 3 million to build. Visitors say it is worth a trip."
 
@@ -51,3 +51,12 @@ def test_model_info_and_probes(url):
     assert httpx.get(f"{url}/readyz").json()["status"] == "ready"
     assert httpx.get(f"{url}/healthz").status_code == 200
     assert httpx.post(f"{url}/v1/summarize", content=b"{not json", timeout=10).status_code == 422
+
+
+def test_metrics_label_summarize_traffic_with_its_route(url):
+    """`/v1/summarize` is counted under its own path, not as "other" (its route was once missing from the labels)."""
+    httpx.post(f"{url}/v1/summarize", json={"inputs": {"document": DOCUMENT}, "num_beams": 1}, timeout=60)
+    httpx.get(f"{url}/no-such-page", timeout=10)
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'tuneship_requests_total{method="POST",path="/v1/summarize",status="200"}' in metrics
+    assert 'path="other"' in metrics and 'path="/no-such-page"' not in metrics

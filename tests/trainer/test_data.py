@@ -7,15 +7,10 @@ import pytest
 
 from tests.conftest import EXAMPLES, SHARED_DATA, pair_rows, ticket_rows, write_csv, write_jsonl
 from tuneship.errors import DataError
-from tuneship.trainer.data import (
-    detect_columns,
-    label_names_from,
-    load_classification_data,
-    load_labelled_texts,
-    positive_label_id,
-    read_table,
-    stratified_split,
-)
+from tuneship.data.classification import label_names_from, load_labelled_texts, positive_label_id, stratified_split
+from tuneship.data.columns import detect_columns
+from tuneship.data.records import read_records
+from tuneship.trainer.classification import load_classification_data
 
 
 def test_every_file_format_loads_the_same_rows(tmp_path):
@@ -27,8 +22,8 @@ def test_every_file_format_loads_the_same_rows(tmp_path):
     write_jsonl(tmp_path / "d.jsonl", rows)
     frame.to_parquet(tmp_path / "d.parquet")
     for suffix in ("csv", "tsv", "json", "jsonl", "parquet"):
-        table = read_table(tmp_path / f"d.{suffix}")
-        assert table.to_dict("records") == rows, suffix
+        table = read_records(tmp_path / f"d.{suffix}")
+        assert [record.values for record in table] == rows, suffix
 
 
 @pytest.mark.parametrize(
@@ -80,7 +75,7 @@ def test_load_with_split_maps_columns_and_labels(tmp_path):
     assert data.label_names == ["bug", "feature_request", "general_inquiry"]
     assert data.train.column_names == ["text", "label"] and len(data.train) + len(data.validation) == 30
     assert sorted(data.validation["label"]) == [0, 0, 1, 1, 2, 2]
-    assert list(data.validation_rows.columns) == ["text", "label"]
+    assert list(data.validation_rows[0]) == ["text", "label"]
 
 
 def test_integer_labels_keep_their_values(tmp_path):
@@ -109,9 +104,9 @@ def test_empty_file_and_header_only(tmp_path):
 def test_unsupported_type_and_folder(tmp_path):
     (tmp_path / "d.xlsx").write_text("x")
     with pytest.raises(DataError, match=r"unsupported file type '\.xlsx'"):
-        read_table(tmp_path / "d.xlsx")
+        read_records(tmp_path / "d.xlsx")
     with pytest.raises(DataError, match="is a folder"):
-        read_table(tmp_path)
+        read_records(tmp_path)
 
 
 def test_empty_and_missing_values_are_counted_with_rows(tmp_path):
@@ -168,7 +163,7 @@ def test_malformed_json_lines(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n{"text": "b", \n')
     with pytest.raises(DataError, match=r"bad\.jsonl: line 2 is not valid JSON"):
-        read_table(path)
+        read_records(path)
 
 
 def test_unreachable_hub_dataset_is_a_clear_error():

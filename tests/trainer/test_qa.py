@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from tests.conftest import squad_file
-from tuneship.serving.offline import evaluate_qa
-from tuneship.trainer.qa import TorchQuestionAnswerer
+from tuneship.serving.question_answering import evaluate as evaluate_qa
+from tuneship.trainer.question_answering import TorchQuestionAnswerer
 
 TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
 
@@ -43,3 +43,15 @@ def test_bad_answers_stop_training_with_the_question_named(tiny_model, tmp_path)
                              str(bad), "--output", str(tmp_path / "m")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "question 'q2': answer '1902' is not at character 0" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_card_is_built_like_every_task_s_with_eval_results(qa_checkpoint):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(qa_checkpoint / "README.md")
+    metrics = json.loads((qa_checkpoint / "metrics.json").read_text())
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results == {"exact_match": round(metrics["exact_match"], 4), "f1": round(metrics["f1"], 4)}
+    assert card.data.pipeline_tag == "question-answering"
+    for section in ("## Evaluation", "## Intended use", "## How to use", "## Training procedure", "## Limitations"):
+        assert section in card.text

@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import write_csv, write_jsonl
 from tuneship.errors import DataError
-from tuneship.rouge import rouge
-from tuneship.serving.documents import lead, read_summaries, sentences
+from tuneship.metrics.summarization import rouge
+from tuneship.data.summarization import lead, read_summaries, sentences
 
 
 def test_rouge_matches_hand_worked_scores():
@@ -68,9 +68,9 @@ def test_checkpoint_is_a_seq2seq_folder_with_its_generation_settings(summary_che
 def test_labels_drop_the_start_token_the_decoder_is_fed(summary_checkpoint):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from tuneship.serving.documents import SummaryExample
+    from tuneship.data.summarization import SummaryExample
     from tuneship.trainer import TrainConfig
-    from tuneship.trainer.summarization import _features
+    from tuneship.trainer.summarization import features as _features
 
     model = AutoModelForSeq2SeqLM.from_pretrained(summary_checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(summary_checkpoint)
@@ -78,3 +78,15 @@ def test_labels_drop_the_start_token_the_decoder_is_fed(summary_checkpoint):
     features = _features(tokenizer, model, [SummaryExample("1", "a document", "one two three four five six")], config)
     labels = features["labels"][0]
     assert labels[0] != tokenizer.cls_token_id and labels[-1] == tokenizer.sep_token_id and len(labels) == 4
+
+
+def test_card_is_built_like_every_task_s_with_eval_results(summary_checkpoint):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(summary_checkpoint / "README.md")
+    metrics = json.loads((summary_checkpoint / "metrics.json").read_text())
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results == {name: pytest.approx(metrics[name], abs=1e-4) for name in ("rouge1", "rouge2", "rougeL")}
+    assert card.data.pipeline_tag == "summarization" and card.data.license == "apache-2.0"
+    for section in ("## Evaluation", "## Intended use", "## How to use", "## Training procedure", "## Limitations"):
+        assert section in card.text

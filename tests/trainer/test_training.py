@@ -155,7 +155,7 @@ def test_config_rejects_bad_values():
 
 
 def test_class_weights_weight_rare_classes_only_when_asked_or_rare():
-    from tuneship.trainer.training import class_weights
+    from tuneship.trainer.classification import class_weights
 
     rare = [0] * 95 + [1] * 5
     assert class_weights(rare, 2, "balanced") == pytest.approx([100 / 190, 10.0])
@@ -171,3 +171,40 @@ def test_weighted_loss_trains_and_is_recorded(tiny_model, tmp_path, capsys):
     saved = json.loads((result.output_dir / "train_config.json").read_text())
     assert saved["class_weights"] == "auto" and 0.0 <= result.metrics["accuracy"] <= 1.0
     assert "class weights: bug" in capsys.readouterr().out, "the rare class switched the weighted loss on"
+
+
+def test_any_training_argument_is_set_through_transformers_own_checks(tiny_model, tmp_path):
+    result = train(tiny_config(tiny_model, tmp_path, ticket_rows(24), num_train_epochs=1,
+                               training_args=["adam_beta2=0.98", "gradient_checkpointing=true"]))
+    saved = json.loads((result.output_dir / "training_args.json").read_text())
+    assert saved["adam_beta2"] == 0.98 and saved["gradient_checkpointing"] is True
+    assert json.loads((result.output_dir / "train_config.json").read_text())["training_args"] == {
+        "adam_beta2": "0.98", "gradient_checkpointing": "true"}
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"learnin_rate": "1"}, r"'learnin_rate' is not a field of transformers.TrainingArguments; did you mean 'learning_rate'"),
+    ({"adam_beta2": "abc"}, r"training_args: argument --adam_beta2.*: invalid float value: 'abc'"),
+    ({"learning_rate": "1e-3"}, r"'learning_rate' is a tuneship option: set it with --learning-rate"),
+    ({"output_dir": "x"}, r"'output_dir' is set by tuneship from --output"),
+])
+def test_a_wrong_training_argument_is_refused_before_training(tmp_path, values, message):
+    config = TrainConfig(train_file=str(write_csv(tmp_path / "t.csv", ticket_rows(12))), output_dir=str(tmp_path / "out"),
+                         training_args=values)
+    with pytest.raises(TuneshipError, match=message):
+        train(config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_args_come_from_the_config_file_and_the_flag(tmp_path):
+    from tuneship.cli import build_parser, config_from_args
+    from tuneship.trainer.arguments import check_training_args
+
+    (tmp_path / "run.yaml").write_text("training_args:\n  gradient_checkpointing: true\n  adam_beta2: 0.9\n")
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "run.yaml"), "--training-arg",
+                                      "adam_beta2=0.98", "--training-arg", "optim=adafactor"])
+    config = config_from_args(TrainConfig, args, args.config)
+    assert config.training_args == {"gradient_checkpointing": True, "adam_beta2": "0.98", "optim": "adafactor"}
+    assert check_training_args(config.training_args)["adam_beta2"] == 0.98
+    with pytest.raises(TuneshipError, match="--training-arg 'oops': give KEY=VALUE"):
+        TrainConfig(training_args=["oops"])

@@ -1,26 +1,28 @@
 """The HTTP API of an extractive QA bundle: `POST /v1/answer` over a `QuestionAnswerer`.
 
-Shares errors, probes, metrics and the API-key guard with the classification app (`api.app_shell`).
+Shares errors, probes, metrics and the API-key guard with every task's app (`api.app.app_shell`).
 Requests run one at a time on the session's threads (a long context is already a batch of windows;
-`api.serial_app`); when `max_queue` requests are waiting, new ones get 429 with `Retry-After`.
+`api.app.serial_app`); when `max_queue` requests are waiting, new ones get 429 with `Retry-After`.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
 
-from .answering import QuestionAnswerer
-from .api import ErrorResponse, InputsRequest, model_info, serial_app
-from .config import ServeConfig
+from ..config import ServeConfig
+from ..question_answering import QuestionAnswerer
+from .app import ErrorResponse, InputsRequest, Text, model_info, serial_app
+
+ROUTE = "/v1/answer"
 
 
 class AnswerInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: StrictStr = Field(description="the question")
-    context: StrictStr = Field(description="the text the answer is taken from (any length: it is read in windows)")
+    question: Text = Field(description="the question")
+    context: Text = Field(description="the text the answer is taken from (any length: it is read in windows)")
 
 
 class AnswerRequest(InputsRequest):
@@ -44,7 +46,7 @@ class AnswerResponse(BaseModel):
     outputs: list[AnswerOutput]
 
 
-def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
+def create_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `answerer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
     app, respond = serial_app(f"extractive question answering with an ONNX model on onnxruntime ({answerer.precision})",
                               "Answer questions with a span of their context. Bad input gets 4xx with a message naming "
@@ -54,7 +56,7 @@ def create_qa_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str 
     app.state.answerer = answerer
     errors = {"model": ErrorResponse}
 
-    @app.post("/v1/answer", response_model=AnswerResponse, tags=["inference"],
+    @app.post(ROUTE, response_model=AnswerResponse, tags=["inference"],
               responses={401: errors, 413: errors, 422: errors, 429: errors})
     async def answer(body: AnswerRequest) -> Response:
         """Answer one question or a list of them, each with its own context."""

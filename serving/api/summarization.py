@@ -1,18 +1,20 @@
 """The HTTP API of a summarization bundle: `POST /v1/summarize` over a `Summarizer`.
 
 Shares errors, probes, metrics, the API-key guard and the one-request-at-a-time queue with the QA app
-(`api.serial_app`): generation is a loop of decoder steps, already batched over a request's documents.
+(`api.app.serial_app`): generation is a loop of decoder steps, already batched over a request's documents.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
 
-from .api import ErrorResponse, InputsRequest, model_info, serial_app
-from .config import ServeConfig
-from .summarizing import Summarizer
+from ..config import ServeConfig
+from ..summarization import Summarizer
+from .app import ErrorResponse, InputsRequest, Text, model_info, serial_app
+
+ROUTE = "/v1/summarize"
 
 MAX_BEAMS = 8
 MAX_NEW_TOKENS = 512
@@ -21,7 +23,7 @@ MAX_NEW_TOKENS = 512
 class SummarizeInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    document: StrictStr = Field(description="the text to summarize (cut to the bundle's max_length tokens)")
+    document: Text = Field(description="the text to summarize (cut to the bundle's max_length tokens)")
 
 
 class SummarizeRequest(InputsRequest):
@@ -45,7 +47,7 @@ class SummarizeResponse(BaseModel):
     outputs: list[SummarizeOutput]
 
 
-def create_summarize_app(summarizer: Summarizer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
+def create_app(summarizer: Summarizer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `summarizer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
     app, respond = serial_app(f"summarization with encoder-decoder ONNX models on onnxruntime ({summarizer.precision})",
                               "Summarize documents with greedy or beam search. Bad input gets 4xx with a message naming "
@@ -55,7 +57,7 @@ def create_summarize_app(summarizer: Summarizer, config: ServeConfig, api_key: s
     app.state.summarizer = summarizer
     errors = {"model": ErrorResponse}
 
-    @app.post("/v1/summarize", response_model=SummarizeResponse, tags=["inference"],
+    @app.post(ROUTE, response_model=SummarizeResponse, tags=["inference"],
               responses={401: errors, 413: errors, 422: errors, 429: errors})
     async def summarize(body: SummarizeRequest) -> Response:
         """Summarize one document or a list of them."""

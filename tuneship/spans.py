@@ -11,7 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import TuneshipError
+from .encoding import pad_encodings
+from .errors import TuneshipError
 
 CONTEXT = 1  # `Encoding.sequence_ids` value of the context's tokens (the question is 0)
 
@@ -155,8 +156,6 @@ class SpanAnswerer:
 
     def logits(self, windows: Sequence, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits per window, padded to the longest window (padding is no context, so never wins)."""
-        from .encoding import pad_encodings
-
         width = max(len(w.ids) for w in windows)
         starts = np.full((len(windows), width), -1e4, dtype=np.float32)
         ends = starts.copy()
@@ -169,7 +168,7 @@ class SpanAnswerer:
 
     def answer(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Answer]:
         """The best answer span for each (question, context)."""
-        from .questions import QAExample
+        from .data.question_answering import QAExample
 
         return self.answer_examples([QAExample(str(i), q, c) for i, (q, c) in enumerate(zip(questions, contexts))])
 

@@ -1,6 +1,6 @@
 """Extractive question answering: fine-tune with `transformers.Trainer` on SQuAD-style data, answer, evaluate.
 
-Long contexts are split into overlapping windows and answers mapped to tokens by `serving.spans`,
+Long contexts are split into overlapping windows and answers mapped to tokens by `tuneship.spans`,
 the same code the ONNX path uses, so training and serving see the same windows. Model selection
 uses SQuAD F1 on the validation questions, after the standard span post-processing.
 """
@@ -8,19 +8,22 @@ uses SQuAD F1 on the validation questions, after the standard span post-processi
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ..data.question_answering import QAExample, read_qa_examples
 from ..errors import require
-from ..serving.manifest import QUESTION_ANSWERING
-from ..serving.offline import squad_score
-from ..serving.questions import QAExample, read_qa_examples
-from ..serving.spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
+from ..log import get_logger
+from ..metrics.question_answering import squad_score
+from ..spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
+from ..tasks import QUESTION_ANSWERING
+from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
-from .saving import VALIDATION_FILE, save_task_checkpoint  # noqa: F401 (VALIDATION_FILE: the validation questions, for the export)
+from .runs import TrainResult, finish_run, load_base_model, prepare_output, trainer_callbacks
+
+logger = get_logger(__name__)
 
 
 def window_tokenizer(tokenizer):
@@ -54,6 +57,8 @@ class TorchQuestionAnswerer(SpanAnswerer):
         '1932'
     """
 
+    task = QUESTION_ANSWERING
+
     def __init__(self, model, tokenizer, settings: dict):
         self.model = model.eval()
         self.tokenizer = window_tokenizer(tokenizer)
@@ -81,35 +86,51 @@ def _split(examples: list[QAExample], fraction: float, seed: int) -> tuple[list[
     return [e for e in examples if e.context not in held], [e for e in examples if e.context in held]
 
 
+from_checkpoint = TorchQuestionAnswerer.from_checkpoint
+
+
 def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[QAExample], metrics: dict, sources: dict) -> None:
+    from .saving import card_data, save_checkpoint
+
     rows = [{"id": e.id, "question": e.question, "context": e.context,
              "answers": {"text": [t for t, _ in e.answers], "answer_start": [s for _, s in e.answers]}} for e in validation]
-    save_task_checkpoint(folder, trainer, config, metrics, rows, QUESTION_ANSWERING, [
-        f"`{config.model}` fine-tuned for extractive question answering with tuneship on `{sources['train']}` "
-        f"({sources['train_questions']} questions), selected on `{sources['validation']}` "
-        f"({len(validation)} questions).", "",
-        "| exact match | F1 |", "|---|---|", f"| {metrics['exact_match']:.2f} | {metrics['f1']:.2f} |", "",
-        f"Windows of {config.max_length} tokens with a stride of {config.doc_stride}; answers of at most "
-        f"{config.max_answer_length} tokens. Load it with `transformers.pipeline('question-answering', model=PATH)`.", "",
-    ])
+    name = Path(config.output_dir).name
+    card = card_data(
+        trainer, config, task_description="An extractive question-answering model",
+        summary="Given a question and a context, it answers with a span of the context.",
+        train_source=sources["train"], validation_source=sources["validation"], num_train=sources["train_questions"],
+        num_validation=len(validation), unit="questions",
+        headline_metrics={"exact_match": metrics["exact_match"], "f1": metrics["f1"]},
+        intended_use="Answering questions whose answer is written in a given context, for text like the training "
+                     "data. Export it to ONNX with `tuneship export` to serve it on CPUs.",
+        usage="\n".join(["```python", "from transformers import pipeline", "",
+                         f'qa = pipeline("question-answering", model="{name}")',
+                         'qa(question="...", context="...")', "```", "",
+                         f'or, with tuneship: `tuneship predict --model {name} --text "QUESTION" --text-pair "CONTEXT"`.']),
+        preprocessing=[f"Windows of {config.max_length} tokens with a stride of {config.doc_stride}: a long context is "
+                       "read in overlapping windows, the best span over all windows wins.",
+                       f"Answers of at most {config.max_answer_length} tokens, scored with SQuAD v1.1's exact match "
+                       "and F1 (answers normalized: lower case, no punctuation or articles)."],
+        limitations=["It always answers with some span: it cannot say that the context holds no answer."],
+        evaluation_extra="![training curve](training_curve.png)",
+    )
+    save_checkpoint(folder, trainer, config, metrics, rows, card)
 
 
-def train_qa(config: TrainConfig, callbacks: Sequence = ()):
+def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     """Fine-tune `config.model` for extractive QA on `config.train_file` (SQuAD JSON, CSV or JSONL)."""
-    from .training import _prepare_output, _training_arguments, finish_task_run, load_base_model, trainer_callbacks
-
     transformers = require("transformers", "train")
     import datasets
 
-    resume = _prepare_output(config)
+    resume = prepare_output(config)
     train_examples = read_qa_examples(config.train_file)
     if config.validation_file:
-        validation = read_qa_examples(config.validation_file)
+        validation = read_qa_examples(config.validation_file, split="validation")
         validation_source = config.validation_file
     else:
         train_examples, validation = _split(train_examples, config.validation_split, config.seed)
         validation_source = f"a {config.validation_split:.0%} split of {config.train_file} (whole contexts)"
-    print(f"question answering: {len(train_examples)} training and {len(validation)} validation questions")
+    logger.info(f"question answering: {len(train_examples)} training and {len(validation)} validation questions")
 
     model, tokenizer = load_base_model(config, "AutoModelForQuestionAnswering")
     settings = {"task": QUESTION_ANSWERING, "max_length": config.max_length, "doc_stride": config.doc_stride,
@@ -118,7 +139,7 @@ def train_qa(config: TrainConfig, callbacks: Sequence = ()):
     windows_tokenizer = window_tokenizer(tokenizer)
     train_windows, train_owners = windows_of(train_examples, windows_tokenizer, config.max_length, config.doc_stride)
     val_windows, val_owners = windows_of(validation, windows_tokenizer, config.max_length, config.doc_stride)
-    print(f"windows: {len(train_windows)} training, {len(val_windows)} validation")
+    logger.info(f"windows: {len(train_windows)} training, {len(val_windows)} validation")
     train_set = datasets.Dataset.from_dict(features(train_examples, train_windows, train_owners))
     validation_set = datasets.Dataset.from_dict(features(validation, val_windows, val_owners))
 
@@ -129,18 +150,15 @@ def train_qa(config: TrainConfig, callbacks: Sequence = ()):
         result = squad_score(validation, answers)
         return {"exact_match": result["exact_match"], "f1": result["f1"]}
 
-    args = _training_arguments(config, "f1")
-    if config.overwrite and not resume:
-        shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
     trainer = transformers.Trainer(
-        model=model, args=args, train_dataset=train_set, eval_dataset=validation_set, processing_class=tokenizer,
-        data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
+        model=model, args=training_arguments(config, "f1"), train_dataset=train_set, eval_dataset=validation_set,
+        processing_class=tokenizer, data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
         callbacks=trainer_callbacks(config, callbacks),
     )
     trainer.train(resume_from_checkpoint=True if resume else None)
     metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
     metrics.update(num_examples=len(validation))
     sources = {"train": config.train_file, "validation": validation_source, "train_questions": len(train_examples)}
-    return finish_task_run(trainer, config, metrics,
-                           lambda folder: _save(folder, trainer, config, validation, metrics, sources),
-                           "  tuneship evaluate --model {output} --data FILE")
+    return finish_run(trainer, config, metrics, lambda folder: _save(folder, trainer, config, validation, metrics, sources),
+                      "  tuneship evaluate --model {output} --data FILE\n  tuneship export --model {output} "
+                      "--output {output}-onnx")

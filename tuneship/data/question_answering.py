@@ -1,6 +1,7 @@
-"""Extractive QA examples: read from SQuAD-format JSON, or CSV / JSON Lines / Parquet rows, and checked.
+"""Extractive QA examples: read from SQuAD-format JSON, or CSV / JSON Lines / Parquet / Hub rows, and checked.
 
-Rows need `context` and `question`, and for training or scoring the answers, either as an `answers`
+Everything is read by the one `RecordReader`; a SQuAD file's records are its articles, whose paragraphs are
+flattened here into questions. Rows need `context` and `question`, and for training or scoring the answers, either as an `answers`
 field (`{"text": [...], "answer_start": [...]}`, or that as a JSON string, as in Hugging Face's
 `squad`) or as `answer_text` and `answer_start` columns. An `id` column is optional. Errors name the
 file and the question id (SQuAD JSON) or row.
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
-from .records import RecordReader, field_value
+from .records import Record, RecordReader, field_value
 
 
 @dataclass
@@ -43,22 +44,19 @@ def _check(example: QAExample, where: str, require_answers: bool) -> QAExample:
     return example
 
 
-def _squad(path: Path, require_answers: bool) -> list[QAExample]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-        raise DataError(f'{path}: expected SQuAD JSON, {{"data": [{{"paragraphs": [{{"context", "qas"}}]}}]}}')
+def _squad_article(article: Record, path: Path, require_answers: bool, count: int) -> list[QAExample]:
+    """The questions of one SQuAD article (`{"title", "paragraphs": [{"context", "qas": [...]}]}`)."""
+    paragraphs = article.values.get("paragraphs")
+    if not isinstance(paragraphs, list):
+        raise DataError(f'{path}: article {article.row} has no "paragraphs" list')
     examples = []
-    for article in document["data"]:
-        for paragraph in article.get("paragraphs", []):
-            for qa in paragraph.get("qas", []):
-                where = f"{path}: question {qa.get('id', '?')!r}"
-                answers = [(str(a.get("text", "")), int(a.get("answer_start", -1))) for a in qa.get("answers", [])]
-                example = QAExample(str(qa.get("id", len(examples))), str(qa.get("question", "")),
-                                    str(paragraph.get("context", "")), answers)
-                examples.append(_check(example, where, require_answers))
+    for paragraph in paragraphs:
+        for qa in paragraph.get("qas", []):
+            where = f"{path}: question {qa.get('id', '?')!r}"
+            answers = [(str(a.get("text", "")), int(a.get("answer_start", -1))) for a in qa.get("answers", [])]
+            example = QAExample(str(qa.get("id", count + len(examples))), str(qa.get("question", "")),
+                                str(paragraph.get("context", "")), answers)
+            examples.append(_check(example, where, require_answers))
     return examples
 
 
@@ -85,21 +83,21 @@ def _row_answers(record, path: Path) -> list[tuple[str, int]]:
     return []
 
 
-def read_qa_examples(path: str | Path, require_answers: bool = True) -> list[QAExample]:
-    """Every question in `path` (SQuAD JSON, or rows), checked: non-empty context and question, and answers
-    that sit in their context at their `answer_start`."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.suffix.lower() == ".json" and path.read_text(encoding="utf-8", errors="replace").lstrip().startswith("{"):
-        examples = _squad(path, require_answers)
-    else:
-        examples = []
-        for record in RecordReader(path):
-            example = QAExample(str(record.values.get("id") or record.row),
-                                str(field_value(record, "question", path)), str(field_value(record, "context", path)),
-                                _row_answers(record, path))
-            examples.append(_check(example, f"{path}: row {record.row}", require_answers))
+def read_qa_examples(path: str | Path, require_answers: bool = True, split: str = "train") -> list[QAExample]:
+    """Every question in `path` (SQuAD JSON, rows in any format `RecordReader` reads, or a Hub dataset), checked:
+    non-empty context and question, and answers that sit in their context at their `answer_start`."""
+    reader = RecordReader(path, split)
+    path = reader.path
+    examples: list[QAExample] = []
+    for record in reader:
+        if "paragraphs" in record.values:
+            examples += _squad_article(record, path, require_answers, len(examples))
+            continue
+        example = QAExample(str(record.values.get("id") or record.row),
+                            str(field_value(record, "question", path)), str(field_value(record, "context", path)),
+                            _row_answers(record, path))
+        examples.append(_check(example, f"{path}: row {record.row}", require_answers))
     if not examples:
-        raise DataError(f"{path}: no questions found")
+        raise DataError(f'{path}: no questions found; expected SQuAD JSON ({{"data": [{{"paragraphs": [{{"context", '
+                        f'"qas"}}]}}]}}) or rows with question, context and answers')
     return examples

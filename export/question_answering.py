@@ -1,4 +1,4 @@
-"""`export_qa()`: an extractive QA checkpoint to a bundle of fp32 and int8 ONNX models, with span gates.
+"""Export an extractive QA checkpoint: fp32 and int8 ONNX models, with span gates.
 
 The same stages as classification (Optimum export, fusions, fp32 parity, the int8 remedy ladder,
 an atomic bundle); the int8 gate compares answer spans: the share of validation questions whose
@@ -11,28 +11,30 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TuneshipError
-from ..serving.answering import QuestionAnswerer
-from ..serving.encoding import pad_encodings
-from ..serving.manifest import QUESTION_ANSWERING, BundleManifest
-from ..serving.offline import squad_score
-from ..serving.predictor import create_session
-from ..serving.questions import QAExample, read_qa_examples
-from ..serving.spans import windows_of
-from .bundle import write_examples
+from ..checkpoint import VALIDATION_FILE
+from ..data.question_answering import QAExample, read_qa_examples
+from ..encoding import pad_encodings
+from ..errors import TuneshipError, require
+from ..metrics.question_answering import squad_score
+from ..serving.manifest import BundleManifest
+from ..serving.question_answering import QuestionAnswerer, Settings
+from ..serving.session import create_session
+from ..spans import windows_of
+from ..tasks import QUESTION_ANSWERING
+from .bundle import int8_gate_line, write_examples
 from .config import ExportConfig
 from .conversion import ONNX_FILE
+from .quantization import quantize_until_gate_passes
+from .stages import ExportResult, ExportRun
 
 PARITY_QUESTIONS = 4
 
 
 def _validation(config: ExportConfig) -> tuple[list[QAExample], str]:
-    from ..trainer.qa import VALIDATION_FILE
-
     source = config.validation_data or Path(config.model) / VALIDATION_FILE
     if not Path(source).is_file():
         raise TuneshipError(f"{config.model} has no {VALIDATION_FILE}; give QA rows for the int8 gate with --validation-data")
-    return read_qa_examples(source), str(source)
+    return read_qa_examples(source, split="validation"), str(source)
 
 
 def _parity(fp32: QuestionAnswerer, torch_answerer, examples: list[QAExample]) -> dict:
@@ -61,10 +63,10 @@ def _span_gate(fp32_answers, int8_answers, examples, min_agreement: float, max_d
             "passed": agreement >= min_agreement and drop <= max_drop}
 
 
-def export_qa(config: ExportConfig):
+def export(config: ExportConfig) -> ExportResult:
     """Export a question-answering checkpoint (written by `tuneship train --task question-answering`)."""
-    from ..trainer.qa import TorchQuestionAnswerer
-    from .exporting import ExportRun, quantize_until_gate_passes
+    require("optimum.onnxruntime", "export")
+    from ..trainer.question_answering import TorchQuestionAnswerer
 
     run = ExportRun.start(config)
     torch_answerer = TorchQuestionAnswerer.from_checkpoint(run.checkpoint)
@@ -73,11 +75,8 @@ def export_qa(config: ExportConfig):
 
     def build(folder: Path) -> BundleManifest:
         int8_source, common = run.convert(folder, QUESTION_ANSWERING)
-        manifest = BundleManifest(
-            **common, text_column="question", text_pair_column="context", label_column="answers", labels=[],
-            max_length=settings["max_length"], truncation="only_second",
-            task_settings={k: settings[k] for k in ("doc_stride", "max_answer_length", "n_best")},
-        )
+        task_settings = Settings(**{k: settings[k] for k in ("doc_stride", "max_answer_length", "n_best")})
+        manifest = BundleManifest(**common, max_length=settings["max_length"], settings=task_settings.to_dict())
         from tokenizers import Tokenizer  # the bundle is not complete yet: its parts are loaded by hand
 
         fp32 = QuestionAnswerer(create_session(folder / ONNX_FILE), Tokenizer.from_file(str(folder / "tokenizer.json")),
@@ -113,7 +112,14 @@ def export_qa(config: ExportConfig):
             gate.update(rows=len(validation), source=validation_source, calibration_rows=len(calibration),
                         calibration_source=f"{validation_source} (windows of the validation questions)")
             manifest.gates["int8"] = gate
-        write_examples(folder, manifest.columns, [e.question for e in validation], [e.context for e in validation])
-        return run.finish_bundle(folder, manifest)
+        write_examples(folder, task_settings.input_columns, [(e.question, e.context) for e in validation])
+        return run.finish_bundle(folder, manifest, [*int8_gate_line(manifest, "answer-span", "exact_match"), "",
+                                                    "```python",
+                                                    "from tuneship.serving.question_answering import QuestionAnswerer",
+                                                    'model = QuestionAnswerer.from_bundle("path/to/bundle")', "",
+                                                    "from optimum.onnxruntime import ORTModelForQuestionAnswering",
+                                                    'model = ORTModelForQuestionAnswering.from_pretrained("path/to/bundle")',
+                                                    "```"])
 
-    return run.write(build)
+    return run.write(build, "python -c \"from tuneship.serving.question_answering import QuestionAnswerer; "
+                            "print(QuestionAnswerer.from_bundle('{output}'))\"")

@@ -38,13 +38,14 @@ def _column(names, wanted: str | None, candidates: tuple[str, ...], path: Path, 
 
 
 def read_summaries(path: str | Path, document_column: str | None = None, summary_column: str | None = None,
-                   require_summary: bool = True) -> tuple[list[SummaryExample], tuple[str, str | None]]:
+                   require_summary: bool = True, split: str = "train") -> tuple[list[SummaryExample], tuple[str, str | None]]:
     """Every row of `path` as a `SummaryExample`, checked (no empty document; no empty summary when required),
     and the (document, summary) column names used."""
-    path = Path(path)
+    reader = RecordReader(path, split)
+    path = reader.path
     examples: list[SummaryExample] = []
     columns: tuple[str, str | None] | None = None
-    for record in RecordReader(path):
+    for record in reader:
         if columns is None:
             names = list(record.values)
             document = _column(names, document_column, DOCUMENT_COLUMNS, path, "documents")
@@ -78,3 +79,10 @@ def sentences(text: str) -> list[str]:
 def lead(document: str, n: int = 3) -> str:
     """The lead-`n` baseline: the first `n` sentences of `document`."""
     return " ".join(sentences(document)[:n])
+
+
+def trim_generated(tokens: list[int], eos_token_id: int, pad_token_id: int) -> list[int]:
+    """Generated ids cut after the end token, padding dropped (what both ONNX and PyTorch generation return)."""
+    if eos_token_id in tokens:
+        tokens = tokens[: tokens.index(eos_token_id) + 1]
+    return [t for t in tokens if t != pad_token_id or t == eos_token_id]

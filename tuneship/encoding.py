@@ -1,4 +1,5 @@
-"""Tokenization exactly as in training, with the `tokenizers` library alone (no transformers)."""
+"""Tokenization exactly as in training, with the `tokenizers` library alone (no transformers): serving, the export's
+checks, the benchmark and QA windows all encode with it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import TuneshipError
+from .errors import TuneshipError
 
 TOKENIZER_FILE = "tokenizer.json"
 

@@ -58,3 +58,9 @@ def squad_metrics(predictions: Mapping[str, str], references: Mapping[str, Seque
         total_f1 += max(f1(prediction, truth) for truth in truths)
     count = len(references)
     return {"exact_match": 100 * total_em / count, "f1": 100 * total_f1 / count, "num_examples": count}
+
+
+def squad_score(examples, answers) -> dict:
+    """SQuAD exact match and F1 (percent) of `answers` (objects with `.text`) against the examples' gold answers."""
+    return squad_metrics({e.id: a.text for e, a in zip(examples, answers)},
+                         {e.id: [text for text, _ in e.answers] for e in examples})

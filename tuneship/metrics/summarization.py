@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .errors import TuneshipError, require
+from ..errors import TuneshipError, require
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -25,3 +25,12 @@ def rouge(predictions: Sequence[str], references: Sequence[str]) -> dict[str, fl
         for name, score in scorer.score(reference, prediction).items():
             totals[name] += score.fmeasure
     return {name: 100 * total / len(references) for name, total in totals.items()}
+
+
+def lead3_scores(examples) -> dict[str, float]:
+    """ROUGE of the lead-3 baseline (each document's first three sentences) against the examples' summaries, as
+    `lead3_rouge1`, `lead3_rouge2`, `lead3_rougeL`: the yardstick printed next to every summarizer's scores."""
+    from ..data.summarization import lead
+
+    scores = rouge([lead(e.document) for e in examples], [e.summary for e in examples])
+    return {f"lead3_{name}": value for name, value in scores.items()}

@@ -1,8 +1,11 @@
-"""Streaming reads and resumable, atomic writes of record files (CSV, TSV, JSON Lines; Parquet with pyarrow).
+"""One reader for every input: CSV, TSV, JSON (records, `{"data": [...]}` or columns), JSON Lines, Parquet and
+Hub datasets, as records numbered from 1; and resumable, atomic writes of record files.
 
-Inference over files never holds the whole file in memory: records are read in chunks, and the
-output is written to `OUTPUT.partial` with a progress file next to it, renamed to `OUTPUT` at the
-end. An interrupted job run again with the same input and output continues where it stopped.
+Training, evaluation, prediction, the export's calibration and the Gradio batch tab all read through
+`RecordReader`, so a file that trains also evaluates, and every error names the file, the row (data rows
+count from 1; the header is not a row) and the column. CSV, TSV, JSON Lines and Parquet are streamed, so
+files larger than memory work. Outputs go to `OUTPUT.partial` with a progress file beside it and are
+renamed to `OUTPUT` at the end: an interrupted job run again with the same input and output resumes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +23,9 @@ from typing import IO, Iterator
 from ..errors import DataError, TuneshipError, require
 from ..files import write_json
 
-READ_FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+READ_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 WRITE_FORMATS = (".csv", ".tsv", ".jsonl")
+HUB_NAME = re.compile(r"^[\w.-]+(/[\w.-]+)?(:[\w.-]+)?$")  # owner/name or owner/name:config
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long documents are legitimate inputs
 
 
@@ -32,24 +37,60 @@ class Record:
     values: dict
 
 
-class RecordReader:
-    """Iterate over a file's records; `position` and `size` (bytes) drive a progress bar."""
+def _first_invalid_utf8(path: Path) -> DataError:
+    """The error naming the line and character of the first byte of `path` that is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        return DataError(f"{path}: line {line}, character {column} is not valid UTF-8 (byte 0x{raw[error.start]:02x}); "
+                         "save the file as UTF-8 and try again")
+    return DataError(f"{path}: not valid UTF-8; save the file as UTF-8 and try again")
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+
+class RecordReader:
+    """Iterate over the records of a file or a Hub dataset; `position` and `size` (bytes) drive a progress bar.
+
+    Args:
+        source (`str` or `Path`): a `.csv`, `.tsv`, `.json`, `.jsonl` or `.parquet` file, or a Hub dataset named
+            `owner/name` or `owner/name:config` (needs the `datasets` package and a connection).
+        split (`str`, defaults to `"train"`): the split of a Hub dataset.
+
+    Example:
+        >>> rows = [record.values for record in RecordReader("examples/tickets/train.csv")]  # doctest: +SKIP
+    """
+
+    def __init__(self, source: str | Path, split: str = "train"):
+        self.source = str(source)
+        self.path = Path(source)
+        self.split = split
         self.format = self.path.suffix.lower()
-        if self.format not in READ_FORMATS:
-            raise DataError(f"{self.path}: unsupported file type {self.format or '(none)'}; use one of {', '.join(READ_FORMATS)}")
-        if not self.path.is_file():
-            raise DataError(f"{self.path}: no such file")
-        self.size = self.path.stat().st_size
+        self.hub = False
         self._binary: IO[bytes] | None = None
+        if self.path.is_dir():
+            raise DataError(f"{self.path}: is a folder; give a data file ({', '.join(READ_FORMATS)})")
+        exists = self.path.is_file()
+        if not exists and self.format not in READ_FORMATS and HUB_NAME.match(self.source):
+            self.hub = True
+        elif self.format not in READ_FORMATS:
+            raise DataError(f"{self.path}: unsupported file type {self.format or '(none)'!r}; "
+                            f"use one of {', '.join(READ_FORMATS)}")
+        elif not exists:
+            raise DataError(f"{self.path}: no such file")
+        self.size = 0 if self.hub else self.path.stat().st_size
 
     @property
     def position(self) -> int:
         return self._binary.tell() if self._binary is not None and not self._binary.closed else self.size
 
     def __iter__(self) -> Iterator[Record]:
+        if self.hub:
+            yield from self._hub()
+            return
+        if self.size == 0:
+            raise DataError(f"{self.path}: the file is empty")
         if self.format == ".parquet":
             yield from self._parquet()
             return
@@ -63,9 +104,8 @@ class RecordReader:
                     yield from self._json_lines(text)
                 else:
                     yield from self._json(text)
-            except UnicodeDecodeError as error:
-                raise DataError(f"{self.path}: not valid UTF-8 near byte {binary.tell()}: {error.reason}; "
-                                "save the file as UTF-8") from None
+            except UnicodeDecodeError:
+                raise _first_invalid_utf8(self.path) from None
 
     def _delimited(self, text: IO[str]) -> Iterator[Record]:
         reader = csv.reader(text, delimiter="\t" if self.format == ".tsv" else ",")
@@ -75,6 +115,10 @@ class RecordReader:
             raise DataError(f"{self.path}: the file is empty") from None
         except csv.Error as error:
             raise DataError(f"{self.path}: the header could not be read: {error}") from None
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise DataError(f"{self.path}: the header names column(s) {', '.join(map(repr, repeated))} more than once; "
+                            "give every column its own name")
         row = 0
         while True:
             try:
@@ -100,6 +144,8 @@ class RecordReader:
                 values = json.loads(line)
             except json.JSONDecodeError as error:
                 raise DataError(f"{self.path}: line {number} is not valid JSON: {error.msg}") from None
+            except RecursionError:
+                raise DataError(f"{self.path}: line {number} is JSON nested too deeply to read") from None
             if not isinstance(values, dict):
                 raise DataError(f"{self.path}: line {number} is not a JSON object")
             yield Record(row, values)
@@ -109,29 +155,91 @@ class RecordReader:
             payload = json.load(text)
         except json.JSONDecodeError as error:
             raise DataError(f"{self.path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+        except RecursionError:
+            raise DataError(f"{self.path}: the JSON is nested too deeply to read") from None
+        if isinstance(payload, dict) and isinstance(payload.get("data"), list):
+            payload = payload["data"]  # {"data": [...]}, as SQuAD and many exports have it
+        if isinstance(payload, dict) and payload and all(isinstance(v, list) for v in payload.values()):
+            lengths = {name: len(values) for name, values in payload.items()}
+            if len(set(lengths.values())) > 1:
+                raise DataError(f"{self.path}: the columns have different lengths "
+                                f"({', '.join(f'{k}: {v}' for k, v in lengths.items())})")
+            payload = [dict(zip(payload, values)) for values in zip(*payload.values())]
         if not isinstance(payload, list) or not all(isinstance(values, dict) for values in payload):
-            raise DataError(f"{self.path}: expected a list of JSON objects (for large files use JSON Lines)")
+            raise DataError(f"{self.path}: expected a list of records, {{\"data\": [records]}} or a mapping of columns "
+                            "to lists")
         for row, values in enumerate(payload, start=1):
             yield Record(row, values)
 
     def _parquet(self) -> Iterator[Record]:
         parquet = require("pyarrow.parquet", "train")
         row = 0
-        for batch in parquet.ParquetFile(self.path).iter_batches(batch_size=1024):
-            for values in batch.to_pylist():
-                row += 1
-                yield Record(row, values)
+        try:
+            batches = parquet.ParquetFile(self.path).iter_batches(batch_size=1024)
+            for batch in batches:
+                for values in batch.to_pylist():
+                    row += 1
+                    yield Record(row, values)
+        except OSError as error:  # pyarrow's ArrowInvalid is an OSError subclass here
+            raise DataError(f"{self.path}: could not be read as Parquet: {error}") from None
+
+    def _hub(self) -> Iterator[Record]:
+        datasets = require("datasets", "train")
+        repo, _, subset = self.source.partition(":")
+        try:
+            dataset = datasets.load_dataset(repo, subset or None, split=self.split)
+        except Exception as error:  # noqa: BLE001 - network, auth and naming errors all end here
+            raise DataError(
+                f"{self.source!r} is not a file here, and the Hub dataset {repo!r} (split {self.split!r}) could not be "
+                f"loaded: {type(error).__name__}: {error}. Check the path or the dataset name and your connection; "
+                "with HF_HUB_OFFLINE=1 only datasets already in the cache load."
+            ) from None
+        for row, values in enumerate(dataset, start=1):
+            yield Record(row, dict(values))
 
 
-def field_value(record: Record, column: str, source: Path, allow_empty: bool = True):
+def read_records(source: str | Path, split: str = "train") -> list[Record]:
+    """Every record of `source` (see `RecordReader`), in order."""
+    return list(RecordReader(source, split))
+
+
+def column_names(records: list[Record]) -> list[str]:
+    """The columns of `records` in the order they first appear (a CSV's header order)."""
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(map(str, record.values)))
+    return list(names)
+
+
+def is_missing(value) -> bool:
+    """None, NaN, or a string of whitespace only."""
+    if value is None:
+        return True
+    if isinstance(value, float) and value != value:
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def check_text(value: str, where: str) -> str:
+    """`value`, or an error naming `where` when it is not valid Unicode (a lone surrogate from a JSON escape)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(f"{where} holds text that is not valid Unicode (a lone surrogate such as \\ud800)") from None
+    return value
+
+
+def field_value(record: Record, column: str, source: Path | str, allow_empty: bool = True):
     """The value in `column` of `record` (a string, number or boolean), or a DataError naming file, row and column."""
     if column not in record.values:
         raise DataError(f"{source}: row {record.row} has no column {column!r} (it has {', '.join(map(repr, record.values))})")
     value = record.values[column]
-    if value is None or (not allow_empty and isinstance(value, str) and not value.strip()):
+    if value is None or (not allow_empty and is_missing(value)):
         raise DataError(f"{source}: row {record.row}, column {column!r} is empty or missing")
     if isinstance(value, (dict, list)):
         raise DataError(f"{source}: row {record.row}, column {column!r} holds a {type(value).__name__}, not text")
+    if isinstance(value, str):
+        check_text(value, f"{source}: row {record.row}, column {column!r}")
     return value
 
 

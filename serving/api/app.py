@@ -1,9 +1,10 @@
-"""The HTTP API: FastAPI app over a `Predictor`, with dynamic batching, metrics and an optional API key.
+"""What every task's HTTP app shares: errors, probes, metrics, the API key and body-size guard, and the
+one-request-at-a-time queue of the tasks that batch within a request.
 
-`app_shell` holds what every task's app shares (errors, probes, metrics, the guard); question answering
-adds its route in `qa_api.py`. Routes: `POST /v1/classify`, `GET /v1/model`, `GET /healthz`, `GET /readyz`, `GET /metrics`, and the
-OpenAPI schema and docs FastAPI serves (`/openapi.json`, `/docs`). Bad input is answered with 4xx and a
-message naming the field, never with 500.
+Each task adds its route in its own module (`api/classification.py`: `POST /v1/classify`,
+`api/question_answering.py`: `POST /v1/answer`, `api/summarization.py`: `POST /v1/summarize`). Every app has
+`GET /v1/model`, `GET /healthz`, `GET /readyz`, `GET /metrics`, and the OpenAPI schema and docs FastAPI serves
+(`/openapi.json`, `/docs`). Bad input is answered with 4xx and a message naming the field, never with 500.
 """
 
 from __future__ import annotations
@@ -14,46 +15,36 @@ import os
 import secrets
 import time
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictStr, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
-from .batching import DynamicBatcher, Overloaded, ShuttingDown
-from .config import API_KEY_VARIABLE, ServeConfig
-from .monitoring import CONTENT_TYPE, ServerMetrics
-from .predictor import Predictor, softmax, to_predictions
+from ... import __version__
+from ..config import API_KEY_VARIABLE, ServeConfig
+from ..monitoring import CONTENT_TYPE, ServerMetrics
 
 # Probes stay open when an API key is set, so that orchestrators can check the process without it.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-ROUTES = ("/v1/classify", "/v1/answer", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
 
 
 # --------------------------------------------------------------------------- request and response bodies
 
 
-class ClassifyInput(BaseModel):
-    """One input: a text, and for pair models its second text."""
+def _encodable(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the text holds a lone surrogate and is not valid Unicode") from None
+    return value
 
-    model_config = ConfigDict(extra="forbid")
 
-    text: StrictStr = Field(description="the text (the first text of a pair)")
-    text_pair: StrictStr | None = Field(None, description="the second text; required by pair models, refused by others")
-
-    @field_validator("text", "text_pair")
-    @classmethod
-    def _encodable(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("the text holds a lone surrogate and is not valid Unicode") from None
-        return value
+# A text field of a request: a JSON string (no numbers or nulls) that is valid Unicode.
+Text = Annotated[StrictStr, AfterValidator(_encodable)]
 
 
 class InputsRequest(BaseModel):
@@ -63,26 +54,6 @@ class InputsRequest(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
-
-
-class ClassifyRequest(InputsRequest):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"inputs": [{"text": "An article.", "text_pair": "A comment on it."}]}]},
-    )
-
-    inputs: list[ClassifyInput] = Field(description="a list of inputs (a single input object is accepted too)")
-
-
-class Prediction(BaseModel):
-    label: str
-    score: float
-    probabilities: dict[str, float]
-    truncated: bool = Field(description="whether the input was cut to the model's max length")
-
-
-class ClassifyResponse(BaseModel):
-    outputs: list[Prediction] = Field(description="one prediction per input, in order")
 
 
 class ErrorResponse(BaseModel):
@@ -127,7 +98,7 @@ def _field_name(location: tuple | list) -> str:
     return name or "body"
 
 
-def _validation_detail(errors: list[dict]) -> tuple[str, list[dict]]:
+def validation_detail(errors: list[dict]) -> tuple[str, list[dict]]:
     detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
               for e in errors]
     first = detail[0] if detail else {"loc": [], "msg": "invalid request", "type": ""}
@@ -146,9 +117,12 @@ def _validation_detail(errors: list[dict]) -> tuple[str, list[dict]]:
 class RequestGuard:
     """Pure ASGI middleware: API key, body size limit, and per-request metrics (cheaper than BaseHTTPMiddleware)."""
 
-    def __init__(self, app, metrics: ServerMetrics, max_body_bytes: int, api_key: str | None):
+    def __init__(self, app, metrics: ServerMetrics, max_body_bytes: int, api_key: str | None,
+                 paths: Callable[[], set[str]]):
         self.app = app
         self.metrics = metrics
+        self._paths = paths  # the app's routes, the only paths metrics are labelled with (others: "other")
+        self._known: set[str] | None = None
         self.max_body_bytes = max_body_bytes
         self.api_key = api_key.encode() if api_key else None
 
@@ -173,7 +147,9 @@ class RequestGuard:
             else:
                 await self.app(scope, receive, send_and_note)
         finally:
-            path = scope["path"] if scope["path"] in ROUTES else "other"
+            if self._known is None:
+                self._known = self._paths()
+            path = scope["path"] if scope["path"] in self._known else "other"
             self.metrics.observe_request(path, scope["method"], status, time.perf_counter() - started)
 
     def _refusal(self, scope) -> Response | None:
@@ -236,7 +212,7 @@ def app_shell(summary: str, description: str, config: ServeConfig, metrics: Serv
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
-        return error_response(422, *_validation_detail(error.errors()))
+        return error_response(422, *validation_detail(error.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -252,7 +228,8 @@ def app_shell(summary: str, description: str, config: ServeConfig, metrics: Serv
         """Prometheus text format: requests, errors, latency, batch sizes, queue depth."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=config.max_body_bytes, api_key=api_key)
+    app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=config.max_body_bytes, api_key=api_key,
+                       paths=lambda: {route.path for route in app.routes})
     return app
 
 
@@ -305,133 +282,11 @@ def model_info(manifest, precision: str, config: ServeConfig) -> dict:
     import onnxruntime
 
     return {
-        "task": manifest.task, "precision": precision, "model_file": manifest.model_file(precision),
-        "max_length": manifest.max_length, "truncation": manifest.truncation,
+        "task": manifest.task, "precision": precision, "model_files": manifest.model_files(precision),
+        "max_length": manifest.max_length, "settings": manifest.settings,
         "limits": {"max_request_inputs": config.max_request_inputs, "max_body_bytes": config.max_body_bytes},
         "gates": manifest.gates, "source": manifest.source,
         "versions": {**manifest.versions, "tuneship_server": __version__, "onnxruntime_server": onnxruntime.__version__},
     }
 
 
-def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = None) -> FastAPI:
-    """The FastAPI app serving `predictor`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
-    manifest = predictor.manifest
-    pair = predictor.columns.is_pair
-    # `app` is bound below; the queue depth is read only when /metrics is scraped, after start-up.
-    metrics = ServerMetrics(lambda: app.state.batcher.queue_depth if hasattr(app.state, "batcher") else 0)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        batcher = DynamicBatcher(
-            lambda encodings: predictor.run(encodings, batch_size=len(encodings)),
-            max_batch_tokens=config.max_batch_tokens, max_batch_size=config.max_batch_size,
-            max_wait_ms=config.max_wait_ms, max_queue=config.max_queue, on_batch=metrics.observe_batch,
-        )
-        app.state.batcher = batcher.start()
-        try:
-            yield
-        finally:
-            batcher.close()
-
-    app = app_shell(
-        f"{manifest.task} with an ONNX model on onnxruntime ({predictor.precision})",
-        ("Classify " + ("text pairs" if pair else "texts") + f" into {', '.join(predictor.label_names)}. "
-         "Bad input gets 4xx with a message naming the field."),
-        config, metrics, lifespan, api_key,
-    )
-    app.state.predictor = predictor
-
-    errors = {"model": ErrorResponse}
-
-    # The body is parsed by pydantic-core straight from bytes (`model_validate_json`) rather than through
-    # FastAPI's dependency machinery, which costs a third of the per-request time here; the schema is
-    # declared for the OpenAPI document below.
-    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["inference"],
-              responses={401: errors, 413: errors, 422: errors, 429: errors, 503: errors},
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                  "schema": {"$ref": "#/components/schemas/ClassifyRequest"}}}}})
-    async def classify(request: Request) -> Response:
-        """Classify one input or a list of them. Long inputs are truncated and flagged `truncated`."""
-        try:
-            inputs = ClassifyRequest.model_validate_json(await request.body()).inputs
-        except ValidationError as error:
-            return error_response(422, *_validation_detail(error.errors()))
-        refusal = count_refusal(inputs, config)
-        if refusal is not None:
-            return refusal
-        for i, item in enumerate(inputs):
-            where = f"inputs[{i}].text_pair"
-            if pair and item.text_pair is None:
-                return error_response(422, f"{where}: required, this model classifies pairs "
-                                           f"({predictor.columns.text}, {predictor.columns.text_pair})")
-            if not pair and item.text_pair is not None:
-                return error_response(422, f"{where}: not expected, this model classifies single texts")
-        texts = [item.text for item in inputs]
-        pairs = [item.text_pair for item in inputs] if pair else None
-        encodings = predictor.encoder.encode(texts, pairs)
-        try:
-            logits = await app.state.batcher.submit(encodings)
-        except Overloaded as error:
-            return error_response(429, str(error), headers={"Retry-After": str(error.retry_after)})
-        except ShuttingDown as error:
-            return error_response(503, str(error), headers={"Retry-After": "1"})
-        truncated = [predictor.encoder.is_truncated(e) for e in encodings]
-        return json_response({"outputs": to_predictions(softmax(logits), predictor.label_names, truncated)})
-
-    @app.get("/v1/model", tags=["model"])
-    async def model() -> Response:
-        """What is served: task, labels, inputs, precision, tokenization, batching, versions."""
-        return json_response({
-            **model_info(manifest, predictor.precision, config),
-            "labels": predictor.label_names,
-            "pair": pair,
-            "columns": {"text": manifest.text_column, "text_pair": manifest.text_pair_column,
-                        "label": manifest.label_column},
-            "batching": {"max_batch_tokens": config.max_batch_tokens, "max_batch_size": config.max_batch_size,
-                         "max_wait_ms": config.max_wait_ms, "max_queue": config.max_queue},
-        })
-
-    @app.get("/readyz", tags=["probes"])
-    async def readyz() -> Response:
-        """Ready for traffic: model loaded, batcher running, queue not full."""
-        batcher = getattr(app.state, "batcher", None)
-        if batcher is None or not batcher.alive:
-            return error_response(503, "not ready: the batcher is not running")
-        if batcher.queue_depth >= config.max_queue:
-            return error_response(503, "not ready: the queue is full", headers={"Retry-After": "1"})
-        return json_response({"status": "ready", "queue_depth": batcher.queue_depth})
-
-    generate_openapi = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = generate_openapi()
-            request_schema = ClassifyRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(request_schema.pop("$defs", {}))
-            components["ClassifyRequest"] = request_schema
-        return app.openapi_schema
-
-    app.openapi = openapi
-    return app
-
-
-def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
-    """Load `config.bundle` (without spinning threads, which would starve the event loop) and build the app."""
-    from .manifest import QUESTION_ANSWERING, SUMMARIZATION, BundleManifest
-
-    task = BundleManifest.load(config.bundle).task
-    if task == QUESTION_ANSWERING:
-        from .answering import QuestionAnswerer
-        from .qa_api import create_qa_app
-
-        answerer = QuestionAnswerer.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
-        return create_qa_app(answerer, config)
-    if task == SUMMARIZATION:
-        from .summarize_api import create_summarize_app
-        from .summarizing import Summarizer
-
-        summarizer = Summarizer.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
-        return create_summarize_app(summarizer, config)
-    predictor = Predictor.from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
-    return create_app(predictor, config)

@@ -1,0 +1,172 @@
+"""Export a classification checkpoint: fp32 and int8 ONNX models, the parity gate against PyTorch, and the int8
+ladder gated on label agreement and accuracy/F1 on labelled rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..checkpoint import CALIBRATION_FILE, VALIDATION_FILE
+from ..data.classification import LabelledRows, load_texts, read_labelled
+from ..encoding import TextEncoder
+from ..errors import TuneshipError, require
+from ..metrics.classification import classification_metrics
+from ..serving.classification import Predictor, Settings
+from ..serving.manifest import BundleManifest
+from ..serving.session import create_session
+from ..tasks import CLASSIFICATION
+from .bundle import int8_gate_line, write_examples
+from .config import ExportConfig
+from .conversion import ONNX_FILE
+from .quantization import quantize_until_gate_passes
+from .stages import ExportResult, ExportRun
+
+RANKING_ROWS = 64  # calibration rows used to rank nodes by sensitivity
+
+
+def parity_samples(texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> list[tuple[list[str], list[str] | None]]:
+    """Input groups for the fp32 parity check: short and at max length, batched and one at a time."""
+    count = min(4, len(texts))
+    short = (list(texts[:count]), None if pairs is None else list(pairs[:count]))
+    # Repeated until they overflow max_length, so that truncation (longer text first) is exercised.
+    long = (
+        [" ".join([t] * (max_length // max(len(t.split()), 1) + 2)) for t in short[0]],
+        None if pairs is None else [" ".join([p] * 3) for p in short[1]],
+    )
+    singles = [([g[0][i]], None if g[1] is None else [g[1][i]]) for g in (short, long) for i in range(min(2, count))]
+    return [short, long, *singles]
+
+
+def fp32_parity(predictor: Predictor, torch_model, tokenizer, samples) -> dict:
+    """Max |logit difference| between the ONNX model and PyTorch on the same token ids, and whether
+    `tokenizers` (serving) produces the same ids as transformers' tokenizer (training)."""
+    import torch
+
+    manifest, settings = predictor.manifest, predictor.settings
+    worst, tokens_match, inputs = 0.0, True, 0
+    for texts, pairs in samples:
+        encodings = predictor.encoder.encode(texts, pairs)
+        reference = tokenizer(texts, pairs, truncation=settings.truncation, max_length=manifest.max_length)["input_ids"]
+        tokens_match &= all(list(e.ids) == list(r) for e, r in zip(encodings, reference))
+        for batch in predictor.encoder.batches(encodings, predictor.input_names, batch_size=len(texts)):
+            onnx_logits = predictor.session.run(None, batch.arrays)[0]
+            with torch.inference_mode():
+                torch_logits = torch_model(**{k: torch.from_numpy(v) for k, v in batch.arrays.items()}).logits.numpy()
+            worst = max(worst, float(np.abs(onnx_logits - torch_logits).max()))
+        inputs += len(texts)
+    return {"max_abs_logit_difference": worst, "inputs": inputs, "tokenization_identical": tokens_match}
+
+
+def headline_metrics(labels: Sequence[int], predicted: Sequence[int], label_names: Sequence[str], positive_id: int | None) -> dict:
+    metrics = classification_metrics(labels, predicted, label_names, positive_id)
+    return {"accuracy": metrics["accuracy"], "f1": metrics["f1"]}
+
+
+def int8_gate(
+    fp32_logits: np.ndarray, int8_logits: np.ndarray, rows: LabelledRows, label_names: Sequence[str],
+    positive_id: int | None, min_agreement: float, max_drop: float,
+) -> dict:
+    """Label agreement of int8 with fp32, and the drop in accuracy and F1; `passed` when both hold."""
+    fp32_labels, int8_labels = fp32_logits.argmax(-1), int8_logits.argmax(-1)
+    fp32 = headline_metrics(rows.labels, fp32_labels, label_names, positive_id)
+    int8 = headline_metrics(rows.labels, int8_labels, label_names, positive_id)
+    agreement = float(np.mean(fp32_labels == int8_labels))
+    drop = max(fp32[k] - int8[k] for k in fp32)
+    return {
+        "agreement": agreement,
+        "metric_drop": drop,
+        "fp32": fp32,
+        "int8": int8,
+        "max_abs_logit_difference": float(np.abs(fp32_logits - int8_logits).max()),
+        "passed": agreement >= min_agreement and drop <= max_drop,
+    }
+
+
+def _validation_rows(config: ExportConfig, classifier) -> LabelledRows:
+    source = config.validation_data or Path(config.model) / VALIDATION_FILE
+    if not Path(source).is_file() and config.validation_data is None:
+        raise TuneshipError(f"{config.model} has no {VALIDATION_FILE}; give labelled rows for the int8 gate with --validation-data")
+    label2id = {name: i for i, name in enumerate(classifier.label_names)}
+    return read_labelled(str(source), classifier.columns, label2id)
+
+
+def _calibration_texts(config: ExportConfig, classifier, validation: LabelledRows) -> tuple[list[str], list[str] | None, str]:
+    source = config.calibration_data or Path(config.model) / CALIBRATION_FILE
+    if config.calibration_data is None and not Path(source).is_file():
+        # Older checkpoints: calibrate on the validation rows and say so in the manifest.
+        texts, pairs, source = validation.texts, validation.text_pairs, f"{validation.source} (no calibration rows saved)"
+    else:
+        texts, pairs = load_texts(str(source), classifier.columns)
+    n = config.calibration_samples
+    return texts[:n], pairs[:n] if pairs is not None else None, str(source)
+
+
+def _quantize(config, folder, source, fp32: Predictor, validation, calibration, isa, manifest) -> dict:
+    """The int8 ladder: calibration feeds from the calibration texts, the label gate on `validation`."""
+    texts, pairs, calibration_source = calibration
+    encodings = fp32.encoder.encode(texts, pairs)
+    feeds = [b.arrays for b in fp32.encoder.batches(encodings, fp32.input_names, batch_size=32)]
+    ranking_feeds = [b.arrays for b in fp32.encoder.batches(encodings[:RANKING_ROWS], fp32.input_names, batch_size=32)]
+    reference = [fp32.session.run(None, feed)[0] for feed in ranking_feeds]
+    fp32_logits, _ = fp32.logits(validation.texts, validation.text_pairs)
+
+    def ranking_error(model_file: Path) -> float:
+        session = create_session(model_file)
+        return float(np.mean([np.abs(session.run(None, f)[0] - r).mean() for f, r in zip(ranking_feeds, reference)]))
+
+    def check(model_file: Path) -> dict:
+        int8 = Predictor(create_session(model_file), fp32.encoder, manifest, "int8")
+        int8_logits, _ = int8.logits(validation.texts, validation.text_pairs)
+        return int8_gate(fp32_logits, int8_logits, validation, fp32.label_names, fp32.positive_label_id,
+                         config.min_agreement, config.max_accuracy_drop)
+
+    gate = quantize_until_gate_passes(config, folder, source, isa, feeds, ranking_feeds, ranking_error, check, manifest)
+    gate.update(rows=len(validation.labels), source=validation.source, calibration_source=calibration_source,
+                calibration_rows=len(texts))
+    return gate
+
+
+def export(config: ExportConfig) -> ExportResult:
+    """Export a classification checkpoint (written by `tuneship train`, or any sequence-classification checkpoint)."""
+    require("optimum.onnxruntime", "export")
+    from ..trainer.classification import TorchClassifier
+
+    run = ExportRun.start(config)
+    classifier = TorchClassifier.from_checkpoint(run.checkpoint)
+    s = classifier.settings
+    validation = _validation_rows(config, classifier)
+    calibration = _calibration_texts(config, classifier, validation)
+
+    def build(folder: Path) -> BundleManifest:
+        int8_source, common = run.convert(folder, CLASSIFICATION)
+        settings = Settings(text_column=s["text_column"], text_pair_column=s["text_pair_column"],
+                            label_column=s["label_column"], labels=classifier.label_names,
+                            positive_label=s.get("positive_label"), truncation=s["truncation"])
+        manifest = BundleManifest(**common, max_length=s["max_length"], settings=settings.to_dict())
+        encoder = TextEncoder.from_file(folder, manifest.max_length, settings.truncation)
+        fp32 = Predictor(create_session(folder / ONNX_FILE), encoder, manifest, "fp32")
+
+        run.stages("checking fp32 ONNX against PyTorch")
+        samples = parity_samples(validation.texts, validation.text_pairs, manifest.max_length)
+        run.judge_parity(manifest, fp32_parity(fp32, classifier.model, classifier.tokenizer, samples), "inputs")
+
+        if config.quantize != "none":
+            run.stages(f"quantizing to int8 ({config.quantize}, {run.isa}) and checking it on {len(validation.labels)} rows")
+            manifest.gates["int8"] = _quantize(config, folder, int8_source, fp32, validation, calibration, run.isa,
+                                               manifest)
+        rows = zip(validation.texts, validation.text_pairs) if validation.text_pairs else ([t] for t in validation.texts)
+        write_examples(folder, settings.input_columns, rows)
+        return run.finish_bundle(folder, manifest, [*int8_gate_line(manifest, "label", "accuracy"), *usage(manifest)])
+
+    return run.write(build, "python -c \"from tuneship.serving import Predictor; print(Predictor.from_bundle('{output}'))\"")
+
+
+def usage(manifest: BundleManifest) -> list[str]:
+    """How the card says to load the bundle: tuneship's Predictor (no torch), or Optimum."""
+    file_name = ', file_name="model_quantized.onnx"' if "int8" in manifest.models else ""
+    return ["", "```python", "from tuneship.serving import Predictor  # onnxruntime, tokenizers and numpy only",
+            'model = Predictor.from_bundle("path/to/bundle")', "",
+            "from optimum.onnxruntime import ORTModelForSequenceClassification",
+            f'model = ORTModelForSequenceClassification.from_pretrained("path/to/bundle"{file_name})', "```"]

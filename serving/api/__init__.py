@@ -1,0 +1,31 @@
+"""The HTTP API (needs the `serve` extra: FastAPI, uvicorn): one app per task, built around a loaded model.
+
+`create_app(model, config)` builds the app of the model's task (`api/<task>.py`); `load_app(config)` loads
+`config.bundle` first. The shared parts (errors, probes, metrics, the guard) are in `api/app.py`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ... import tasks
+from ..config import ServeConfig
+
+
+def create_app(model, config: ServeConfig, api_key: str | None = None) -> FastAPI:
+    """The FastAPI app serving `model` (a bundle's Predictor, QuestionAnswerer or Summarizer).
+    `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
+    return tasks.get(model.task).stage("serving.api").create_app(model, config, api_key)
+
+
+def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
+    """Load `config.bundle` (without spinning threads, which would starve the event loop) and build its app."""
+    from ..manifest import BundleManifest
+
+    task = tasks.get(BundleManifest.load(config.bundle).task)
+    task.check("serve")
+    model = task.stage("serving").from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
+    return create_app(model, config)
+
+
+__all__ = ["create_app", "load_app"]

@@ -1,0 +1,119 @@
+"""Extractive question answering on onnxruntime: the manifest's `Settings`, `QuestionAnswerer`, and file
+evaluation. No torch.
+
+The file functions take any answerer with `answer_examples` (a bundle's `QuestionAnswerer` or the trainer's
+`TorchQuestionAnswerer`), so a bundle is scored exactly as its checkpoint is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.question_answering import QAExample, read_qa_examples
+from ..data.records import Record, field_value
+from ..encoding import TOKENIZER_FILE
+from ..metrics.question_answering import squad_score
+from ..spans import SpanAnswerer
+from ..tasks import QUESTION_ANSWERING
+from .manifest import BundleManifest, ManifestError
+from .session import check_inputs, create_session
+
+
+@dataclass
+class Settings:
+    """The question-answering part of a manifest: the input columns, and how contexts are windowed and answered."""
+
+    doc_stride: int
+    max_answer_length: int
+    n_best: int = 20
+    question_column: str = "question"
+    context_column: str = "context"
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [self.question_column, self.context_column]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "tuneship.json") -> "Settings":
+        try:
+            settings = cls(**values)
+        except TypeError as error:
+            raise ManifestError(f"{where}: field 'settings' does not fit a {QUESTION_ANSWERING} bundle ({error})") from None
+        for name in ("doc_stride", "max_answer_length", "n_best"):
+            value = getattr(settings, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ManifestError(f"{where}: field 'settings.{name}' must be a positive whole number, not {value!r}")
+        return settings
+
+
+class QuestionAnswerer(SpanAnswerer):
+    """Answer questions from a context with a bundle's fp32 or int8 ONNX model.
+
+    Example:
+        >>> qa = QuestionAnswerer.from_bundle("runs/squad-onnx")  # doctest: +SKIP
+        >>> qa.answer(["When was it built?"], ["The bridge was built in 1932."])[0].to_dict()  # doctest: +SKIP
+        {'answer': '1932', 'start': 24, 'end': 28, 'score': 0.93}
+    """
+
+    task = QUESTION_ANSWERING
+
+    def __init__(self, session, tokenizer, manifest: BundleManifest, precision: str):
+        self.session = session
+        self.tokenizer = tokenizer
+        self.manifest = manifest
+        self.precision = precision
+        settings = Settings.from_dict(manifest.settings, manifest.location)
+        self.settings = {"max_length": manifest.max_length, **settings.to_dict()}
+        pad_id = tokenizer.token_to_id("[PAD]")
+        self.pad_id = 0 if pad_id is None else pad_id
+        self.input_names = [i.name for i in session.get_inputs()]
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, precision: str | None = None, threads: int | None = None,
+                    spinning: bool = True) -> "QuestionAnswerer":
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        manifest = BundleManifest.load(path, QUESTION_ANSWERING)
+        Settings.from_dict(manifest.settings, manifest.location)
+        precision = manifest.resolve_precision(precision)
+        session = create_session(path / manifest.model_file(precision), threads, spinning)
+        check_inputs(session, manifest, path)
+        return cls(session, Tokenizer.from_file(str(path / TOKENIZER_FILE)), manifest, precision)
+
+    def window_logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.session.run(None, arrays)[:2]
+        return start, end
+
+
+from_bundle = QuestionAnswerer.from_bundle
+
+
+def predict_text(answerer, question: str, context: str | None) -> dict:
+    """The best answer to `question` in `context`: answer, start, end, score."""
+    from ..errors import TuneshipError
+
+    if context is None:
+        raise TuneshipError("question answering: give the question with --text and the context with --text-pair")
+    return answerer.answer([question], [context])[0].to_dict()
+
+
+def predict_rows(answerer, records: list[Record], source: Path, batch_size: int = 32) -> list[dict]:
+    """The output columns of each record (its `question` and `context`): `answer`, `answer_start`, `answer_end`,
+    `score`."""
+    examples = [QAExample(str(r.row), str(field_value(r, "question", source, allow_empty=False)),
+                          str(field_value(r, "context", source, allow_empty=False))) for r in records]
+    return [{"answer": a.text, "answer_start": a.start, "answer_end": a.end, "score": a.score}
+            for a in answerer.answer_examples(examples)]
+
+
+def evaluate(answerer, data_file: str | Path, batch_size: int = 64) -> dict:
+    """Exact match and F1 of any QA answerer (`answer_examples`: a bundle's or a checkpoint's) on a labelled file."""
+    examples = read_qa_examples(data_file, split="validation")
+    return squad_score(examples, answerer.answer_examples(examples))

@@ -1,0 +1,160 @@
+"""Summarization on onnxruntime: the manifest's `Settings`, `Summarizer` (encoder-decoder graphs with a KV cache),
+and file evaluation. No torch.
+
+The file functions take any summarizer with `summaries(documents)` (a bundle's `Summarizer` or the trainer's
+`TorchSummarizer`), so a bundle is scored exactly as its checkpoint is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..data.records import Record, field_value
+from ..encoding import TOKENIZER_FILE, TextEncoder
+from ..errors import TuneshipError
+from ..tasks import SUMMARIZATION
+from .generation import DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, GenerationSettings, Seq2SeqGenerator
+from .manifest import BundleManifest, ManifestError
+from .session import create_session
+
+GRAPH_FILES = (ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE)
+
+
+@dataclass
+class Settings:
+    """The summarization part of a manifest: the document (and reference summary) columns, and the generation
+    settings (`generation_config.json` of the checkpoint)."""
+
+    document_column: str
+    generation: dict
+    summary_column: str | None = None
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [self.document_column]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "tuneship.json") -> "Settings":
+        try:
+            settings = cls(**values)
+            GenerationSettings.from_dict(settings.generation)
+        except (TypeError, AttributeError) as error:
+            raise ManifestError(f"{where}: field 'settings' does not fit a {SUMMARIZATION} bundle ({error})") from None
+        return settings
+
+
+class Summarizer:
+    """Summarize documents with a bundle written by `tuneship export` from a summarization checkpoint.
+
+    Example:
+        >>> summarizer = Summarizer.from_bundle("runs/scitldr-onnx")  # doctest: +SKIP
+        >>> summarizer.summarize(["A long abstract ..."])[0]["summary"]  # doctest: +SKIP
+        'we propose ...'
+    """
+
+    task = SUMMARIZATION
+
+    def __init__(self, generator: Seq2SeqGenerator, encoder: TextEncoder, manifest: BundleManifest,
+                 precision: str = "fp32"):
+        self.generator = generator
+        self.encoder = encoder
+        self.manifest = manifest
+        self.precision = precision
+        self.document_column = Settings.from_dict(manifest.settings, manifest.location).document_column
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, precision: str | None = None, threads: int | None = None,
+                    spinning: bool = True) -> "Summarizer":
+        path = Path(path)
+        return cls.from_folder(path, BundleManifest.load(path, SUMMARIZATION), precision, threads, spinning)
+
+    @classmethod
+    def from_folder(cls, path: Path, manifest: BundleManifest, precision: str | None = None, threads: int | None = None,
+                    spinning: bool = True) -> "Summarizer":
+        """The graphs in `path` as `manifest` describes them (the export checks a bundle with this before its
+        manifest is written)."""
+        task_settings = Settings.from_dict(manifest.settings, manifest.location)
+        files = manifest.model_files(precision)
+        if sorted(files) != sorted(GRAPH_FILES):
+            raise ManifestError(f"{manifest.location}: field 'models' must name the graphs {', '.join(GRAPH_FILES)}, "
+                                f"not {', '.join(files)}")
+        sessions = [create_session(path / name, threads, spinning) for name in GRAPH_FILES]
+        settings = GenerationSettings.from_dict(task_settings.generation)
+        encoder = TextEncoder.from_file(path / TOKENIZER_FILE, manifest.max_length, "longest_first")
+        return cls(Seq2SeqGenerator(*sessions, settings), encoder, manifest, manifest.resolve_precision(precision))
+
+    @property
+    def settings(self) -> GenerationSettings:
+        return self.generator.settings
+
+    def generate_ids(self, documents: Sequence[str], num_beams: int | None = None,
+                     max_new_tokens: int | None = None, batch_size: int = 8) -> list[list[int]]:
+        """Generated token ids per document, documents of similar length batched together."""
+        return self._generate(self.encoder.encode(list(documents)), num_beams, max_new_tokens, batch_size)
+
+    def _generate(self, encodings: list, num_beams: int | None, max_new_tokens: int | None,
+                  batch_size: int = 8) -> list[list[int]]:
+        results: list[list[int]] = [[] for _ in encodings]
+        for batch in self.encoder.batches(encodings, ["input_ids", "attention_mask"], batch_size=batch_size):
+            ids = self.generator.generate(batch.arrays["input_ids"], batch.arrays["attention_mask"], num_beams,
+                                          max_new_tokens)
+            for index, tokens in zip(batch.indices, ids):
+                results[index] = tokens
+        return results
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        return self.encoder.tokenizer.decode(list(tokens), skip_special_tokens=True).strip()
+
+    def summarize(self, documents: Sequence[str], num_beams: int | None = None,
+                  max_new_tokens: int | None = None) -> list[dict]:
+        """`{"summary", "tokens", "truncated"}` per document; `truncated` says the document was cut to max_length."""
+        for index, document in enumerate(documents):
+            if not isinstance(document, str) or not document.strip():
+                raise TuneshipError(f"document {index} is empty")
+        encodings = self.encoder.encode(list(documents))
+        ids = self._generate(encodings, num_beams, max_new_tokens)
+        return [{"summary": self.decode(tokens), "tokens": len(tokens), "truncated": self.encoder.is_truncated(e)}
+                for tokens, e in zip(ids, encodings)]
+
+    def summaries(self, documents: Sequence[str], **options) -> list[str]:
+        """Just the summary texts (the method `TorchSummarizer` has too, so evaluation takes either)."""
+        return [result["summary"] for result in self.summarize(documents, **options)]
+
+
+from_bundle = Summarizer.from_bundle
+
+
+def predict_text(summarizer, document: str, text_pair: str | None = None) -> dict:
+    """The summary of one document."""
+    if text_pair is not None:
+        raise TuneshipError("summarization takes one document (--text); give no --text-pair")
+    return {"summary": summarizer.summaries([document])[0]}
+
+
+def predict_rows(summarizer, records: list[Record], source: Path, batch_size: int = 8) -> list[dict]:
+    """The output column of each record (its document, in the column the model was trained on): `summary`."""
+    column = summarizer.document_column
+    documents = [str(field_value(r, column, source, allow_empty=False)) for r in records]
+    return [{"summary": s} for s in summarizer.summaries(documents)]
+
+
+def evaluate(summarizer, data_file: str | Path, batch_size: int = 8) -> dict:
+    """ROUGE-1/2/L of any summarizer (`summaries(documents)`: a bundle's or a checkpoint's) on a file of documents
+    and reference summaries, next to the lead-3 baseline on the same documents, with a few examples."""
+    from tqdm.auto import tqdm
+
+    from ..data.summarization import read_summaries
+    from ..metrics.summarization import lead3_scores, rouge
+
+    examples, _ = read_summaries(data_file, split="validation")
+    summaries: list[str] = []
+    for start in tqdm(range(0, len(examples), batch_size), desc="summarizing", unit="batch"):
+        summaries += summarizer.summaries([e.document for e in examples[start : start + batch_size]])
+    references = [e.summary for e in examples]
+    return {**rouge(summaries, references), **lead3_scores(examples), "num_examples": len(examples),
+            "examples": [{"summary": s, "reference": r} for s, r in zip(summaries[:3], references[:3])]}

