@@ -21,5 +21,6 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as error:
         raise MissingDependencyError(
-            f"`{module}` is not installed ({error}); install it with: pip install 'tuneship[{extra}]'"
+            f"`{module}` is not installed ({error}); install the `{extra}` extra: pip install '.[{extra}]' in a clone of "
+            f"tuneship, or pip install 'tuneship[{extra}] @ git+https://github.com/tuneship/tuneship'"
         ) from error

@@ -10,8 +10,9 @@ What each stage module provides:
 - `tuneship.trainer.<module>`: `train(config, callbacks) -> TrainResult`, `from_checkpoint(path)` (the PyTorch model).
 - `tuneship.export.<module>`: `export(config) -> ExportResult`.
 - `tuneship.serving.<module>`: `Settings` (the manifest's task part), `from_bundle(path, precision, threads,
-  spinning)`, `evaluate(model, data_file, batch_size)`, `predict_text(model, text, text_pair)`; its model class has
-  `predict_rows(records, source, batch_size)` for `predict --input`.
+  spinning)`, `evaluate(model, data_file, batch_size)`, `predict_text(model, text, text_pair)` and
+  `predict_rows(model, records, source, batch_size)` (for `predict --input`); each works on the bundle's model
+  and on the checkpoint's PyTorch model alike (both carry a `task` attribute).
 - `tuneship.serving.api.<module>`: `create_app(model, config, api_key)` and the `ROUTE` it adds.
 - `tuneship.bench.<module>`: `read_rows`, `make_inputs`, `score`, and the end-to-end and model-only calls.
 - `gradio_app.build_<module>_demo(bundle, checkpoint, threads)`: the demo.
