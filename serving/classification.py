@@ -173,13 +173,13 @@ def predict_text(classifier, text: str, text_pair: str | None = None) -> dict:
 def evaluate(classifier, data_file: str | Path, batch_size: int = 64) -> dict:
     """Score `classifier` on a labelled file: accuracy, macro F1, per-class figures (see `tuneship.metrics`)."""
     from ..data.records import RecordReader
-    from ..metrics.classification import classification_metrics
+    from ..metrics.classification import classification_metrics, query_ranking
     from .offline import chunks_of
 
     reader = RecordReader(data_file, split="validation")
     label2id = {name: i for i, name in enumerate(classifier.label_names)}
     label_column = classifier.columns.label
-    labels, predicted = [], []
+    labels, probabilities, first_texts = [], [], []
     for chunk in chunks_of(reader, "evaluating"):
         texts, pairs = inputs_of(classifier, chunk, reader.path, allow_empty=False)
         for record in chunk:
@@ -188,8 +188,17 @@ def evaluate(classifier, data_file: str | Path, batch_size: int = 64) -> dict:
                 raise DataError(f"{reader.path}: row {record.row}, column {label_column!r} has label {value!r} "
                                 f"never seen in training; the known labels are {', '.join(map(repr, label2id))}")
             labels.append(label2id[value])
-        predicted += [label2id[p["label"]] for p in classifier.predict(texts, pairs, batch_size=batch_size)]
+        probabilities += [[p["probabilities"][name] for name in classifier.label_names]
+                          for p in classifier.predict(texts, pairs, batch_size=batch_size)]
+        first_texts += texts
     if not labels:
-        raise DataError(f"{data_file}: no rows to evaluate")
-    return classification_metrics(labels, predicted, classifier.label_names, classifier.positive_label_id)
+        raise DataError(f"{data_file}: no rows to evaluate (0 rows)")
+    if len(set(labels)) < 2:
+        raise DataError(f"{data_file}: every row has label {classifier.label_names[labels[0]]!r}; a file to score a "
+                        "classifier on needs at least two classes")
+    probabilities = np.asarray(probabilities)
+    metrics = classification_metrics(labels, probabilities.argmax(axis=-1), classifier.label_names,
+                                     classifier.positive_label_id)
+    queries = first_texts if classifier.columns.is_pair else None
+    return {**metrics, **query_ranking(queries, labels, probabilities, classifier.positive_label_id)}
 

@@ -21,7 +21,7 @@ from ..data.columns import ColumnMapping, detect_columns, label_text
 from ..data.records import Record, column_names, read_records
 from ..errors import DataError, require
 from ..log import get_logger
-from ..metrics.classification import classification_metrics, scalar_metrics
+from ..metrics.classification import classification_metrics, query_ranking, scalar_metrics
 from ..tasks import CLASSIFICATION
 from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
@@ -111,6 +111,9 @@ def load_classification_data(
                        columns.label)
         validation_records = clean_rows(validation_records, columns, str(validation_source), drop_invalid)
         validation_labels = label_ids(validation_records, columns.label, label2id, str(validation_source))
+        if len(set(validation_labels)) < 2:
+            raise DataError(f"{validation_source}: every row has label {names[validation_labels[0]]!r}; the validation "
+                            "rows pick the epoch kept, so they need at least two classes")
         validation_name = str(validation_source)
     else:
         train_rows, held_out = stratified_split(train_labels, validation_split, seed)
@@ -243,7 +246,7 @@ def _card(trainer, config: TrainConfig, data: ClassificationData, metrics: dict)
 
     columns = data.columns
     pair = columns.is_pair
-    headline = {k: metrics[k] for k in ("accuracy", "precision", "recall", "f1") if k in metrics}
+    headline = {k: metrics[k] for k in ("accuracy", "precision", "recall", "f1", "map", "mrr") if k in metrics}
     if metrics.get("average") == "macro":
         headline["f1_weighted"] = metrics["f1_weighted"]
     per_class = "\n".join(f"| {label} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |"
@@ -310,9 +313,73 @@ def task_settings(config: TrainConfig, data: ClassificationData) -> dict:
     }
 
 
+def swapped(dataset):
+    """`dataset` and every pair in it with its two texts swapped (`swap_pairs`: for pairs whose order does not matter)."""
+    import datasets
+
+    flipped = dataset.rename_columns({"text": "text_pair", "text_pair": "text"}).select_columns(dataset.column_names)
+    return datasets.concatenate_datasets([dataset, flipped])
+
+
+def _model(config: TrainConfig, data: ClassificationData):
+    """The base model with a fresh classification head (seeded) for `data`'s labels, and its tokenizer."""
+    model, tokenizer = load_base_model(
+        config, "AutoModelForSequenceClassification", num_labels=len(data.label_names),
+        id2label=dict(enumerate(data.label_names)), label2id={name: i for i, name in enumerate(data.label_names)},
+        problem_type="single_label_classification",
+    )
+    model.config.tuneship = task_settings(config, data)
+    tokenizer.model_max_length = config.max_length
+    return model, tokenizer
+
+
+def _trainer(config: TrainConfig, data: ClassificationData, model, tokenizer, train_set, eval_set, callbacks,
+             **arguments):
+    """A `transformers.Trainer` for this run; `arguments` override the TrainingArguments (e.g. for the refit)."""
+    import transformers
+
+    def compute_metrics(prediction):
+        predicted = np.argmax(prediction.predictions, axis=-1)
+        return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names, data.positive_label_id))
+
+    weights = class_weights(data.train["label"], len(data.label_names), config.class_weights)
+    return transformers.Trainer(
+        model=model, args=training_arguments(config, best_metric(config, len(data.label_names)), **arguments),
+        train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
+        data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
+        compute_loss_func=None if weights is None else weighted_loss(weights), callbacks=list(callbacks),
+    )
+
+
+def _refit(config: TrainConfig, data: ClassificationData, train_set, validation_set, epochs: int, average_last: int):
+    """A fresh model trained on every training row for `epochs` epochs (its last `average_last` averaged)."""
+    import datasets
+
+    from .selection import average, last_weights
+
+    logger.info(f"refitting on all {len(train_set) + len(validation_set)} training rows for {epochs} epoch(s)"
+                + (f", averaging the last {average_last}" if average_last > 1 else ""))
+    model, tokenizer = _model(config, data)
+    keeper = last_weights(average_last) if average_last > 1 else None
+    trainer = _trainer(config, data, model, tokenizer, datasets.concatenate_datasets([train_set, validation_set]), None,
+                       [keeper] if keeper else [], num_train_epochs=epochs, eval_strategy="no", save_strategy="no",
+                       load_best_model_at_end=False, output_dir=str(config.checkpoints_dir / "refit"))
+    trainer.train()
+    if keeper:
+        trainer.model.load_state_dict(average([k.state for k in keeper.kept]))
+    return trainer
+
+
 def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
-    """Fine-tune `config.model` to classify `config.train_file`'s texts (or pairs) into its labels."""
-    transformers = require("transformers", "train")
+    """Fine-tune `config.model` to classify `config.train_file`'s texts (or pairs) into its labels.
+
+    The epochs are scored on the selection rows (`--validation`, else a split of `--train`); the best epoch is
+    kept, or the average of the best `average_checkpoints` when that scores as well; with `refit`, a fresh model
+    is then trained on every training row for the epoch count chosen.
+    """
+    from .selection import best_epoch, best_weights, refit_wanted, resolve_learning_rate, try_average
+
+    require("transformers", "train")
     resume = prepare_output(config)
     data = load_classification_data(
         config.train_file, config.validation_file, validation_split=config.validation_split,
@@ -323,43 +390,52 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     logger.info(f"labels: {', '.join(data.label_names)}; {len(data.train)} training and {len(data.validation)} "
                 "validation rows")
     logger.info(f"validation: {data.validation_source}; majority-class accuracy {data.majority_baseline_accuracy:.3f}")
+    if config.swap_pairs and not data.columns.is_pair:
+        raise DataError("--swap-pairs needs pairs of texts; this data has one text per row")
 
-    model, tokenizer = load_base_model(
-        config, "AutoModelForSequenceClassification", num_labels=len(data.label_names),
-        id2label=dict(enumerate(data.label_names)), label2id={name: i for i, name in enumerate(data.label_names)},
-        problem_type="single_label_classification",
-    )
-    model.config.tuneship = task_settings(config, data)
-    tokenizer.model_max_length = config.max_length
+    model, tokenizer = _model(config, data)
+    resolve_learning_rate(config, model)
 
     def tokenize(batch):
         return tokenizer(batch["text"], batch.get("text_pair"), truncation=TRUNCATION, max_length=config.max_length)
 
-    remove = [c for c in ("text", "text_pair") if c in data.train.column_names]
-    train_set = data.train.map(tokenize, batched=True, remove_columns=remove, desc="tokenizing training data")
-    validation_set = data.validation.map(tokenize, batched=True, remove_columns=remove, desc="tokenizing validation data")
+    def prepared(dataset, description: str):
+        remove = [c for c in ("text", "text_pair") if c in dataset.column_names]
+        return dataset.map(tokenize, batched=True, remove_columns=remove, desc=f"tokenizing {description}")
 
-    def compute_metrics(prediction):
-        predicted = np.argmax(prediction.predictions, axis=-1)
-        return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names, data.positive_label_id))
-
+    train_rows = swapped(data.train) if config.swap_pairs else data.train
+    train_set, validation_set = prepared(train_rows, "training data"), prepared(data.validation, "validation data")
     weights = class_weights(data.train["label"], len(data.label_names), config.class_weights)
     if weights is not None:
         logger.info("class weights: " + ", ".join(f"{name} {w:.2f}" for name, w in zip(data.label_names, weights)))
-    trainer = transformers.Trainer(
-        model=model, args=training_arguments(config, best_metric(config, len(data.label_names))),
-        train_dataset=train_set, eval_dataset=validation_set, processing_class=tokenizer,
-        data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
-        compute_loss_func=None if weights is None else weighted_loss(weights), callbacks=trainer_callbacks(config, callbacks),
-    )
+    metric = best_metric(config, len(data.label_names))
+    keeper = best_weights(config.average_checkpoints, metric, metric != "loss") if config.average_checkpoints > 1 else None
+    trainer = _trainer(config, data, model, tokenizer, train_set, validation_set,
+                       [*trainer_callbacks(config, callbacks), *([keeper] if keeper else [])])
     trainer.train(resume_from_checkpoint=True if resume else None)
+    averaged = try_average(trainer, keeper, metric, metric != "loss") if keeper else None
 
-    # The best checkpoint is loaded now; score it once more with the full metric set.
+    # The best checkpoint (or the average) is loaded now; score it once more with the full metric set.
     logits = trainer.predict(validation_set).predictions
     metrics = classification_metrics(
         data.validation["label"], np.argmax(logits, axis=-1), data.label_names, data.positive_label_id
     )
+    queries = data.validation["text"] if data.columns.is_pair else None
+    metrics.update(query_ranking(queries, data.validation["label"], softmax(logits), data.positive_label_id))
     metrics["majority_baseline_accuracy"] = data.majority_baseline_accuracy
+    if averaged:
+        metrics["averaged_epochs"] = averaged
+    if refit_wanted(config, config.validation_file is None, len(data.train) + len(data.validation)):
+        kept_average = bool(averaged and averaged["kept"])
+        epochs = round(max(averaged["epochs"])) if kept_average else best_epoch(trainer)
+        validation_rows = swapped(data.validation) if config.swap_pairs else data.validation
+        selection = trainer
+        trainer = _refit(config, data, train_set, prepared(validation_rows, "validation data (refit)"), epochs,
+                         len(averaged["epochs"]) if kept_average else 1)
+        trainer.state.log_history = [*selection.state.log_history,
+                                     *({**entry, "refit": True} for entry in trainer.state.log_history)]
+        metrics["refit"] = {"epochs": epochs, "rows": len(data.train) + len(data.validation),
+                            "note": "the metrics above are the selection run's on the selection rows"}
     pair = ' --text-pair "..."' if data.columns.is_pair else ""
     return finish_run(trainer, config, metrics, lambda folder: _save(folder, trainer, config, data, metrics),
                       "  tuneship evaluate --model {output} --data FILE\n"

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 
 def plot_training_curve(log_history: Sequence[dict], metric: str, path: Path) -> Path:
     """Training loss per logged step, validation loss and `metric` per epoch."""
+    log_history = [e for e in log_history if not e.get("refit")]  # the refit's steps restart from 0; not plotted
     train = [(e["step"], e["loss"]) for e in log_history if "loss" in e and "step" in e]
     evals = [e for e in log_history if "eval_loss" in e]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))

@@ -81,8 +81,9 @@ def trainer_callbacks(config: TrainConfig, callbacks: Sequence = ()) -> list:
 
 
 def train_runtime(trainer) -> float | None:
-    """Seconds the Trainer spent training, from its log (None before it has trained)."""
-    return next((e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e), None)
+    """Seconds the Trainer spent training (every run in its log, a refit included; None before it has trained)."""
+    runtimes = [e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e]
+    return sum(runtimes) if runtimes else None
 
 
 def finish_run(trainer, config: TrainConfig, metrics: dict, save: Callable[[Path], None], next_steps: str) -> TrainResult:

@@ -87,3 +87,47 @@ def classification_metrics(
 def scalar_metrics(metrics: dict) -> dict[str, float]:
     """The numeric top-level entries, for loggers that take only floats."""
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def repeats_first_text(texts: Sequence[str]) -> bool:
+    """Whether some first text of a pair comes back (a query with several candidates, as in answer selection)."""
+    return len(set(texts)) < len(texts)
+
+
+def ranking_metrics(queries: Sequence[str], y_true: Sequence[int], scores: Sequence[float], positive_id: int) -> dict:
+    """MAP and MRR over the queries (rows grouped by their first text), candidates ranked by `scores` (the
+    positive class's probability), as answer selection (WikiQA) is reported. Queries without a positive
+    candidate are left out, as the standard WikiQA evaluation does; `ranked_queries` counts the rest.
+
+    Example:
+        >>> m = ranking_metrics(["q1", "q1", "q1", "q2", "q2"], [0, 1, 0, 1, 0], [0.9, 0.8, 0.1, 0.7, 0.2], 1)
+        >>> round(m["map"], 3), round(m["mrr"], 3), m["ranked_queries"]
+        (0.75, 0.75, 2)
+    """
+    groups: dict[str, list[tuple[float, bool]]] = {}
+    for query, truth, score in zip(queries, y_true, scores):
+        groups.setdefault(query, []).append((float(score), int(truth) == positive_id))
+    average_precisions, reciprocal_ranks = [], []
+    for candidates in groups.values():
+        ranked = [hit for _, hit in sorted(candidates, key=lambda c: -c[0])]
+        if not any(ranked):
+            continue
+        hits, precisions = 0, []
+        for rank, hit in enumerate(ranked, start=1):
+            if hit:
+                hits += 1
+                precisions.append(hits / rank)
+        average_precisions.append(float(np.mean(precisions)))
+        reciprocal_ranks.append(1.0 / (ranked.index(True) + 1))
+    if not average_precisions:
+        return {}
+    return {"map": float(np.mean(average_precisions)), "mrr": float(np.mean(reciprocal_ranks)),
+            "ranked_queries": len(average_precisions), "queries": len(groups)}
+
+
+def query_ranking(first_texts: Sequence[str] | None, y_true: Sequence[int], probabilities: np.ndarray,
+                  positive_id: int | None) -> dict:
+    """`ranking_metrics` for a binary pair task whose first text repeats; {} for any other task."""
+    if first_texts is None or positive_id is None or not repeats_first_text(first_texts):
+        return {}
+    return ranking_metrics(first_texts, y_true, np.asarray(probabilities)[:, positive_id], positive_id)

@@ -1,0 +1,69 @@
+"""After the epochs are scored: averaging the best epochs, refitting on every row, the learning rate by model size,
+and pair-order augmentation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import pair_rows, ticket_rows, write_csv
+from tuneship.errors import DataError
+from tuneship.trainer import TrainConfig, train
+from tuneship.trainer.selection import auto_learning_rate, average
+
+
+def config(tiny_model, tmp_path, rows, **overrides) -> TrainConfig:
+    values = dict(model=str(tiny_model), train_file=str(write_csv(tmp_path / "train.csv", rows)),
+                  output_dir=str(tmp_path / "model"), num_train_epochs=3, train_batch_size=8, learning_rate=1e-3,
+                  logging_steps=1, max_length=32, warmup_ratio=0.0, early_stopping_patience=0)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_average_is_the_element_wise_mean_of_float_weights():
+    import torch
+
+    states = [{"w": torch.tensor([1.0, 3.0]), "ids": torch.tensor([0, 1])},
+              {"w": torch.tensor([3.0, 5.0]), "ids": torch.tensor([7, 7])}]
+    averaged = average(states)
+    assert averaged["w"].tolist() == [2.0, 4.0] and averaged["ids"].tolist() == [0, 1]
+
+
+def test_learning_rate_follows_the_base_model_size():
+    assert auto_learning_rate(22_700_000) == 1e-4  # all-MiniLM-L6-v2
+    assert auto_learning_rate(109_000_000) == 3e-5  # BERT-base
+    assert auto_learning_rate(335_000_000) == 2e-5  # BERT-large
+    with pytest.raises(ValueError, match="learning_rate must be a number or 'auto'"):
+        TrainConfig(learning_rate="fast")
+
+
+def test_averaged_epochs_and_refit_on_every_row(tiny_model, tmp_path):
+    result = train(config(tiny_model, tmp_path, ticket_rows(40), average_checkpoints=2, refit="yes",
+                          learning_rate="auto"))
+    averaged, refit = result.metrics["averaged_epochs"], result.metrics["refit"]
+    assert len(averaged["epochs"]) == 2 and isinstance(averaged["kept"], bool)
+    assert refit["rows"] == 40 and 1 <= refit["epochs"] <= 3
+    saved = json.loads((result.output_dir / "train_config.json").read_text())
+    assert saved["learning_rate"] == 1e-4, "auto is saved as the rate used (a 2-layer model is small)"
+    history = json.loads((result.output_dir / "log_history.json").read_text())
+    assert any(e.get("refit") for e in history) and any("eval_loss" in e for e in history)
+    assert not (tmp_path / "model.checkpoints").exists()
+
+
+def test_refit_auto_only_when_the_selection_rows_come_from_the_training_file(tiny_model, tmp_path):
+    validation = write_csv(tmp_path / "validation.csv", ticket_rows(9))
+    result = train(config(tiny_model, tmp_path, ticket_rows(30), validation_file=str(validation), num_train_epochs=1))
+    assert "refit" not in result.metrics, "with --validation, the kept model is the one scored there"
+    result = train(config(tiny_model, tmp_path, ticket_rows(30), num_train_epochs=1, overwrite=True))
+    assert result.metrics["refit"]["rows"] == 30
+
+
+def test_swap_pairs_is_for_pairs_only(tiny_model, tmp_path):
+    from tuneship.trainer.classification import load_classification_data, swapped
+
+    data = load_classification_data(str(write_csv(tmp_path / "p.csv", pair_rows(10))))
+    both = swapped(data.train)
+    assert len(both) == 2 * len(data.train)
+    assert both[len(data.train)]["text"] == data.train[0]["text_pair"] and both[len(data.train)]["label"] == data.train[0]["label"]
+    with pytest.raises(DataError, match="--swap-pairs needs pairs of texts"):
+        train(config(tiny_model, tmp_path, ticket_rows(12), swap_pairs=True))
