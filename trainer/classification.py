@@ -285,16 +285,28 @@ def _card(trainer, config: TrainConfig, data: ClassificationData, metrics: dict)
     return card
 
 
-def _save(folder: Path, trainer, config: TrainConfig, data: ClassificationData, metrics: dict) -> None:
-    from .plots import plot_confusion_matrix
+def _save(folder: Path, trainer, config: TrainConfig, data: ClassificationData, metrics: dict,
+          search: dict | None) -> None:
     from ..checkpoint import CALIBRATION_FILE
+    from .plots import plot_confusion_matrix
     from .saving import save_checkpoint, write_jsonl
+    from .search import write_search
 
     def extra(folder: Path) -> None:
         write_jsonl(folder / CALIBRATION_FILE, data.calibration_rows)
         plot_confusion_matrix(metrics["confusion_matrix"]["matrix"], data.label_names, folder / "confusion_matrix.png")
+        if search:
+            write_search(folder, search)
 
-    save_checkpoint(folder, trainer, config, metrics, data.validation_rows, _card(trainer, config, data, metrics), extra)
+    card = _card(trainer, config, data, metrics)
+    if search:
+        card.sections["Hyperparameter search"] = "\n".join([
+            f"{len(search['trials'])} Optuna trials (`tuneship train --search`), each trained on the training rows and "
+            f"scored on the selection rows' `{search['metric']}`; trial {search['best_trial']} was best "
+            f"({search['best_value']:.4f}) and its settings were used:", "",
+            "| option | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in search["best"].items()), "",
+            "Every trial is in `search.json`; `search.png` plots them."])
+    save_checkpoint(folder, trainer, config, metrics, data.validation_rows, card, extra)
 
 
 # --------------------------------------------------------------------------- training
@@ -334,8 +346,9 @@ def _model(config: TrainConfig, data: ClassificationData):
 
 
 def _trainer(config: TrainConfig, data: ClassificationData, model, tokenizer, train_set, eval_set, callbacks,
-             **arguments):
-    """A `transformers.Trainer` for this run; `arguments` override the TrainingArguments (e.g. for the refit)."""
+             model_init=None, **arguments):
+    """A `transformers.Trainer` for this run (with `model_init` instead of `model` for a search); `arguments` override
+    the TrainingArguments (e.g. for the refit)."""
     import transformers
 
     def compute_metrics(prediction):
@@ -344,7 +357,8 @@ def _trainer(config: TrainConfig, data: ClassificationData, model, tokenizer, tr
 
     weights = class_weights(data.train["label"], len(data.label_names), config.class_weights)
     return transformers.Trainer(
-        model=model, args=training_arguments(config, best_metric(config, len(data.label_names)), **arguments),
+        model=model, model_init=model_init,
+        args=training_arguments(config, best_metric(config, len(data.label_names)), **arguments),
         train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
         data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
         compute_loss_func=None if weights is None else weighted_loss(weights), callbacks=list(callbacks),
@@ -409,10 +423,18 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     if weights is not None:
         logger.info("class weights: " + ", ".join(f"{name} {w:.2f}" for name, w in zip(data.label_names, weights)))
     metric = best_metric(config, len(data.label_names))
+    search = None
+    if config.search:
+        from .search import apply_best, run_search
+
+        searcher = _trainer(config, data, None, tokenizer, train_set, validation_set, trainer_callbacks(config, callbacks),
+                            model_init=lambda trial=None: _model(config, data)[0])
+        search = run_search(config, searcher, metric, metric != "loss")
+        apply_best(config, search)
     keeper = best_weights(config.average_checkpoints, metric, metric != "loss") if config.average_checkpoints > 1 else None
     trainer = _trainer(config, data, model, tokenizer, train_set, validation_set,
                        [*trainer_callbacks(config, callbacks), *([keeper] if keeper else [])])
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=resume)
     averaged = try_average(trainer, keeper, metric, metric != "loss") if keeper else None
 
     # The best checkpoint (or the average) is loaded now; score it once more with the full metric set.
@@ -425,6 +447,8 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     metrics["majority_baseline_accuracy"] = data.majority_baseline_accuracy
     if averaged:
         metrics["averaged_epochs"] = averaged
+    if search:
+        metrics["search"] = {k: search[k] for k in ("metric", "best_trial", "best_value", "best")}
     if refit_wanted(config, config.validation_file is None, len(data.train) + len(data.validation)):
         kept_average = bool(averaged and averaged["kept"])
         epochs = round(max(averaged["epochs"])) if kept_average else best_epoch(trainer)
@@ -437,6 +461,6 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         metrics["refit"] = {"epochs": epochs, "rows": len(data.train) + len(data.validation),
                             "note": "the metrics above are the selection run's on the selection rows"}
     pair = ' --text-pair "..."' if data.columns.is_pair else ""
-    return finish_run(trainer, config, metrics, lambda folder: _save(folder, trainer, config, data, metrics),
+    return finish_run(trainer, config, metrics, lambda folder: _save(folder, trainer, config, data, metrics, search),
                       "  tuneship evaluate --model {output} --data FILE\n"
                       f'  tuneship predict --model {{output}} --text "..."{pair}')

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +128,13 @@ class TrainConfig:
         "hardware", choices=PRECISION_CHOICES,
     )
 
+    # Hyperparameter search
+    search: int = option(0, "try N settings with Optuna (trials scored on the selection rows, pruned early), then "
+                         "train with the best; a config file's `search:` mapping sets `trials` and the `space` "
+                         "(see docs/training.md)", "search", metavar="N", merge_key="trials")
+    search_space: dict = option(None, "the search space (config file: `search: {space: ...}`); merged over the default",
+                                "search", metavar="-", skip_flag=True)
+
     # Anything else transformers.TrainingArguments has
     training_args: dict = option(
         None, "any other transformers.TrainingArguments field, as KEY=VALUE (repeatable; e.g. gradient_checkpointing=true, "
@@ -135,6 +144,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.training_args = key_values(self.training_args, "--training-arg")
+        if isinstance(self.search, dict):  # `search: {trials: N, space: {...}}` in a config file
+            unknown = set(self.search) - {"trials", "space"}
+            if unknown:
+                raise TuneshipError(f"search: unknown key(s) {', '.join(sorted(unknown))}; use trials and space")
+            self.search_space = {**(self.search_space or {}), **(self.search.get("space") or {})}
+            self.search = self.search.get("trials", 10)
+        if not isinstance(self.search, int) or isinstance(self.search, bool) or self.search < 0:
+            raise TuneshipError(f"search: the number of trials must be 0 or more, not {self.search!r}")
+        self.search_space = self.search_space or {}
+        check_space(self.search_space)
         if not 0.0 < self.validation_split < 1.0:
             raise ValueError(f"validation_split must be between 0 and 1, got {self.validation_split}")
         if self.max_length < 8:
@@ -206,3 +225,54 @@ def load_checkpoint(path: str | Path, auto_class: str, task: str | None = None):
     if task is not None and found != task:
         raise TuneshipError(f"{path}: not a {task} checkpoint (task {found!r})")
     return model, tokenizer
+
+
+DEFAULT_SPACE = {
+    "learning_rate": {"low": 1e-5, "high": 2e-4, "log": True},
+    "num_train_epochs": {"low": 2, "high": 6, "step": 1},
+    "train_batch_size": {"choices": [8, 16, 32]},
+    "warmup_ratio": {"low": 0.0, "high": 0.2},
+    "weight_decay": {"low": 0.0, "high": 0.1},
+}
+
+
+def searchable() -> dict[str, type]:
+    """The options a search may vary: the `TrainConfig` options that are TrainingArguments fields, by their type."""
+    hints = typing.get_type_hints(TrainConfig)
+    kinds = {}
+    for field in dataclasses.fields(TrainConfig):
+        if "training_arg" in field.metadata and field.name not in ("seed", "logging_steps", "save_total_limit"):
+            kind = hints[field.name]
+            if typing.get_origin(kind) in (typing.Union, types.UnionType):
+                kind = typing.get_args(kind)[0]
+            kinds[field.name] = kind
+    return kinds
+
+
+def check_space(space: dict) -> dict:
+    """`space` merged over the default space, checked: known options, valid ranges; errors name the key."""
+    kinds = searchable()
+    merged = dict(DEFAULT_SPACE)
+    for name, spec in (space or {}).items():
+        where = f"search.space.{name}"
+        if name not in kinds:
+            raise TuneshipError(f"{where}: not an option a search can vary; use one of {', '.join(sorted(kinds))}")
+        if not isinstance(spec, dict) or not ({"choices"} <= set(spec) or {"low", "high"} <= set(spec)):
+            raise TuneshipError(f"{where}: give {{low: ..., high: ...}} (and log: true) or {{choices: [...]}}")
+        unknown = set(spec) - {"low", "high", "log", "step", "choices"}
+        if unknown:
+            raise TuneshipError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; use low, high, log, step or choices")
+        if "choices" in spec:
+            if not isinstance(spec["choices"], list) or not spec["choices"]:
+                raise TuneshipError(f"{where}.choices: give a non-empty list")
+        else:
+            try:
+                low, high = float(spec["low"]), float(spec["high"])
+            except (TypeError, ValueError):
+                raise TuneshipError(f"{where}: low and high must be numbers, not {spec['low']!r} and {spec['high']!r}") from None
+            if not low < high:
+                raise TuneshipError(f"{where}: low ({spec['low']}) must be below high ({spec['high']})")
+            if spec.get("log") and low <= 0:
+                raise TuneshipError(f"{where}: a log scale needs low above 0, not {spec['low']}")
+        merged[name] = spec
+    return merged

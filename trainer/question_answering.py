@@ -157,7 +157,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         processing_class=tokenizer, data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
         callbacks=trainer_callbacks(config, callbacks),
     )
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=resume)
     metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
     metrics.update(num_examples=len(validation))
     sources = {"train": config.train_file, "validation": validation_source, "train_questions": len(train_examples)}

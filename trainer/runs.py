@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..checkpoint import WEIGHT_FILES
 from ..errors import TuneshipError, require
 from ..files import write_directory_atomically
 from ..log import get_logger
@@ -52,24 +53,49 @@ def load_base_model(config: TrainConfig, auto_class: str, **options):
     return model, tokenizer
 
 
-def prepare_output(config: TrainConfig) -> bool:
-    """Check the output and checkpoint folders; return whether to resume from a checkpoint."""
+def is_complete(checkpoint: Path) -> bool:
+    """Whether the Trainer finished writing `checkpoint`: weights, and `trainer_state.json` (its last file) whole."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return any((checkpoint / name).is_file() for name in WEIGHT_FILES)
+
+
+def last_complete_checkpoint(checkpoints: Path) -> Path | None:
+    """The latest complete epoch checkpoint; an incomplete one (a run killed while saving it) is removed, and said."""
+    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
+    for checkpoint in reversed(found):
+        if is_complete(checkpoint):
+            epoch = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8")).get("epoch") or 0
+            logger.info(f"resuming from epoch {epoch:g} ({checkpoint.name})")
+            return checkpoint
+        logger.warning(f"skipping {checkpoint}: incomplete (the run stopped while writing it); removing it")
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
+
+
+def prepare_output(config: TrainConfig) -> str | None:
+    """Check the output and checkpoint folders; return the checkpoint to resume from (None: from the start)."""
+    from .search import STUDY_FILE
+
     output, checkpoints = Path(config.output_dir), config.checkpoints_dir
-    has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
+    interrupted = checkpoints.is_dir() and (any(checkpoints.glob("checkpoint-*")) or (checkpoints / STUDY_FILE).is_file())
     if output.exists() and not config.overwrite:
         raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
     if config.resume:
-        if not has_checkpoint:
+        if not interrupted:
             raise TuneshipError(f"--resume: no checkpoint to resume from in {checkpoints}")
-        return True
-    if has_checkpoint and not config.overwrite:
+        checkpoint = last_complete_checkpoint(checkpoints)
+        return None if checkpoint is None else str(checkpoint)
+    if interrupted and not config.overwrite:
         raise TuneshipError(
             f"an interrupted run left checkpoints in {checkpoints}; pass --resume to continue it "
             "or --overwrite to start over"
         )
     if config.overwrite:
         shutil.rmtree(checkpoints, ignore_errors=True)
-    return False
+    return None
 
 
 def trainer_callbacks(config: TrainConfig, callbacks: Sequence = ()) -> list:

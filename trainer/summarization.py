@@ -207,7 +207,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         data_collator=transformers.DataCollatorForSeq2Seq(tokenizer, model=model), compute_metrics=compute_metrics,
         callbacks=trainer_callbacks(config, callbacks),
     )
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=resume)
     metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
     metrics.update(lead3_scores(validation))
     metrics.update(num_examples=len(validation))

@@ -34,5 +34,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         raise TuneshipError("no training data: pass --train FILE (or train_file=...)")
     task = tasks.get(config.task)
     task.check("train")
+    if config.search:
+        task.check("search")
     check_training_args(config.training_args)  # a wrong key fails now, not after the data is read
     return task.stage("trainer").train(config, callbacks)

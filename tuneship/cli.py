@@ -46,7 +46,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip
     hints = typing.get_type_hints(config_cls)
     groups: dict[str, argparse._ArgumentGroup] = {}
     for field in dataclasses.fields(config_cls):
-        if field.name in skip or not field.init:
+        if field.name in skip or not field.init or field.metadata.get("skip_flag"):
             continue
         meta = field.metadata
         group_name = meta.get("group", "options")
@@ -103,10 +103,15 @@ def config_from_args(config_cls: type, args: argparse.Namespace, config_file: st
     unknown = sorted(set(values) - names)
     if unknown:
         raise TuneshipError(f"config file {config_file}: unknown option(s) {', '.join(unknown)}")
+    merge_keys = {field.name: field.metadata.get("merge_key") for field in dataclasses.fields(config_cls)}
     for name, value in vars(args).items():
-        if name in names:  # a repeatable KEY=VALUE flag adds to (and overrides keys of) the file's mapping
-            values[name] = {**key_values(values[name], name), **key_values(value, name)} \
-                if isinstance(value, list) and isinstance(values.get(name), dict) else value
+        if name not in names:
+            continue
+        if isinstance(value, list) and isinstance(values.get(name), dict):  # a repeatable KEY=VALUE flag adds to the
+            value = {**key_values(values[name], name), **key_values(value, name)}  # file's mapping, key by key
+        elif merge_keys[name] and isinstance(values.get(name), dict):  # a flag sets one key of the file's mapping
+            value = {**values[name], merge_keys[name]: value}
+        values[name] = value
     return config_cls(**values)
 
 

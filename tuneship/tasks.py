@@ -51,7 +51,7 @@ class Task:
     def check(self, stage: str) -> None:
         """Raise a clear error when `stage` does not support this task."""
         if stage in self.unsupported:
-            raise TuneshipError(f"`tuneship {stage}` does not support {self.name} yet: {self.unsupported[stage]}")
+            raise TuneshipError(f"{self.name} has no {stage} stage yet: {self.unsupported[stage]}")
 
     def stage(self, package: str) -> ModuleType:
         """The task's module in `package` (`trainer`, `export`, `serving`, `serving.api`, `bench`)."""
@@ -60,10 +60,13 @@ class Task:
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task(CLASSIFICATION, "classification", "one text or a text pair into labels"),
-    Task(QUESTION_ANSWERING, "question_answering", "extractive: an answer span of a context"),
+    Task(QUESTION_ANSWERING, "question_answering", "extractive: an answer span of a context", unsupported={
+        "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
+    }),
     Task(SUMMARIZATION, "summarization", "abstractive: a short summary of a document", unsupported={
         "bench": "time generation with: python benchmarks/summarization_speed.py --checkpoint CKPT --bundle BUNDLE "
                  "--data FILE",
+        "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
     }),
 )}
 TASK_NAMES = tuple(TASKS)
