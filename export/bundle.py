@@ -37,6 +37,22 @@ def write_examples(folder: Path, columns: Sequence[str], rows: Sequence[Sequence
     (folder / EXAMPLES_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+GOLDEN_ROWS = 16
+
+
+def write_golden(folder: Path, rows: Sequence[Sequence[str]], outputs) -> None:
+    """`golden.json`: validation inputs and the fp32 model's outputs on each (alone), for `precision="auto"` to check
+    int8 against on the serving CPU (`serving/precision.py`)."""
+    import numpy as np
+
+    from ..serving.precision import GOLDEN_FILE
+
+    rows = [list(row) for row in rows][:GOLDEN_ROWS]
+    found = np.concatenate([outputs([row]) for row in rows])
+    (folder / GOLDEN_FILE).write_text(json.dumps({"inputs": rows, "fp32": found.tolist()}, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
+
+
 def percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 

@@ -13,11 +13,11 @@ from ..data.classification import LabelledRows, load_texts, read_labelled
 from ..encoding import TextEncoder
 from ..errors import TuneshipError, require
 from ..metrics.classification import classification_metrics
-from ..serving.classification import Predictor, Settings
+from ..serving.classification import Predictor, Settings, golden_outputs
 from ..serving.manifest import BundleManifest
 from ..serving.session import create_session
 from ..tasks import CLASSIFICATION
-from .bundle import int8_gate_line, write_examples
+from .bundle import int8_gate_line, write_examples, write_golden
 from .config import ExportConfig
 from .conversion import ONNX_FILE
 from .quantization import quantize_until_gate_passes
@@ -156,8 +156,9 @@ def export(config: ExportConfig) -> ExportResult:
             run.stages(f"quantizing to int8 ({config.quantize}, {run.isa}) and checking it on {len(validation.labels)} rows")
             manifest.gates["int8"] = _quantize(config, folder, int8_source, fp32, validation, calibration, run.isa,
                                                manifest)
-        rows = zip(validation.texts, validation.text_pairs) if validation.text_pairs else ([t] for t in validation.texts)
+        rows = list(zip(validation.texts, validation.text_pairs)) if validation.text_pairs else [[t] for t in validation.texts]
         write_examples(folder, settings.input_columns, rows)
+        write_golden(folder, rows, lambda batch: golden_outputs(fp32, batch))
         return run.finish_bundle(folder, manifest, [*int8_gate_line(manifest, "label", "accuracy"), *usage(manifest)])
 
     return run.write(build, "python -c \"from tuneship.serving import Predictor; print(Predictor.from_bundle('{output}'))\"")

@@ -17,11 +17,11 @@ from ..encoding import pad_encodings
 from ..errors import TuneshipError, require
 from ..metrics.question_answering import squad_score
 from ..serving.manifest import BundleManifest
-from ..serving.question_answering import QuestionAnswerer, Settings
+from ..serving.question_answering import QuestionAnswerer, Settings, golden_outputs
 from ..serving.session import create_session
 from ..spans import windows_of
 from ..tasks import QUESTION_ANSWERING
-from .bundle import int8_gate_line, write_examples
+from .bundle import int8_gate_line, write_examples, write_golden
 from .config import ExportConfig
 from .conversion import ONNX_FILE
 from .quantization import quantize_until_gate_passes
@@ -112,7 +112,9 @@ def export(config: ExportConfig) -> ExportResult:
             gate.update(rows=len(validation), source=validation_source, calibration_rows=len(calibration),
                         calibration_source=f"{validation_source} (windows of the validation questions)")
             manifest.gates["int8"] = gate
-        write_examples(folder, task_settings.input_columns, [(e.question, e.context) for e in validation])
+        rows = [(e.question, e.context) for e in validation]
+        write_examples(folder, task_settings.input_columns, rows)
+        write_golden(folder, rows, lambda batch: golden_outputs(fp32, batch))
         return run.finish_bundle(folder, manifest, [*int8_gate_line(manifest, "answer-span", "exact_match"), "",
                                                     "```python",
                                                     "from tuneship.serving.question_answering import QuestionAnswerer",

@@ -165,7 +165,12 @@ class DynamicBatcher:
         return longest * len(self._queue) >= self.max_batch_tokens
 
     def _take(self) -> list[_Item]:
-        """The oldest input and the queued inputs nearest to it in length, within both budgets."""
+        """The oldest input and the queued inputs nearest to it in length, within both budgets. Inputs whose caller
+        went away (its future cancelled) are dropped, not run."""
+        if any(item.job.future.done() for item in self._queue):
+            self._queue = deque(item for item in self._queue if not item.job.future.done())
+            if not self._queue:
+                return []
         anchor = self._queue[0]
         window = [self._queue[i] for i in range(min(len(self._queue), self.max_batch_size * LOOKAHEAD_BATCHES))]
         window.sort(key=lambda item: abs(item.length - anchor.length))  # stable: ties stay oldest first
@@ -204,6 +209,8 @@ class DynamicBatcher:
             items = self._next_batch()
             if items is None:
                 return
+            if not items:  # every queued input's caller had gone away
+                continue
             started = time.perf_counter()
             try:
                 logits = self._run([item.encoding for item in items])

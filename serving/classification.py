@@ -19,8 +19,12 @@ from ..data.records import Record, field_value
 from ..encoding import TextEncoder
 from ..errors import DataError
 from ..tasks import CLASSIFICATION
+from ..log import get_logger
 from .manifest import BundleManifest, ManifestError
+from .precision import PrecisionChoice, choose_precision
 from .session import check_inputs, create_session
+
+logger = get_logger(__name__)
 
 TRUNCATIONS = ("longest_first", "only_first", "only_second")
 
@@ -81,6 +85,7 @@ class Predictor:
     """
 
     task = CLASSIFICATION
+    choice: PrecisionChoice | None = None  # set by `from_bundle`: why this precision
 
     def __init__(self, session, encoder: TextEncoder, manifest: BundleManifest, precision: str):
         self.session = session
@@ -97,19 +102,31 @@ class Predictor:
 
     @classmethod
     def from_bundle(
-        cls, path: str | Path, precision: str | None = None, threads: int | None = None, spinning: bool = True
+        cls, path: str | Path, precision: str | None = "auto", threads: int | None = None, spinning: bool = True
     ) -> "Predictor":
-        """Load `path` (a folder written by `tuneship export`); `precision` defaults to the bundle's default.
+        """Load `path` (a folder written by `tuneship export`). `precision` "auto" (the default) serves int8 when it
+        checks out on this CPU (see `serving.precision`), else fp32; "int8" or "fp32" is obeyed.
 
         `threads` defaults to the cores available to the process; see `create_session` for `spinning`.
         """
         path = Path(path)
         manifest = BundleManifest.load(path, CLASSIFICATION)
-        precision = manifest.resolve_precision(precision)
-        session = create_session(path / manifest.model_file(precision), threads, spinning)
-        check_inputs(session, manifest, path)
         settings = Settings.from_dict(manifest.settings, manifest.location)
-        return cls(session, TextEncoder.from_file(path, manifest.max_length, settings.truncation), manifest, precision)
+        encoder = TextEncoder.from_file(path, manifest.max_length, settings.truncation)
+        loaded: dict[str, Predictor] = {}
+
+        def load(chosen: str) -> Predictor:
+            if chosen not in loaded:
+                session = create_session(path / manifest.model_file(chosen), threads, spinning)
+                check_inputs(session, manifest, path)
+                loaded[chosen] = cls(session, encoder, manifest, chosen)
+            return loaded[chosen]
+
+        choice = choose_precision(path, manifest, precision, load, golden_outputs, golden_agreement)
+        predictor = load(choice.precision)
+        predictor.choice = choice
+        logger.debug(f"{path}: serving {choice.precision} ({choice.reason})")
+        return predictor
 
     @property
     def columns(self) -> ColumnMapping:
@@ -125,8 +142,8 @@ class Predictor:
     ) -> tuple[np.ndarray, list[bool]]:
         """Raw logits (inputs x labels) in input order, and which inputs were truncated."""
         self.columns.check_inputs(texts, text_pairs)
-        encodings = self.encoder.encode(texts, text_pairs)
-        return self.run(encodings, batch_size), [self.encoder.is_truncated(e) for e in encodings]
+        encodings, truncated = self.encoder.encode_inputs(texts, text_pairs)
+        return self.run(encodings, batch_size), truncated
 
     def run(self, encodings: Sequence, batch_size: int = 32, max_tokens: int | None = None) -> np.ndarray:
         """Logits for already tokenized inputs, batched by length (the HTTP server's batcher calls this)."""
@@ -144,6 +161,19 @@ class Predictor:
 from_bundle = Predictor.from_bundle
 
 
+def golden_outputs(classifier, rows: list[list[str]]) -> np.ndarray:
+    """Class probabilities for golden rows (each `[text]` or `[text, text_pair]`), one row of output per input."""
+    texts = [row[0] for row in rows]
+    pairs = [row[1] for row in rows] if classifier.columns.is_pair else None
+    logits, _ = classifier.logits(texts, pairs, batch_size=len(rows))
+    return softmax(logits)
+
+
+def golden_agreement(expected: np.ndarray, found: np.ndarray) -> tuple[float, float]:
+    """The share of golden inputs with the same label, and the largest probability difference."""
+    return float(np.mean(expected.argmax(-1) == found.argmax(-1))), float(np.abs(expected - found).max())
+
+
 def prediction_columns(prediction: dict) -> dict:
     """A prediction as flat output columns (the same in CSV and JSON Lines)."""
     columns = {"predicted_label": prediction["label"], "score": prediction["score"], "truncated": prediction["truncated"]}
@@ -157,6 +187,11 @@ def inputs_of(classifier, records: list[Record], source: Path, allow_empty: bool
     texts = [str(field_value(r, columns.text, source, allow_empty)) for r in records]
     pairs = [str(field_value(r, columns.text_pair, source, allow_empty)) for r in records] if columns.is_pair else None
     return texts, pairs
+
+
+def input_columns(classifier) -> list[str]:
+    """The columns a file to predict must have: the text (and the pair's second text)."""
+    return [c for c in (classifier.columns.text, classifier.columns.text_pair) if c]
 
 
 def predict_rows(classifier, records: list[Record], source: Path, batch_size: int = 32) -> list[dict]:

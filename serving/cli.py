@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import tasks
 from ..cli import add_config_arguments, config_from_args, print_json
+from ..data.records import check_text
 from ..errors import TuneshipError
 from ..files import write_json
 from .config import ServeConfig
@@ -33,7 +34,7 @@ def load_model(args: argparse.Namespace, task: tasks.Task):
     if not args.bundle and (args.precision or args.threads):
         raise TuneshipError("--precision and --threads apply to --bundle only")
     if args.bundle:
-        return task.stage("serving").from_bundle(args.bundle, args.precision, args.threads)
+        return task.stage("serving").from_bundle(args.bundle, args.precision or "auto", args.threads)
     return task.stage("trainer").from_checkpoint(args.model)
 
 
@@ -59,9 +60,13 @@ def run_predict(args: argparse.Namespace) -> int:
     task = _task(args)
     model = load_model(args, task)
     if args.text is not None:
+        for flag, value in (("--text", args.text), ("--text-pair", args.text_pair)):
+            if value is not None:
+                check_text(value, flag)  # bytes that are not UTF-8 reach Python as lone surrogates
         print_json(task.stage("serving").predict_text(model, args.text, args.text_pair))
         return 0
-    written = predict_file(model, args.input, args.output, args.batch_size, args.overwrite, _model_id(args))
+    written = predict_file(model, args.input, args.output, args.batch_size, args.overwrite, _model_id(args),
+                           args.drop_invalid)
     print(f"wrote {written}")
     return 0
 
@@ -80,7 +85,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--bundle", metavar="DIR", help="bundle folder written by `tuneship export` (ONNX, no torch)")
     source.add_argument("--model", metavar="DIR", help="checkpoint folder written by `tuneship train` (PyTorch)")
-    parser.add_argument("--precision", choices=PRECISIONS, help="bundle model to use (default: the bundle's default)")
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS),
+                        help="bundle model to use; auto (the default) checks int8 on this CPU and falls back to fp32")
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: the cores available)")
 
 
@@ -107,6 +113,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--output", metavar="FILE", help="CSV, TSV or JSON Lines file to write the predictions to")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     predict.add_argument("--batch-size", type=int, default=32, help="inference batch size (default: 32)")
+    predict.add_argument("--drop-invalid", action="store_true",
+                         help="skip rows whose input is missing or not valid text (counted) instead of stopping")
     predict.set_defaults(run=run_predict)
 
     evaluate = subparsers.add_parser(

@@ -22,8 +22,9 @@ class ServeConfig:
     """
 
     bundle: str = option(None, "bundle folder written by `tuneship export`", "model", metavar="DIR", required=True)
-    precision: str | None = option(None, "which of the bundle's models to serve (default: the bundle's default)",
-                                   "model", choices=PRECISIONS)
+    precision: str = option("auto", "which of the bundle's models to serve: auto checks int8 on this CPU (agreement "
+                            "with the export's golden outputs, speed against fp32) and falls back to fp32",
+                            "model", choices=("auto", *PRECISIONS))
     threads: int | None = option(None, "onnxruntime threads per worker (default: available cores / workers)", "model")
 
     host: str = option("127.0.0.1", "interface to listen on (0.0.0.0 for all)", "server")
@@ -41,6 +42,7 @@ class ServeConfig:
 
     max_request_inputs: int = option(256, "inputs in one request; beyond this the server answers 413", "limits")
     max_body_bytes: int = option(1_048_576, "request body size; beyond this the server answers 413", "limits")
+    body_timeout_s: float = option(30.0, "seconds a client may take to send its request body; beyond this 408", "limits")
 
     def __post_init__(self) -> None:
         positive = ("port", "workers", "max_batch_tokens", "max_batch_size", "max_queue", "max_request_inputs",
@@ -50,12 +52,14 @@ class ServeConfig:
                 raise TuneshipError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise TuneshipError(f"threads must be at least 1, not {self.threads}")
+        if self.body_timeout_s <= 0:
+            raise TuneshipError(f"body_timeout_s must be positive, not {self.body_timeout_s}")
         if self.max_wait_ms < 0:
             raise TuneshipError(f"max_wait_ms must be zero or more, not {self.max_wait_ms}")
         if self.port > 65535:
             raise TuneshipError(f"port must be at most 65535, not {self.port}")
-        if self.precision is not None and self.precision not in PRECISIONS:
-            raise TuneshipError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise TuneshipError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.max_request_inputs > self.max_queue:
             raise TuneshipError(
                 f"max_request_inputs ({self.max_request_inputs}) must not exceed max_queue ({self.max_queue}): "

@@ -35,6 +35,13 @@ class ServerMetrics:
                                        buckets=LATENCY_BUCKETS, registry=r)
         self.queue = Gauge("tuneship_queue_depth", "inputs waiting for a batch", registry=r)
         self.queue.set_function(queue_depth)
+        self.model = Gauge("tuneship_model_precision", "the precision served (1), and why", ["precision", "reason"],
+                           registry=r)
+
+    def observe_model(self, model) -> None:
+        """The precision served and the reason (`precision="auto"`'s check, or what was asked)."""
+        reason = model.choice.reason if getattr(model, "choice", None) is not None else "as loaded"
+        self.model.labels(model.precision, reason).set(1)
 
     def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(path, method, str(status)).inc()

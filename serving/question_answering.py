@@ -18,8 +18,12 @@ from ..encoding import TOKENIZER_FILE
 from ..metrics.question_answering import squad_score
 from ..spans import SpanAnswerer
 from ..tasks import QUESTION_ANSWERING
+from ..log import get_logger
 from .manifest import BundleManifest, ManifestError
+from .precision import PrecisionChoice, choose_precision
 from .session import check_inputs, create_session
+
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -62,6 +66,7 @@ class QuestionAnswerer(SpanAnswerer):
     """
 
     task = QUESTION_ANSWERING
+    choice: PrecisionChoice | None = None  # set by `from_bundle`: why this precision
 
     def __init__(self, session, tokenizer, manifest: BundleManifest, precision: str):
         self.session = session
@@ -75,17 +80,28 @@ class QuestionAnswerer(SpanAnswerer):
         self.input_names = [i.name for i in session.get_inputs()]
 
     @classmethod
-    def from_bundle(cls, path: str | Path, precision: str | None = None, threads: int | None = None,
+    def from_bundle(cls, path: str | Path, precision: str | None = "auto", threads: int | None = None,
                     spinning: bool = True) -> "QuestionAnswerer":
+        """Load `path`; `precision` "auto" (the default) serves int8 when it checks out on this CPU, else fp32."""
         from tokenizers import Tokenizer
 
         path = Path(path)
         manifest = BundleManifest.load(path, QUESTION_ANSWERING)
         Settings.from_dict(manifest.settings, manifest.location)
-        precision = manifest.resolve_precision(precision)
-        session = create_session(path / manifest.model_file(precision), threads, spinning)
-        check_inputs(session, manifest, path)
-        return cls(session, Tokenizer.from_file(str(path / TOKENIZER_FILE)), manifest, precision)
+        loaded: dict[str, QuestionAnswerer] = {}
+
+        def load(chosen: str) -> QuestionAnswerer:
+            if chosen not in loaded:
+                session = create_session(path / manifest.model_file(chosen), threads, spinning)
+                check_inputs(session, manifest, path)
+                loaded[chosen] = cls(session, Tokenizer.from_file(str(path / TOKENIZER_FILE)), manifest, chosen)
+            return loaded[chosen]
+
+        choice = choose_precision(path, manifest, precision, load, golden_outputs, golden_agreement)
+        answerer = load(choice.precision)
+        answerer.choice = choice
+        logger.debug(f"{path}: serving {choice.precision} ({choice.reason})")
+        return answerer
 
     def window_logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.session.run(None, arrays)[:2]
@@ -95,6 +111,16 @@ class QuestionAnswerer(SpanAnswerer):
 from_bundle = QuestionAnswerer.from_bundle
 
 
+def golden_outputs(answerer, rows: list[list[str]]) -> np.ndarray:
+    """The answer span (start, end characters) of each golden (question, context) row."""
+    return np.array([[a.start, a.end] for a in answerer.answer([r[0] for r in rows], [r[1] for r in rows])])
+
+
+def golden_agreement(expected: np.ndarray, found: np.ndarray) -> tuple[float, float]:
+    """The share of golden questions answered with the same span (spans have no score difference to report)."""
+    return float(np.mean((expected == found).all(axis=-1))), 0.0
+
+
 def predict_text(answerer, question: str, context: str | None) -> dict:
     """The best answer to `question` in `context`: answer, start, end, score."""
     from ..errors import TuneshipError
@@ -102,6 +128,11 @@ def predict_text(answerer, question: str, context: str | None) -> dict:
     if context is None:
         raise TuneshipError("question answering: give the question with --text and the context with --text-pair")
     return answerer.answer([question], [context])[0].to_dict()
+
+
+def input_columns(answerer) -> list[str]:
+    """The columns a file to predict must have: the question and the context."""
+    return ["question", "context"]
 
 
 def predict_rows(answerer, records: list[Record], source: Path, batch_size: int = 32) -> list[dict]:

@@ -25,13 +25,12 @@ def serve(config: ServeConfig) -> None:
 
     threads = config.threads or max(1, available_cores() // config.workers)
     manifest = BundleManifest.load(config.bundle)  # a clear error before any port is bound
-    precision = manifest.resolve_precision(config.precision)
     options = dict(host=config.host, port=config.port, log_level=config.log_level, access_log=config.access_log,
                    loop="auto", http="auto", timeout_graceful_shutdown=10)
-    logger.info(f"serving {config.bundle} ({manifest.task}, {precision}) on http://{config.host}:{config.port} with "
+    logger.info(f"serving {config.bundle} ({manifest.task}) on http://{config.host}:{config.port} with "
                 f"{config.workers} worker(s) x {threads} thread(s); API docs at /docs")
     if config.workers == 1:
-        uvicorn.run(load_app(config, threads), **options)
+        uvicorn.run(load_app(config, threads), **options)  # the model is loaded (and checked) before the port opens
         return
     os.environ[WORKER_CONFIG_VARIABLE] = json.dumps({**dataclasses.asdict(config), "threads": threads})
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers, **options)

@@ -17,6 +17,7 @@ from ..errors import TuneshipError
 from ..tasks import SUMMARIZATION
 from .generation import DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, GenerationSettings, Seq2SeqGenerator
 from .manifest import BundleManifest, ManifestError
+from .precision import PrecisionChoice, choose_precision
 from .session import create_session
 
 GRAPH_FILES = (ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE)
@@ -58,6 +59,7 @@ class Summarizer:
     """
 
     task = SUMMARIZATION
+    choice: PrecisionChoice | None = None  # set by `from_bundle`: why this precision
 
     def __init__(self, generator: Seq2SeqGenerator, encoder: TextEncoder, manifest: BundleManifest,
                  precision: str = "fp32"):
@@ -68,10 +70,15 @@ class Summarizer:
         self.document_column = Settings.from_dict(manifest.settings, manifest.location).document_column
 
     @classmethod
-    def from_bundle(cls, path: str | Path, precision: str | None = None, threads: int | None = None,
+    def from_bundle(cls, path: str | Path, precision: str | None = "auto", threads: int | None = None,
                     spinning: bool = True) -> "Summarizer":
+        """Load `path`; summarization bundles are fp32 only, so "auto" is fp32."""
         path = Path(path)
-        return cls.from_folder(path, BundleManifest.load(path, SUMMARIZATION), precision, threads, spinning)
+        manifest = BundleManifest.load(path, SUMMARIZATION)
+        choice = choose_precision(path, manifest, precision, None, None, None)
+        summarizer = cls.from_folder(path, manifest, choice.precision, threads, spinning)
+        summarizer.choice = choice
+        return summarizer
 
     @classmethod
     def from_folder(cls, path: Path, manifest: BundleManifest, precision: str | None = None, threads: int | None = None,
@@ -116,10 +123,10 @@ class Summarizer:
         for index, document in enumerate(documents):
             if not isinstance(document, str) or not document.strip():
                 raise TuneshipError(f"document {index} is empty")
-        encodings = self.encoder.encode(list(documents))
+        encodings, truncated = self.encoder.encode_inputs(list(documents))
         ids = self._generate(encodings, num_beams, max_new_tokens)
-        return [{"summary": self.decode(tokens), "tokens": len(tokens), "truncated": self.encoder.is_truncated(e)}
-                for tokens, e in zip(ids, encodings)]
+        return [{"summary": self.decode(tokens), "tokens": len(tokens), "truncated": cut}
+                for tokens, cut in zip(ids, truncated)]
 
     def summaries(self, documents: Sequence[str], **options) -> list[str]:
         """Just the summary texts (the method `TorchSummarizer` has too, so evaluation takes either)."""
@@ -134,6 +141,11 @@ def predict_text(summarizer, document: str, text_pair: str | None = None) -> dic
     if text_pair is not None:
         raise TuneshipError("summarization takes one document (--text); give no --text-pair")
     return {"summary": summarizer.summaries([document])[0]}
+
+
+def input_columns(summarizer) -> list[str]:
+    """The column a file to summarize must have: the documents (the column the model was trained on)."""
+    return [summarizer.document_column]
 
 
 def predict_rows(summarizer, records: list[Record], source: Path, batch_size: int = 8) -> list[dict]:

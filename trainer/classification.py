@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.classification import (
     clean_rows, label_ids, label_names_from, positive_label_id, roles, softmax, stratified_split, texts_of,
-    to_predictions,
+    to_predictions, warn_numeric_texts,
 )
 from ..data.columns import ColumnMapping, detect_columns, label_text
 from ..data.records import Record, column_names, read_records
@@ -97,6 +97,7 @@ def load_classification_data(
     train_records = read_table(train_source, "train")
     columns = detect_columns(column_names(train_records), str(train_source), text_column, text_pair_column, label_column)
     train_records = clean_rows(train_records, columns, str(train_source), drop_invalid)
+    warn_numeric_texts(train_records, columns, str(train_source))
     names = label_names_from([label_text(r.values[columns.label]) for r in train_records])
     if len(names) < 2:
         raise DataError(

@@ -12,6 +12,9 @@ import numpy as np
 from .errors import TuneshipError
 
 TOKENIZER_FILE = "tokenizer.json"
+# Texts are cut to `CHARS_PER_TOKEN * max_length` characters before tokenizing, so a megabyte of text costs what a
+# page costs: far more characters than `max_length` tokens ever span in ordinary text (cut texts are flagged).
+CHARS_PER_TOKEN = 64
 
 
 @dataclass
@@ -50,12 +53,27 @@ class TextEncoder:
         pad_id = tokenizer.token_to_id("[PAD]")
         return cls(tokenizer, max_length, truncation, 0 if pad_id is None else pad_id)
 
-    def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> list:
-        """One `tokenizers.Encoding` per input, truncated to `max_length`."""
+    @property
+    def max_chars(self) -> int:
+        return CHARS_PER_TOKEN * self.max_length
+
+    def encode_inputs(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> tuple[list, list[bool]]:
+        """One `tokenizers.Encoding` per input, truncated to `max_length`, and whether each input was cut (to
+        `max_length` tokens, or first to `max_chars` characters)."""
+        limit = self.max_chars
+        cut = [len(t) > limit or (text_pairs is not None and len(text_pairs[i]) > limit) for i, t in enumerate(texts)]
+        if any(cut):
+            texts = [t[:limit] for t in texts]
+            text_pairs = None if text_pairs is None else [t[:limit] for t in text_pairs]
         if len(texts) == 1:  # encode_batch's thread-pool hand-off costs more than encoding one input
-            return [self.tokenizer.encode(texts[0], None if text_pairs is None else text_pairs[0])]
-        inputs = list(texts) if text_pairs is None else list(zip(texts, text_pairs))
-        return self.tokenizer.encode_batch(inputs)
+            encodings = [self.tokenizer.encode(texts[0], None if text_pairs is None else text_pairs[0])]
+        else:
+            encodings = self.tokenizer.encode_batch(list(texts) if text_pairs is None else list(zip(texts, text_pairs)))
+        return encodings, [c or self.is_truncated(e) for c, e in zip(cut, encodings)]
+
+    def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> list:
+        """One `tokenizers.Encoding` per input, truncated to `max_length` (see `encode_inputs`)."""
+        return self.encode_inputs(texts, text_pairs)[0]
 
     def is_truncated(self, encoding) -> bool:
         return len(encoding.ids) >= self.max_length and bool(encoding.overflowing)

@@ -9,7 +9,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ... import tasks
+from ...log import get_logger
 from ..config import ServeConfig
+
+logger = get_logger(__name__)
 
 
 def create_app(model, config: ServeConfig, api_key: str | None = None) -> FastAPI:
@@ -25,6 +28,7 @@ def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
     task = tasks.get(BundleManifest.load(config.bundle).task)
     task.check("serve")
     model = task.stage("serving").from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
+    logger.info(f"precision {model.precision}: {model.choice.reason}")
     return create_app(model, config)
 
 

@@ -15,6 +15,7 @@ import os
 import secrets
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, Callable
 
 from fastapi import FastAPI, Request
@@ -118,9 +119,10 @@ class RequestGuard:
     """Pure ASGI middleware: API key, body size limit, and per-request metrics (cheaper than BaseHTTPMiddleware)."""
 
     def __init__(self, app, metrics: ServerMetrics, max_body_bytes: int, api_key: str | None,
-                 paths: Callable[[], set[str]]):
+                 paths: Callable[[], set[str]], body_timeout_s: float = 30.0):
         self.app = app
         self.metrics = metrics
+        self.body_timeout_s = body_timeout_s
         self._paths = paths  # the app's routes, the only paths metrics are labelled with (others: "other")
         self._known: set[str] | None = None
         self.max_body_bytes = max_body_bytes
@@ -172,10 +174,14 @@ class RequestGuard:
         return error_response(413, f"the request body is over the limit of {self.max_body_bytes} bytes")
 
     async def _buffer_body(self, receive):
-        """Read the whole body (refusing it past the limit), then replay it to the app."""
+        """Read the whole body (refusing it past the limit, or a client that stops sending it for `body_timeout_s`:
+        408), then replay it to the app."""
         chunks, size = [], 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout_s)
+            except asyncio.TimeoutError:
+                return error_response(408, f"the request body did not arrive within {self.body_timeout_s:g} s"), receive
             if message["type"] == "http.disconnect":
                 break
             chunk = message.get("body", b"")
@@ -229,12 +235,12 @@ def app_shell(summary: str, description: str, config: ServeConfig, metrics: Serv
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=config.max_body_bytes, api_key=api_key,
-                       paths=lambda: {route.path for route in app.routes})
+                       paths=lambda: {route.path for route in app.routes}, body_timeout_s=config.body_timeout_s)
     return app
 
 
-def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, info: dict):
-    """An `app_shell` whose model runs one request at a time, with `GET /v1/model` (answering `info`) and a
+def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, model, info: dict):
+    """An `app_shell` whose `model` runs one request at a time, with `GET /v1/model` (`model_info` and `info`) and a
     `/readyz` that fails while the queue is full. Returns the app and `respond(inputs, non_empty, fn, *args)`:
     the request's refusal (`count_refusal`), a 429 when `config.max_queue` requests are waiting, or else
     `{"outputs": fn(*args)}`, `fn` run in a worker thread in turn."""
@@ -245,7 +251,10 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
     async def lifespan(app: FastAPI):
         yield
 
-    app = app_shell(summary, description, config, ServerMetrics(lambda: waiting["count"]), lifespan, api_key)
+    metrics = ServerMetrics(lambda: waiting["count"])
+    metrics.observe_model(model)
+    app = app_shell(summary, description, config, metrics, lifespan, api_key)
+    info = {**model_info(model, config), **info}
 
     async def respond(inputs: list, non_empty: tuple[str, ...], fn, *args) -> Response:
         refusal = count_refusal(inputs, config, non_empty)
@@ -277,16 +286,49 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
     return app, respond
 
 
-def model_info(manifest, precision: str, config: ServeConfig) -> dict:
-    """The part of `GET /v1/model` every task shares."""
+def model_info(model, config: ServeConfig) -> dict:
+    """The part of `GET /v1/model` every task shares (`model`: a bundle's loaded model)."""
     import onnxruntime
 
+    manifest, precision = model.manifest, model.precision
+    choice = model.choice.to_dict() if model.choice is not None else {"precision": precision}
     return {
-        "task": manifest.task, "precision": precision, "model_files": manifest.model_files(precision),
+        "task": manifest.task, "precision": precision, "precision_choice": choice,
+        "model_files": manifest.model_files(precision),
         "max_length": manifest.max_length, "settings": manifest.settings,
         "limits": {"max_request_inputs": config.max_request_inputs, "max_body_bytes": config.max_body_bytes},
-        "gates": manifest.gates, "source": manifest.source,
+        "gates": manifest.gates,
+        # the checkpoint's folder name only: the export machine's absolute path is nobody's business
+        "source": {**manifest.source, "checkpoint": Path(manifest.source.get("checkpoint", "")).name},
         "versions": {**manifest.versions, "tuneship_server": __version__, "onnxruntime_server": onnxruntime.__version__},
     }
 
 
+
+
+async def until_disconnected(request) -> None:
+    """Return when the client of `request` has gone away (its body was read already, so the next message is the
+    disconnect)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def unless_disconnected(request, work):
+    """Await `work` (a future or coroutine), or cancel it and raise `ClientGone` when the client leaves first: a
+    request nobody waits for does not keep its inputs in the queue."""
+    work = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(until_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if work not in done:
+        work.cancel()
+        raise ClientGone()
+    return work.result()
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,10 +18,11 @@ from ..batching import DynamicBatcher, Overloaded, ShuttingDown
 from ..classification import Predictor
 from ..config import ServeConfig
 from ..monitoring import ServerMetrics
-from .app import ErrorResponse, InputsRequest, Text, app_shell, count_refusal, error_response, json_response, \
-    model_info, validation_detail
+from .app import ClientGone, ErrorResponse, InputsRequest, Text, app_shell, count_refusal, error_response, \
+    json_response, model_info, unless_disconnected, validation_detail
 
 ROUTE = "/v1/classify"
+INLINE_CHARS = 4096  # requests with more text than this are tokenized on a worker thread, off the event loop
 
 
 class ClassifyInput(BaseModel):
@@ -58,6 +60,7 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
     pair = predictor.columns.is_pair
     # `app` is bound below; the queue depth is read only when /metrics is scraped, after start-up.
     metrics = ServerMetrics(lambda: app.state.batcher.queue_depth if hasattr(app.state, "batcher") else 0)
+    metrics.observe_model(predictor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -107,21 +110,25 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
                 return error_response(422, f"{where}: not expected, this model classifies single texts")
         texts = [item.text for item in inputs]
         pairs = [item.text_pair for item in inputs] if pair else None
-        encodings = predictor.encoder.encode(texts, pairs)
+        if sum(map(len, texts)) + sum(map(len, pairs or ())) <= INLINE_CHARS:
+            encodings, truncated = predictor.encoder.encode_inputs(texts, pairs)
+        else:  # long text: tokenize on a worker thread, so that probes and other requests are not held up
+            encodings, truncated = await run_in_threadpool(predictor.encoder.encode_inputs, texts, pairs)
         try:
-            logits = await app.state.batcher.submit(encodings)
+            logits = await unless_disconnected(request, app.state.batcher.submit(encodings))
         except Overloaded as error:
             return error_response(429, str(error), headers={"Retry-After": str(error.retry_after)})
         except ShuttingDown as error:
             return error_response(503, str(error), headers={"Retry-After": "1"})
-        truncated = [predictor.encoder.is_truncated(e) for e in encodings]
+        except ClientGone:
+            return error_response(499, "the client closed the connection")
         return json_response({"outputs": to_predictions(softmax(logits), predictor.label_names, truncated)})
 
     @app.get("/v1/model", tags=["model"])
     async def model() -> Response:
         """What is served: task, labels, inputs, precision, tokenization, batching, versions."""
         return json_response({
-            **model_info(manifest, predictor.precision, config),
+            **model_info(predictor, config),
             "labels": predictor.label_names,
             "pair": pair,
             "columns": {"text": predictor.columns.text, "text_pair": predictor.columns.text_pair,

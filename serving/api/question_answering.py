@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import ServeConfig
 from ..question_answering import QuestionAnswerer
-from .app import ErrorResponse, InputsRequest, Text, model_info, serial_app
+from .app import ErrorResponse, InputsRequest, Text, serial_app
 
 ROUTE = "/v1/answer"
 
@@ -50,9 +50,7 @@ def create_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | N
     """The FastAPI app serving `answerer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
     app, respond = serial_app(f"extractive question answering with an ONNX model on onnxruntime ({answerer.precision})",
                               "Answer questions with a span of their context. Bad input gets 4xx with a message naming "
-                              "the field.", config, api_key,
-                              {**model_info(answerer.manifest, answerer.precision, config),
-                               "settings": answerer.settings})
+                              "the field.", config, api_key, answerer, {"settings": answerer.settings})
     app.state.answerer = answerer
     errors = {"model": ErrorResponse}
 

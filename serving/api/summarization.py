@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import ServeConfig
 from ..summarization import Summarizer
-from .app import ErrorResponse, InputsRequest, Text, model_info, serial_app
+from .app import ErrorResponse, InputsRequest, Text, serial_app
 
 ROUTE = "/v1/summarize"
 
@@ -51,9 +51,8 @@ def create_app(summarizer: Summarizer, config: ServeConfig, api_key: str | None 
     """The FastAPI app serving `summarizer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
     app, respond = serial_app(f"summarization with encoder-decoder ONNX models on onnxruntime ({summarizer.precision})",
                               "Summarize documents with greedy or beam search. Bad input gets 4xx with a message naming "
-                              "the field.", config, api_key,
-                              {**model_info(summarizer.manifest, summarizer.precision, config),
-                               "generation": summarizer.settings.to_dict()})
+                              "the field.", config, api_key, summarizer,
+                              {"generation": summarizer.settings.to_dict()})
     app.state.summarizer = summarizer
     errors = {"model": ErrorResponse}
 

@@ -22,6 +22,8 @@ from .records import Record, check_text, column_names, is_missing, read_records
 logger = get_logger(__name__)
 
 POSITIVE_NAMES = ("1", "true", "yes", "positive", "pos", "relevant")
+# Label values that mean "no label" (spreadsheet and pandas spellings): treated as missing, never as a class.
+MISSING_LABELS = ("nan", "na", "n/a", "null", "none")
 _SHOWN_ROWS = 5
 
 
@@ -54,7 +56,8 @@ def clean_rows(records: list[Record], columns: ColumnMapping, source: str, drop_
         rows = []
         for i, record in enumerate(records):
             value = record.values.get(column)
-            if is_missing(value) or isinstance(value, (dict, list)):
+            no_label = column == columns.label and isinstance(value, str) and value.strip().lower() in MISSING_LABELS
+            if is_missing(value) or isinstance(value, (dict, list)) or no_label:
                 rows.append(i)
             elif isinstance(value, str):
                 check_text(value, f"{source}: row {record.row}, column {column!r}")
@@ -64,6 +67,8 @@ def clean_rows(records: list[Record], columns: ColumnMapping, source: str, drop_
         return records
     invalid = sorted(set().union(*bad.values()))
     details = "; ".join(f"column {column!r}: {len(rows)} empty or missing (rows {row_list(rows)})" for column, rows in bad.items())
+    if columns.label in bad:
+        details += f" (a label of {', '.join(MISSING_LABELS)} counts as missing)"
     if not drop_invalid:
         raise DataError(
             f"{source}: {len(invalid)} row(s) with empty or missing values ({details}). "
@@ -72,6 +77,15 @@ def clean_rows(records: list[Record], columns: ColumnMapping, source: str, drop_
     logger.info(f"{source}: dropped {len(invalid)} invalid row(s) of {len(records)} ({details})")
     drop = set(invalid)
     return [record for i, record in enumerate(records) if i not in drop]
+
+
+def warn_numeric_texts(records: list[Record], columns: ColumnMapping, source: str) -> None:
+    """A text column that holds only numbers is most likely the wrong column: say so (training goes on)."""
+    for column in roles(columns, with_label=False):
+        values = [str(r.values[column]).strip() for r in records]
+        if values and all(re.fullmatch(r"[-+]?\d+([.,]\d+)?", v) for v in values):
+            logger.warning(f"{source}: column {column!r} holds only numbers; if it is not the text, name the text "
+                           "column with --text-column")
 
 
 def label_names_from(values: Sequence[str]) -> list[str]:

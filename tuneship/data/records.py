@@ -288,8 +288,8 @@ class ResumableWriter:
                 self._text.write(json.dumps(values, ensure_ascii=False) + "\n")
         else:
             if self._csv is None:
-                fresh = self.fields is None
-                if fresh:
+                fresh = self.done == 0  # a resumed output has its header already
+                if self.fields is None:
                     self.fields = list(records[0])
                 delimiter = "\t" if self.format == ".tsv" else ","
                 self._csv = csv.DictWriter(self._text, self.fields, delimiter=delimiter, extrasaction="ignore")
@@ -312,3 +312,9 @@ class ResumableWriter:
         """Stop without finishing: the partial output and its progress stay for a rerun to resume."""
         if not self._text.closed:
             self._text.close()
+
+    def discard(self) -> None:
+        """Remove the partial output and its progress file (when nothing was written that a rerun could keep)."""
+        self.close()
+        self.partial.unlink(missing_ok=True)
+        self.progress_file.unlink(missing_ok=True)
