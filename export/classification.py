@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ..checkpoint import CALIBRATION_FILE, VALIDATION_FILE
-from ..data.classification import LabelledRows, load_texts, read_labelled
+from ..data.classification import LabelledRows, load_texts, read_labelled, softmax
 from ..encoding import TextEncoder
 from ..errors import TuneshipError, require
 from ..metrics.classification import classification_metrics
@@ -24,6 +24,8 @@ from .quantization import quantize_until_gate_passes
 from .stages import ExportResult, ExportRun
 
 RANKING_ROWS = 64  # calibration rows used to rank nodes by sensitivity
+BATCH_DRIFT_ROWS = 48  # validation rows scored alone and in batches for the gate's batch-invariance check
+MAX_BATCH_DRIFT = 1e-3  # most an int8 probability may move between an input alone and in a batch
 
 
 def parity_samples(texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> list[tuple[list[str], list[str] | None]]:
@@ -84,6 +86,20 @@ def int8_gate(
     }
 
 
+def batch_drift(predictor: Predictor, rows: LabelledRows, count: int = BATCH_DRIFT_ROWS) -> float:
+    """The largest probability difference of an input alone and in a padded batch of 16 with a long neighbour, over
+    `count` rows: how far an answer moves with its batch mates (0 for a batch-invariant model)."""
+    texts, pairs = rows.texts[:count], None if rows.text_pairs is None else rows.text_pairs[:count]
+    alone = np.concatenate([predictor.logits([t], None if pairs is None else [pairs[i]])[0] for i, t in enumerate(texts)])
+    long_text = " ".join([texts[0]] * (predictor.manifest.max_length // max(len(texts[0].split()), 1) + 2))
+    batched = []
+    for start in range(0, len(texts), 15):  # 15 inputs and the long one make batches of 16 at max length
+        group = texts[start : start + 15] + [long_text]
+        group_pairs = None if pairs is None else pairs[start : start + 15] + [pairs[0]]
+        batched.append(predictor.logits(group, group_pairs, batch_size=16)[0][:-1])
+    return float(np.abs(softmax(alone) - softmax(np.concatenate(batched))).max())
+
+
 def _validation_rows(config: ExportConfig, classifier) -> LabelledRows:
     source = config.validation_data or Path(config.model) / VALIDATION_FILE
     if not Path(source).is_file() and config.validation_data is None:
@@ -118,9 +134,12 @@ def _quantize(config, folder, source, fp32: Predictor, validation, calibration, 
 
     def check(model_file: Path) -> dict:
         int8 = Predictor(create_session(model_file), fp32.encoder, manifest, "int8")
-        int8_logits, _ = int8.logits(validation.texts, validation.text_pairs)
-        return int8_gate(fp32_logits, int8_logits, validation, fp32.label_names, fp32.positive_label_id,
+        int8_logits, _ = int8.logits(validation.texts, validation.text_pairs)  # in batches of 32, as served
+        gate = int8_gate(fp32_logits, int8_logits, validation, fp32.label_names, fp32.positive_label_id,
                          config.min_agreement, config.max_accuracy_drop)
+        gate["batch_drift"] = batch_drift(int8, validation)
+        gate["passed"] = gate["passed"] and gate["batch_drift"] <= MAX_BATCH_DRIFT
+        return gate
 
     gate = quantize_until_gate_passes(config, folder, source, isa, feeds, ranking_feeds, ranking_error, check, manifest)
     gate.update(rows=len(validation.labels), source=validation.source, calibration_source=calibration_source,

@@ -9,7 +9,7 @@ from typing import Any
 from ..cli import option
 
 OPTIMIZE_CHOICES = ("O1", "O2", "O3", "none")
-QUANTIZE_CHOICES = ("dynamic", "static", "none")
+QUANTIZE_CHOICES = ("calibrated", "dynamic", "static", "none")
 ISA_CHOICES = ("auto", "avx2", "avx512", "avx512_vnni", "arm64")
 
 
@@ -20,7 +20,7 @@ class ExportConfig:
     Example:
         >>> config = ExportConfig(model="runs/relevance", output_dir="runs/relevance-onnx")
         >>> config.optimize, config.quantize
-        ('O3', 'dynamic')
+        ('O3', 'calibrated')
     """
 
     model: str = option(None, "checkpoint folder written by `tuneship train` (or any sequence-classification checkpoint)",
@@ -34,8 +34,10 @@ class ExportConfig:
                            "graph", choices=OPTIMIZE_CHOICES)
     opset: int | None = option(None, "ONNX opset (default: Optimum's choice for the model)", "graph")
 
-    quantize: str = option("dynamic", "int8 quantization: dynamic (weights int8, activations per batch) or static (QDQ, calibrated)",
-                           "quantization", choices=QUANTIZE_CHOICES)
+    quantize: str = option(
+        "calibrated", "int8 quantization: calibrated (onnxruntime's dynamic int8 kernels with activation ranges fixed on "
+        "the calibration rows: an input's answer does not depend on its batch mates), dynamic (ranges per batch at run "
+        "time: answers move with batch mates), static (QDQ, calibrated)", "quantization", choices=QUANTIZE_CHOICES)
     isa: str = option("auto", "CPU instruction set to quantize for; auto reads this machine's CPU features",
                       "quantization", choices=ISA_CHOICES)
     per_channel: bool = option(False, "quantize weights per output channel from the first try", "quantization")

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..log import get_logger
 from .bundle import file_info
+from .calibrated import calibrate_ranges
 from .conversion import ONNX_FILE, with_inferred_shapes
 from .smoothing import smooth_outlier_channels
 
@@ -42,9 +43,14 @@ def detect_isa() -> str:
 
 @dataclass(frozen=True)
 class Recipe:
-    """One way to quantize: mode, per-channel weights, outlier smoothing, and nodes kept in fp32."""
+    """One way to quantize: mode, per-channel weights, outlier smoothing, and nodes kept in fp32.
 
-    mode: str = "dynamic"
+    Modes: `calibrated` (onnxruntime's dynamic int8 kernels with activation ranges fixed on calibration rows:
+    an input's answer does not depend on its batch mates; see `calibrated.py`), `dynamic` (ranges computed per
+    batch at run time: answers move with batch mates), `static` (QDQ, calibrated ranges).
+    """
+
+    mode: str = "calibrated"
     per_channel: bool = False
     smooth: bool = False
     exclude: tuple[str, ...] = field(default=())
@@ -63,7 +69,8 @@ class Recipe:
 
 def remedies(first: Recipe, rank_sensitive: Callable[[Recipe], list[str]]) -> Iterator[Recipe]:
     """`first`, then the known remedies in turn: per-channel weights, outlier smoothing, the most
-    sensitive nodes left in fp32 (1, 2, then 4 of them), and finally the other quantization mode."""
+    sensitive nodes left in fp32 (1, 2, then 4 of them), and finally another quantization mode (static QDQ, which
+    is batch-invariant too, after calibrated or dynamic; dynamic after static)."""
     yield first
     recipe = first
     if not recipe.per_channel:
@@ -76,7 +83,7 @@ def remedies(first: Recipe, rank_sensitive: Callable[[Recipe], list[str]]) -> It
     for count in EXCLUSION_STEPS:
         if count <= len(ranking):
             yield replace(recipe, exclude=tuple(ranking[:count]))
-    yield Recipe(mode="static" if first.mode == "dynamic" else "dynamic", per_channel=True, smooth=True)
+    yield Recipe(mode="dynamic" if first.mode == "static" else "static", per_channel=True, smooth=True)
 
 
 def quantizable_nodes(model_file: Path) -> list[str]:
@@ -91,7 +98,7 @@ def _quantization_config(recipe: Recipe, isa: str, nodes_to_quantize: list[str] 
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
     return getattr(AutoQuantizationConfig, isa)(
-        is_static=recipe.mode == "static",
+        is_static=recipe.mode == "static",  # calibrated: dynamic kernels, ranges fixed afterwards
         per_channel=recipe.per_channel,
         nodes_to_quantize=nodes_to_quantize,
         nodes_to_exclude=list(recipe.exclude),
@@ -146,6 +153,8 @@ def quantize(
     quantizer = ORTQuantizer.from_pretrained(work, file_name=ONNX_FILE)
     ranges = _calibration_ranges(quantizer, config, feeds, work) if recipe.mode == "static" else None
     quantizer.quantize(quantization_config=config, save_dir=work, calibration_tensors_range=ranges)
+    if recipe.mode == "calibrated":
+        details["calibrated_activations"] = calibrate_ranges(work / QUANTIZED_FILE, feeds)
     return work / QUANTIZED_FILE, details
 
 
@@ -184,8 +193,9 @@ def quantize_until_gate_passes(config, folder: Path, source: Path, isa: str, fee
         gate = check(model_file)
         attempts.append({"recipe": recipe.to_dict(), "recipe_text": recipe.describe(), "gate": gate,
                          "size_bytes": model_file.stat().st_size, **details})
+        drift = f", batch drift {gate['batch_drift']:.1e}" if "batch_drift" in gate else ""
         logger.info(f"  try {index + 1}: {recipe.describe()}: agreement {gate['agreement']:.2%}, "
-                    f"metric drop {gate['metric_drop']:+.4f} -> {'passed' if gate['passed'] else 'failed'}")
+                    f"metric drop {gate['metric_drop']:+.4f}{drift} -> {'passed' if gate['passed'] else 'failed'}")
         if best is None or gate["agreement"] > attempts[best]["gate"]["agreement"]:
             best = index
             shutil.copy(model_file, folder / QUANTIZED_FILE)

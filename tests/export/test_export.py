@@ -96,7 +96,7 @@ def test_int8_gate_failure_keeps_fp32_as_default_and_reports_every_try(pair_chec
     int8 = result.manifest.gates["int8"]
     assert not int8["passed"] and not result.int8_passed and result.manifest.default_precision == "fp32"
     tried = [a["recipe_text"] for a in int8["attempts"]]
-    assert tried[0] == "dynamic, per-tensor" and tried[1] == "dynamic, per-channel"
+    assert tried[0] == "calibrated, per-tensor" and tried[1] == "calibrated, per-channel"
     assert "outlier smoothing" in tried[2] and any("sensitive node" in t for t in tried) and tried[-1].startswith("static")
     assert (bundle / "model_quantized.onnx").is_file(), "the best int8 try is kept"
     assert Predictor.from_bundle(bundle).precision == "fp32"
