@@ -21,7 +21,8 @@ from pathlib import Path
 import gradio as gr
 
 from tuneship import tasks
-from tuneship.errors import TuneshipError
+from tuneship.data.records import check_text
+from tuneship.errors import DataError, TuneshipError
 from tuneship.serving import BundleManifest, Predictor, predict_file
 from tuneship.serving.classification import Settings
 
@@ -56,10 +57,12 @@ class DemoModels:
     @classmethod
     def load(cls, bundle: str | Path, checkpoint: str | Path | None = None, threads: int | None = None) -> "DemoModels":
         manifest = BundleManifest.load(bundle, tasks.CLASSIFICATION)
-        models = {f"ONNX {p}": Predictor.from_bundle(bundle, p, threads) for p in manifest.models}
+        chosen = Predictor.from_bundle(bundle, "auto", threads)  # int8 where it checks out on this CPU, else fp32
+        models = {f"ONNX {p}": chosen if p == chosen.precision else Predictor.from_bundle(bundle, p, threads)
+                  for p in manifest.models}
         if checkpoint:
             models["PyTorch fp32"] = tasks.get(tasks.CLASSIFICATION).stage("trainer").from_checkpoint(checkpoint)
-        return cls(Path(bundle), manifest, models, f"ONNX {manifest.default_precision}")
+        return cls(Path(bundle), manifest, models, f"ONNX {chosen.precision}")
 
     @property
     def settings(self) -> Settings:
@@ -73,14 +76,24 @@ class DemoModels:
         return self.manifest.examples(self.bundle, self.settings.input_columns)
 
 
+def _invalid_message(**boxes: str | None) -> str | None:
+    """A note naming the box whose text is not valid Unicode (a lone surrogate, which the tokenizer cannot take)."""
+    for name, text in boxes.items():
+        try:
+            check_text(text or "", name)
+        except DataError:
+            return f"The text in **{name}** is not valid Unicode (it holds a lone surrogate); fix or retype it."
+    return None
+
+
 def _empty_message(models: DemoModels, text: str | None, pair: str | None) -> str | None:
-    """A friendly note when an input box is empty, else None."""
+    """A friendly note when an input box is empty or holds text the tokenizer cannot take, else None."""
     columns = models.settings.columns
     if not (text or "").strip():
         return f"Type some text in **{columns.text}** first."
     if models.is_pair and not (pair or "").strip():
         return f"This model reads pairs: type some text in **{columns.text_pair}** too."
-    return None
+    return _invalid_message(**{columns.text: text, **({columns.text_pair: pair} if models.is_pair else {})})
 
 
 def _timed_predict(model, text: str, pair: str | None) -> tuple[dict, float]:
@@ -205,6 +218,9 @@ def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
     def answer(question: str, context: str):
         if not (question or "").strip() or not (context or "").strip():
             return None, "Type a **question** and a **context** first."
+        invalid = _invalid_message(question=question, context=context)
+        if invalid:
+            return None, invalid
         started = time.perf_counter()
         best = answerer.answer([question], [context])[0]
         ms = 1000 * (time.perf_counter() - started)
@@ -234,6 +250,9 @@ def build_summary_demo(summarizer, bundle: Path) -> gr.Blocks:
     def summarize(document: str, num_beams: float):
         if not (document or "").strip():
             return "", "Paste a **document** first."
+        invalid = _invalid_message(document=document)
+        if invalid:
+            return "", invalid
         started = time.perf_counter()
         result = summarizer.summarize([document], num_beams=int(num_beams))[0]
         ms = 1000 * (time.perf_counter() - started)

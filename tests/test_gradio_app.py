@@ -79,6 +79,20 @@ def test_empty_input_gets_a_friendly_message(client):
     assert not label and "type some text in **sentence2** too" in note
 
 
+def test_text_that_is_not_valid_unicode_gets_a_message_not_an_error(pair_app):
+    """A lone surrogate (sent as the JSON escape a browser or script can send; gradio_client refuses to encode it)."""
+    import httpx
+
+    url = pair_app[1].rstrip("/")
+    body = b'{"data": ["bad \\ud800 text", "a comment"]}'
+    response = httpx.post(f"{url}/gradio_api/call/classify", content=body, headers={"content-type": "application/json"},
+                          timeout=30)
+    assert response.status_code == 200, response.text
+    event = response.json()["event_id"]
+    stream = httpx.get(f"{url}/gradio_api/call/classify/{event}", timeout=60).text
+    assert "event: complete" in stream and "sentence1** is not valid Unicode" in stream, stream
+
+
 def test_compare_runs_every_model_on_the_same_input(client):
     table, _ = client.predict(*PAIR, api_name="/compare")
     rows = {row[0]: row for row in table["data"]}

@@ -203,3 +203,20 @@ def test_shared_datasets_are_detected(name, pair, labels):
     folder = SHARED_DATA / name
     data = load_classification_data(str(folder / "train.csv"), str(folder / "validation.csv"))
     assert (data.columns.text, data.columns.text_pair) == pair and data.label_names == labels
+
+
+def test_nan_like_labels_count_as_missing_not_as_a_class(tmp_path, capsys):
+    rows = ticket_rows(12)
+    rows[3]["label"] = "NaN"
+    rows[5]["label"] = "nan"
+    with pytest.raises(DataError, match=r"column 'label': 2 empty or missing \(rows 4, 6\) \(a label of nan, na"):
+        load_classification_data(str(write_csv(tmp_path / "nan.csv", rows)))
+    data = load_classification_data(str(write_csv(tmp_path / "nan.csv", rows)), drop_invalid=True)
+    assert "nan" not in [name.lower() for name in data.label_names]
+
+
+def test_a_text_column_of_numbers_is_warned_about(tmp_path, capsys):
+    rows = [{"text": str(1000 + i), "label": "a" if i % 2 else "b"} for i in range(10)]
+    load_classification_data(str(write_csv(tmp_path / "numbers.csv", rows)))
+    printed = capsys.readouterr().out
+    assert "warning: " in printed and "column 'text' holds only numbers" in printed

@@ -208,3 +208,42 @@ def test_training_args_come_from_the_config_file_and_the_flag(tmp_path):
     assert check_training_args(config.training_args)["adam_beta2"] == 0.98
     with pytest.raises(TuneshipError, match="--training-arg 'oops': give KEY=VALUE"):
         TrainConfig(training_args=["oops"])
+
+
+def test_a_run_killed_while_saving_a_checkpoint_resumes_from_the_last_whole_one(tiny_model, tmp_path):
+    """A real SIGKILL in the middle of writing the second epoch's checkpoint (after its weights, before its state)."""
+    import subprocess
+    import sys
+
+    train_csv = write_csv(tmp_path / "train.csv", ticket_rows(24))
+    output = tmp_path / "model"
+    script = (
+        "import os, signal, transformers\n"
+        "from tuneship.trainer import TrainConfig, train\n"
+        "saves = []\n"
+        "original = transformers.Trainer._save_optimizer_and_scheduler\n"
+        "def save(self, output_dir):\n"
+        "    saves.append(output_dir)\n"
+        "    if len(saves) == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    original(self, output_dir)\n"
+        "transformers.Trainer._save_optimizer_and_scheduler = save\n"
+        f"train(TrainConfig(model={str(tiny_model)!r}, train_file={str(train_csv)!r}, output_dir={str(output)!r}, "
+        "num_train_epochs=3, train_batch_size=8, learning_rate=1e-3, max_length=32, warmup_ratio=0.0, "
+        "early_stopping_patience=0, save_total_limit=3, refit='no'))\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    checkpoints = sorted((tmp_path / "model.checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert len(checkpoints) == 2 and not (checkpoints[-1] / "trainer_state.json").exists(), "killed mid-save"
+
+    result = subprocess.run([str(Path(sys.executable).with_name("tuneship")), "train", "--model", str(tiny_model),
+                             "--train", str(train_csv), "--output", str(output), "--epochs", "3", "--batch-size", "8",
+                             "--learning-rate", "1e-3", "--max-length", "32", "--warmup-ratio", "0",
+                             "--early-stopping-patience", "0", "--refit", "no", "--resume"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"skipping {checkpoints[-1]}: incomplete" in result.stdout
+    assert f"resuming from epoch 1 ({checkpoints[0].name})" in result.stdout
+    history = json.loads((output / "log_history.json").read_text())
+    assert [e["epoch"] for e in history if "eval_loss" in e] == [1.0, 2.0, 3.0]

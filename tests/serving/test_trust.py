@@ -1,0 +1,273 @@
+"""Answers you can trust (one test per failure found by probing): the same answer in any batch, precision chosen on
+the serving CPU, bundles checked on load, text the tokenizer cannot take, nothing lost in batch prediction, and the
+server under long or abandoned requests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import pair_rows, running, write_csv, write_jsonl
+from tuneship.errors import DataError, TuneshipError
+from tuneship.serving import BundleManifest, Predictor, evaluate, predict_file
+from tuneship.serving.api import create_app
+from tuneship.serving.config import ServeConfig
+
+TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
+LONG = " ".join(["a very long neighbour that fills the whole window"] * 20)
+
+
+def texts(count: int = 20) -> tuple[list[str], list[str]]:
+    rows = pair_rows(count)
+    return [r["sentence1"] for r in rows], [r["sentence2"] for r in rows]
+
+
+# --------------------------------------------------------------------------- 1. batch invariance
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_an_input_gets_the_same_answer_alone_and_in_any_batch(pair_bundle, precision):
+    predictor = Predictor.from_bundle(pair_bundle, precision)
+    firsts, seconds = texts()
+    alone = [predictor.predict([a], [b])[0] for a, b in zip(firsts, seconds)]
+    mixed = predictor.predict([LONG, *firsts, "x"], [LONG, *seconds, "y"], batch_size=7)[1:-1]  # long batch mates
+    for one, batched in zip(alone, mixed):
+        assert one["label"] == batched["label"]
+        assert one["probabilities"] == pytest.approx(batched["probabilities"], abs=1e-3)
+
+
+def test_the_export_gate_measures_batch_drift(pair_bundle):
+    gate = BundleManifest.load(pair_bundle).gates["int8"]
+    chosen = gate["attempts"][gate["chosen"]]["gate"] if gate["passed"] else gate["attempts"][-1]["gate"]
+    assert chosen["batch_drift"] <= 1e-3 or not gate["passed"]
+    assert gate["attempts"][0]["recipe"]["mode"] == "calibrated"
+
+
+def test_served_predicted_and_evaluated_answers_match_alone(pair_bundle, tmp_path):
+    predictor = Predictor.from_bundle(pair_bundle, "int8", spinning=False)
+    firsts, seconds = texts(12)
+    alone = [predictor.predict([a], [b])[0] for a, b in zip(firsts, seconds)]
+    rows = [{"sentence1": a, "sentence2": b, "label": 0} for a, b in zip([LONG, *firsts], [LONG, *seconds])]
+    written = predict_file(predictor, write_csv(tmp_path / "in.csv", rows), tmp_path / "out.jsonl")
+    from_file = [json.loads(line) for line in written.read_text().splitlines()][1:]
+    with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")) as url:
+        body = {"inputs": [{"text": a, "text_pair": b} for a, b in zip([LONG, *firsts], [LONG, *seconds])]}
+        served = httpx.post(f"{url}/v1/classify", json=body, timeout=30).json()["outputs"][1:]
+    for one, line, answer in zip(alone, from_file, served):
+        assert one["label"] == line["predicted_label"] == answer["label"]
+        assert one["score"] == pytest.approx(line["score"], abs=1e-3) and one["score"] == pytest.approx(answer["score"], abs=1e-3)
+
+
+# --------------------------------------------------------------------------- 2. precision chosen on this CPU
+
+
+def broken_copy(bundle: Path, tmp_path: Path) -> Path:
+    """The bundle with an int8 model that answers the opposite: its logits negated."""
+    import onnx
+    from onnx import helper
+
+    copy = tmp_path / "broken"
+    shutil.copytree(bundle, copy)
+    model = onnx.load(str(copy / "model_quantized.onnx"))
+    logits = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [f"{name}_before" if name == logits else name for name in node.output]
+    model.graph.node.append(helper.make_node("Neg", [f"{logits}_before"], [logits]))
+    onnx.save(model, str(copy / "model_quantized.onnx"))
+    return copy
+
+
+def test_auto_falls_back_to_fp32_when_int8_disagrees_here(pair_bundle, tmp_path, capsys):
+    broken = broken_copy(pair_bundle, tmp_path)
+    chosen = Predictor.from_bundle(broken)
+    assert chosen.precision == "fp32" and chosen.choice.checked["agreement"] < 1.0, chosen.choice
+    assert "disagrees" in chosen.choice.reason or "did not pass" in chosen.choice.reason
+    obeyed = Predictor.from_bundle(broken, "int8")
+    assert obeyed.precision == "int8" and "warning: serving int8 as asked" in capsys.readouterr().out
+
+
+def test_auto_serves_int8_where_it_agrees_and_is_faster(pair_bundle):
+    chosen = Predictor.from_bundle(pair_bundle)
+    checked = chosen.choice.checked
+    assert checked["agreement"] == 1.0 and checked["golden_inputs"] >= 8
+    expected = "int8" if checked["int8_ms"] < checked["fp32_ms"] and BundleManifest.load(pair_bundle).gates["int8"]["passed"] \
+        else "fp32"
+    assert chosen.precision == expected, chosen.choice
+    assert "avx2" in chosen.choice.cpu["flags"] or chosen.choice.cpu["flags"] == [] or chosen.choice.cpu["model"]
+
+
+def test_the_choice_is_in_model_info_and_metrics(pair_bundle):
+    predictor = Predictor.from_bundle(pair_bundle, spinning=False)
+    with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")) as url:
+        info = httpx.get(f"{url}/v1/model").json()
+        metrics = httpx.get(f"{url}/metrics").text
+    assert info["precision"] == predictor.precision and info["precision_choice"]["reason"] == predictor.choice.reason
+    assert "flags" in info["precision_choice"]["cpu"]
+    assert f'tuneship_model_precision{{precision="{predictor.precision}"' in metrics
+    assert "/" not in info["source"]["checkpoint"], "the export machine's path is not shown"
+
+
+# --------------------------------------------------------------------------- 3. bundles checked on load
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("task", "image-generation", "field 'task' is 'image-generation', not a task tuneship knows"),
+    ("settings.labels", "notalist", "field 'settings.labels' must be a list of at least two label names"),
+    ("settings.labels", ["0", "1", "2"], "field 'settings.labels' names 3 labels, but the model has 2 outputs"),
+    ("input_names", ["input_ids", "oops"], "the graph's inputs are"),
+    ("models.fp32.files", ["missing.onnx"], "names 'missing.onnx', which is not a file"),
+])
+def test_a_bad_manifest_is_one_clear_line_and_exit_2(pair_bundle, tmp_path, field, value, message):
+    copy = tmp_path / "bundle"
+    shutil.copytree(pair_bundle, copy)
+    manifest = json.loads((copy / "tuneship.json").read_text())
+    target = manifest
+    *parents, last = field.split(".")
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    (copy / "tuneship.json").write_text(json.dumps(manifest))
+    data = write_csv(tmp_path / "d.csv", pair_rows(4))
+    for command in (["predict", "--bundle", str(copy), "--text", "a", "--text-pair", "b"],
+                    ["evaluate", "--bundle", str(copy), "--data", str(data)],
+                    ["serve", "--bundle", str(copy), "--port", str(free_port())]):
+        result = subprocess.run([TUNESHIP, *command], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, (command, result.stderr[-1000:])
+        assert message in result.stderr and "tuneship.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- 5. text the tokenizer cannot take
+
+
+def test_lone_surrogates_are_named_or_skipped(pair_bundle, tmp_path):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32")
+    path = tmp_path / "in.jsonl"
+    rows = [json.dumps(r) for r in pair_rows(3)]
+    rows.insert(1, '{"sentence1": "bad \\ud800 text", "sentence2": "b", "label": 1}')
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"in.jsonl: row 2, column 'sentence1' holds text that is not valid Unicode"):
+        predict_file(predictor, path, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl.partial").exists(), "a failed job leaves no empty partial file"
+    written = predict_file(predictor, path, tmp_path / "out.jsonl", drop_invalid=True)
+    assert len(written.read_text().splitlines()) == 3
+    result = subprocess.run([TUNESHIP, "predict", "--bundle", str(pair_bundle), "--text", "caf\udce9", "--text-pair", "b"],
+                            capture_output=True, text=True, timeout=120, errors="surrogateescape")
+    assert result.returncode == 2 and "--text holds text that is not valid Unicode" in result.stderr
+
+
+def test_training_rows_with_lone_surrogates_are_named(tmp_path):
+    from tuneship.trainer.classification import load_classification_data
+
+    rows = [{"text": f"ok {i}", "label": "a" if i % 2 else "b"} for i in range(8)]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    path.write_text(path.read_text().replace("ok 3", "bad \\ud800"))
+    with pytest.raises(DataError, match=r"t.jsonl: row 4, column 'text' holds text that is not valid Unicode"):
+        load_classification_data(str(path))
+
+
+# --------------------------------------------------------------------------- 6. nothing silently lost in batch prediction
+
+
+def test_input_columns_named_like_outputs_are_refused(pair_bundle, tmp_path):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32")
+    rows = [{**r, "score": 0.5} for r in pair_rows(4)]
+    with pytest.raises(DataError, match=r"input column\(s\) 'score' would be overwritten"):
+        predict_file(predictor, write_csv(tmp_path / "in.csv", rows), tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.partial").exists()
+
+
+def test_jsonl_to_csv_keeps_keys_missing_from_the_first_row(pair_bundle, tmp_path):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32")
+    rows = pair_rows(4)
+    rows[2]["note"] = "only here"
+    written = predict_file(predictor, write_jsonl(tmp_path / "in.jsonl", rows), tmp_path / "out.csv")
+    import csv
+
+    out = list(csv.DictReader(written.open(encoding="utf-8")))
+    assert out[2]["note"] == "only here" and out[0]["note"] == ""
+
+
+def test_duplicate_headers_deep_json_and_empty_files_are_named(pair_bundle, tmp_path, capsys):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32")
+    twice = tmp_path / "twice.csv"
+    twice.write_text("sentence1,sentence2,sentence2\na,b,c\n")
+    with pytest.raises(DataError, match="the header names column\\(s\\) 'sentence2' more than once"):
+        predict_file(predictor, twice, tmp_path / "o1.csv")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match="deep.json: the JSON is nested too deeply to read"):
+        predict_file(predictor, deep, tmp_path / "o2.csv")
+    header = tmp_path / "header.csv"
+    header.write_text("sentence1,sentence2\n")
+    written = predict_file(predictor, header, tmp_path / "o3.csv")
+    assert written.is_file() and "0 rows to predict" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- 7. the server under long and abandoned input
+
+
+def test_long_text_is_cut_before_tokenizing_and_flagged(pair_bundle):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32")
+    megabyte = "word " * 200_000
+    encodings, truncated = predictor.encoder.encode_inputs([megabyte], ["short"])
+    assert truncated == [True] and len(encodings[0].ids) == predictor.manifest.max_length
+    assert predictor.encoder.max_chars < len(megabyte)
+
+
+def test_a_stalled_body_gets_408(pair_bundle):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    app = create_app(predictor, ServeConfig(bundle=str(pair_bundle), body_timeout_s=1.0), api_key="")
+    with running(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 100\r\n\r\n{\"inputs\"")
+            started = time.monotonic()
+            reply = client.recv(4096).decode()
+        assert reply.startswith("HTTP/1.1 408") and time.monotonic() - started < 10
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_inputs_of_a_client_that_left_are_not_run():
+    import asyncio
+
+    from tuneship.serving.batching import DynamicBatcher
+
+    ran = []
+
+    def run(encodings):
+        ran.append(len(encodings))
+        time.sleep(0.2)
+        return np.zeros((len(encodings), 2), dtype=np.float32)
+
+    class Encoding:
+        ids = [1, 2, 3]
+
+    async def scenario():
+        batcher = DynamicBatcher(run, max_batch_tokens=1000, max_batch_size=1, max_wait_ms=0, max_queue=100).start()
+        first = batcher.submit([Encoding()])  # runs at once, for 0.2 s
+        await asyncio.sleep(0.05)
+        abandoned = batcher.submit([Encoding()] * 5)
+        abandoned.cancel()  # what the handler does when its client disconnects
+        kept = batcher.submit([Encoding()])
+        await first
+        await kept
+        batcher.close()
+
+    asyncio.run(scenario())
+    assert sum(ran) == 2, f"the abandoned request's 5 inputs ran: {ran}"
