@@ -392,7 +392,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     kept, or the average of the best `average_checkpoints` when that scores as well; with `refit`, a fresh model
     is then trained on every training row for the epoch count chosen.
     """
-    from .selection import best_epoch, best_weights, refit_wanted, resolve_learning_rate, try_average
+    from .selection import best_epoch, best_weights, refit_wanted, resolve_epochs, resolve_learning_rate, try_average
 
     require("transformers", "train")
     resume = prepare_output(config)
@@ -410,6 +410,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
     model, tokenizer = _model(config, data)
     resolve_learning_rate(config, model)
+    resolve_epochs(config, len(data.train))
 
     def tokenize(batch):
         return tokenizer(batch["text"], batch.get("text_pair"), truncation=TRUNCATION, max_length=config.max_length)

@@ -79,8 +79,10 @@ class TrainConfig:
     learning_rate: float | str = option(
         "auto", "peak learning rate; auto: by the base model's size (1e-4 under 50M parameters, 3e-5 under 200M, "
         "2e-5 above; see docs/training.md)", "training", type=str, training_arg="learning_rate")
-    num_train_epochs: float = option(6.0, "maximum number of epochs (early stopping may end sooner)", "training",
-                                     flag="--epochs", training_arg="num_train_epochs")
+    num_train_epochs: float | str = option(
+        "auto", "maximum number of epochs (early stopping may end sooner); auto: 6 for classification data up to 6,700 "
+        "training rows, fewer for more (40,000 / rows, at least 2), and 6 for question answering and summarization",
+        "training", flag="--epochs", type=str, training_arg="num_train_epochs")
     max_steps: int = option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training",
                             training_arg="max_steps")
     train_batch_size: int = option(16, "training batch size per device", "training", flag="--batch-size",
@@ -158,17 +160,18 @@ class TrainConfig:
             raise ValueError(f"validation_split must be between 0 and 1, got {self.validation_split}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
-        if self.learning_rate != "auto":
-            try:
-                self.learning_rate = float(self.learning_rate)
-            except (TypeError, ValueError):
-                raise ValueError(f"learning_rate must be a number or 'auto', got {self.learning_rate!r}") from None
+        for name in ("learning_rate", "num_train_epochs"):
+            if getattr(self, name) != "auto":
+                try:
+                    setattr(self, name, float(getattr(self, name)))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{name} must be a number or 'auto', got {getattr(self, name)!r}") from None
         if self.refit not in REFIT_CHOICES:
             raise ValueError(f"refit must be one of {', '.join(REFIT_CHOICES)}, got {self.refit!r}")
         if self.average_checkpoints < 1:
             raise ValueError(f"average_checkpoints must be 1 or more, got {self.average_checkpoints}")
-        for name in ("num_train_epochs", "train_batch_size", "eval_batch_size", "gradient_accumulation_steps",
-                     *(("learning_rate",) if self.learning_rate != "auto" else ())):
+        for name in ("train_batch_size", "eval_batch_size", "gradient_accumulation_steps",
+                     *(name for name in ("learning_rate", "num_train_epochs") if getattr(self, name) != "auto")):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.warmup_ratio < 1.0:

@@ -22,7 +22,7 @@ from ..tasks import QUESTION_ANSWERING
 from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
 from .runs import TrainResult, finish_run, load_base_model, prepare_output, trainer_callbacks
-from .selection import resolve_learning_rate
+from .selection import resolve_epochs, resolve_learning_rate
 
 logger = get_logger(__name__)
 
@@ -135,6 +135,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
     model, tokenizer = load_base_model(config, "AutoModelForQuestionAnswering")
     resolve_learning_rate(config, model)
+    resolve_epochs(config)
     settings = {"task": QUESTION_ANSWERING, "max_length": config.max_length, "doc_stride": config.doc_stride,
                 "max_answer_length": config.max_answer_length, "n_best": 20}
     model.config.tuneship = settings

@@ -21,6 +21,19 @@ REFIT_MAX_ROWS = 20_000  # `refit="auto"` refits up to this many training rows: 
 LEARNING_RATES = ((50e6, 1e-4), (200e6, 3e-5), (math.inf, 2e-5))  # (base model parameters below, learning rate)
 
 
+EPOCH_ROWS = 40_000  # `num_train_epochs="auto"` for classification: about this many rows seen, 2 to 6 epochs
+DEFAULT_EPOCHS = 6
+
+
+def resolve_epochs(config: TrainConfig, rows: int | None = None) -> None:
+    """Fill in `num_train_epochs="auto"`: for classification (`rows` given) 40,000 / rows, between 2 and 6 (large sets
+    need fewer passes, and a default run must finish); 6 otherwise."""
+    if config.num_train_epochs != "auto":
+        return
+    config.num_train_epochs = float(DEFAULT_EPOCHS if rows is None else min(DEFAULT_EPOCHS, max(2, round(EPOCH_ROWS / rows))))
+    logger.info(f"epochs {config.num_train_epochs:g} (auto" + (f": {rows} training rows)" if rows else ")"))
+
+
 def auto_learning_rate(parameters: int) -> float:
     """The peak learning rate for a base model of `parameters` parameters (`learning_rate="auto"`)."""
     return next(rate for limit, rate in LEARNING_RATES if parameters < limit)

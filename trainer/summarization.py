@@ -21,7 +21,7 @@ from ..tasks import SUMMARIZATION
 from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
 from .runs import TrainResult, finish_run, load_base_model, prepare_output, resolve_model, trainer_callbacks
-from .selection import resolve_learning_rate
+from .selection import resolve_epochs, resolve_learning_rate
 
 logger = get_logger(__name__)
 
@@ -189,6 +189,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
     model, tokenizer = load_seq2seq_model(config)
     resolve_learning_rate(config, model)
+    resolve_epochs(config)
     model.config.tuneship.update(document_column=columns[0], summary_column=columns[1])
     architecture = ("An `EncoderDecoderModel` warm-started from it in both halves (BERT2BERT): a small model."
                     if model.config.model_type == "encoder-decoder" else "")

@@ -209,7 +209,7 @@ def test_nan_like_labels_count_as_missing_not_as_a_class(tmp_path, capsys):
     rows = ticket_rows(12)
     rows[3]["label"] = "NaN"
     rows[5]["label"] = "nan"
-    with pytest.raises(DataError, match=r"column 'label': 2 empty or missing \(rows 4, 6\) \(a label of nan, na"):
+    with pytest.raises(DataError, match=r"column 'label': 2 empty or missing \(rows 4, 6\)\)\. Labels nan, na"):
         load_classification_data(str(write_csv(tmp_path / "nan.csv", rows)))
     data = load_classification_data(str(write_csv(tmp_path / "nan.csv", rows)), drop_invalid=True)
     assert "nan" not in [name.lower() for name in data.label_names]

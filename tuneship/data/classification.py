@@ -67,11 +67,10 @@ def clean_rows(records: list[Record], columns: ColumnMapping, source: str, drop_
         return records
     invalid = sorted(set().union(*bad.values()))
     details = "; ".join(f"column {column!r}: {len(rows)} empty or missing (rows {row_list(rows)})" for column, rows in bad.items())
-    if columns.label in bad:
-        details += f" (a label of {', '.join(MISSING_LABELS)} counts as missing)"
+    note = f"Labels {', '.join(MISSING_LABELS)} count as missing. " if columns.label in bad else ""
     if not drop_invalid:
         raise DataError(
-            f"{source}: {len(invalid)} row(s) with empty or missing values ({details}). "
+            f"{source}: {len(invalid)} row(s) with empty or missing values ({details}). {note}"
             "Fix them, or pass --drop-invalid to skip them."
         )
     logger.info(f"{source}: dropped {len(invalid)} invalid row(s) of {len(records)} ({details})")
