@@ -57,6 +57,8 @@ def run_predict(args: argparse.Namespace) -> int:
         raise TuneshipError("give either --text (and --text-pair) for one input, or --input FILE --output FILE")
     if args.input is not None and args.output is None:
         raise TuneshipError("--input needs --output (a .csv, .tsv or .jsonl file to write)")
+    if args.engine == "ray":
+        return _predict_on_ray(args)
     task = _task(args)
     model = load_model(args, task)
     if args.text is not None:
@@ -68,6 +70,20 @@ def run_predict(args: argparse.Namespace) -> int:
     written = predict_file(model, args.input, args.output, args.batch_size, args.overwrite, _model_id(args),
                            args.drop_invalid)
     print(f"wrote {written}")
+    return 0
+
+
+def _predict_on_ray(args: argparse.Namespace) -> int:
+    from .ray_data import predict_to_folder
+
+    if not args.bundle or args.input is None:
+        raise TuneshipError("--engine ray predicts files (--input, --output FOLDER) with a bundle (--bundle)")
+    done = predict_to_folder(args.bundle, args.input, args.output, overwrite=args.overwrite,
+                             output_format=args.output_format, address=args.address, precision=args.precision or "auto",
+                             actors=args.actors, threads_per_actor=args.threads_per_actor, batch_size=args.batch_size,
+                             drop_invalid=args.drop_invalid)
+    print(f"wrote {done['output']}: {done['rows']} rows from {done['files']} file(s)"
+          + (f", {done['skipped']} invalid row(s) skipped" if done["skipped"] else ""))
     return 0
 
 
@@ -115,6 +131,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--batch-size", type=int, default=32, help="inference batch size (default: 32)")
     predict.add_argument("--drop-invalid", action="store_true",
                          help="skip rows whose input is missing or not valid text (counted) instead of stopping")
+    engine = predict.add_argument_group("past one machine (--engine ray: Ray Data; needs the `ray` extra)")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local (this process), or ray: --input is a file, folder or glob (local, s3://, gs://), "
+                        "--output a folder of Parquet or JSON Lines files")
+    engine.add_argument("--address", help="the Ray cluster to join (auto, ray://host:10001); default: a local one")
+    engine.add_argument("--actors", type=int, default=1, help="actors, each with its own model (default: 1)")
+    engine.add_argument("--threads-per-actor", type=int, default=1,
+                        help="onnxruntime threads (and Ray CPUs) per actor (default: 1)")
+    engine.add_argument("--output-format", choices=("parquet", "jsonl"), default="parquet",
+                        help="--engine ray: the files written under --output (default: parquet)")
     predict.set_defaults(run=run_predict)
 
     evaluate = subparsers.add_parser(

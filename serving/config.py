@@ -9,6 +9,7 @@ from ..errors import TuneshipError
 from .manifest import PRECISIONS
 
 API_KEY_VARIABLE = "TUNESHIP_API_KEY"
+ENGINES = ("uvicorn", "ray")
 
 
 @dataclass
@@ -33,6 +34,14 @@ class ServeConfig:
     log_level: str = option("info", "uvicorn log level", "server",
                             choices=("critical", "error", "warning", "info", "debug"))
     access_log: bool = option(False, "log every request (costs throughput)", "server")
+
+    engine: str = option("uvicorn", "uvicorn (this machine) or ray (Ray Serve replicas, on a local or existing Ray "
+                         "cluster; needs the `ray` extra)", "past one machine", choices=ENGINES)
+    replicas: int = option(1, "--engine ray: replicas, each with its own model and batcher", "past one machine")
+    autoscale: str | None = option(None, "--engine ray: autoscale between MIN:MAX replicas instead of --replicas",
+                                   "past one machine", metavar="MIN:MAX")
+    address: str | None = option(None, "--engine ray: the Ray cluster to join (auto, ray://host:10001); default: a "
+                                 "local one", "past one machine")
 
     max_batch_tokens: int = option(16384, "padded tokens (inputs x longest input) per onnxruntime run", "batching")
     max_batch_size: int = option(64, "inputs per onnxruntime run", "batching")
@@ -60,6 +69,8 @@ class ServeConfig:
             raise TuneshipError(f"port must be at most 65535, not {self.port}")
         if self.precision not in ("auto", *PRECISIONS):
             raise TuneshipError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.engine not in ENGINES:
+            raise TuneshipError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.max_request_inputs > self.max_queue:
             raise TuneshipError(
                 f"max_request_inputs ({self.max_request_inputs}) must not exceed max_queue ({self.max_queue}): "

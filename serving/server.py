@@ -19,6 +19,11 @@ WORKER_CONFIG_VARIABLE = "TUNESHIP_SERVE_CONFIG"
 def serve(config: ServeConfig) -> None:
     """Run the API until interrupted. With `workers > 1`, each worker process loads its own model and
     gets `available cores / workers` onnxruntime threads (unless `threads` is given)."""
+    if config.engine == "ray":
+        from .ray_serve import serve_on_ray
+
+        serve_on_ray(config, config.replicas, config.autoscale, config.address)
+        return
     uvicorn = require("uvicorn", "serve")
     require("fastapi", "serve")
     from .api import load_app

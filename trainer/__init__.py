@@ -7,7 +7,7 @@ checkpoint model is first used.
 
 from .config import TrainConfig
 
-__all__ = ["TrainConfig", "train", "TrainResult", "TorchClassifier"]
+__all__ = ["TrainConfig", "train", "TrainResult", "TorchClassifier", "DistillConfig", "distill"]
 
 
 def __getattr__(name: str):
@@ -19,6 +19,10 @@ def __getattr__(name: str):
         from .runs import TrainResult
 
         return TrainResult
+    if name in ("distill", "DistillConfig"):
+        from . import distillation
+
+        return getattr(distillation, name)
     if name == "TorchClassifier":
         from .classification import TorchClassifier
 

@@ -286,8 +286,10 @@ def _card(trainer, config: TrainConfig, data: ClassificationData, metrics: dict)
     return card
 
 
-def _save(folder: Path, trainer, config: TrainConfig, data: ClassificationData, metrics: dict,
-          search: dict | None) -> None:
+def save_classifier(folder: Path, trainer, config: TrainConfig, data: ClassificationData, metrics: dict,
+                    search: dict | None = None, sections: dict[str, str] | None = None) -> None:
+    """The classifier's checkpoint folder: what every task saves, the calibration rows, the confusion matrix, the
+    search's results, and the card (with any extra `sections`)."""
     from ..checkpoint import CALIBRATION_FILE
     from .plots import plot_confusion_matrix
     from .saving import save_checkpoint, write_jsonl
@@ -300,6 +302,7 @@ def _save(folder: Path, trainer, config: TrainConfig, data: ClassificationData, 
             write_search(folder, search)
 
     card = _card(trainer, config, data, metrics)
+    card.sections.update(sections or {})
     if search:
         card.sections["Hyperparameter search"] = "\n".join([
             f"{len(search['trials'])} Optuna trials (`tuneship train --search`), each trained on the training rows and "
@@ -463,6 +466,6 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         metrics["refit"] = {"epochs": epochs, "rows": len(data.train) + len(data.validation),
                             "note": "the metrics above are the selection run's on the selection rows"}
     pair = ' --text-pair "..."' if data.columns.is_pair else ""
-    return finish_run(trainer, config, metrics, lambda folder: _save(folder, trainer, config, data, metrics, search),
+    return finish_run(trainer, config, metrics, lambda folder: save_classifier(folder, trainer, config, data, metrics, search),
                       "  tuneship evaluate --model {output} --data FILE\n"
                       f'  tuneship predict --model {{output}} --text "..."{pair}')

@@ -69,6 +69,10 @@ class RecordReader:
         self.format = self.path.suffix.lower()
         self.hub = False
         self._binary: IO[bytes] | None = None
+        self._remote = None  # (pyarrow filesystem, path) for s3://, gs://, hdfs:// ... sources
+        if "://" in self.source:
+            self._open_remote()
+            return
         if self.path.is_dir():
             raise DataError(f"{self.path}: is a folder; give a data file ({', '.join(READ_FORMATS)})")
         exists = self.path.is_file()
@@ -80,6 +84,28 @@ class RecordReader:
         elif not exists:
             raise DataError(f"{self.path}: no such file")
         self.size = 0 if self.hub else self.path.stat().st_size
+
+    def _open_remote(self) -> None:
+        """A file on object storage (`s3://`, `gs://`, ...), read with pyarrow's file systems."""
+        fs_module = require("pyarrow.fs", "train")
+        if self.format not in READ_FORMATS:
+            raise DataError(f"{self.source}: unsupported file type {self.format or '(none)'!r}; "
+                            f"use one of {', '.join(READ_FORMATS)}")
+        try:
+            filesystem, path = fs_module.FileSystem.from_uri(self.source)
+            info = filesystem.get_file_info(path)
+        except Exception as error:  # noqa: BLE001 - unknown scheme, credentials, network: the user's to fix
+            raise DataError(f"{self.source}: could not be opened: {error}") from None
+        if info.type != fs_module.FileType.File:
+            raise DataError(f"{self.source}: no such file")
+        self._remote = (filesystem, path)
+        self.size = info.size
+
+    def _open(self):
+        if self._remote is not None:
+            filesystem, path = self._remote
+            return filesystem.open_input_stream(path)
+        return open(self.path, "rb")
 
     @property
     def position(self) -> int:
@@ -94,7 +120,7 @@ class RecordReader:
         if self.format == ".parquet":
             yield from self._parquet()
             return
-        with open(self.path, "rb") as binary:
+        with self._open() as binary:
             self._binary = binary
             text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
             try:
@@ -104,7 +130,9 @@ class RecordReader:
                     yield from self._json_lines(text)
                 else:
                     yield from self._json(text)
-            except UnicodeDecodeError:
+            except UnicodeDecodeError as error:
+                if self._remote is not None:
+                    raise DataError(f"{self.source}: not valid UTF-8 ({error.reason}); save the file as UTF-8") from None
                 raise _first_invalid_utf8(self.path) from None
 
     def _delimited(self, text: IO[str]) -> Iterator[Record]:
@@ -175,7 +203,7 @@ class RecordReader:
         parquet = require("pyarrow.parquet", "train")
         row = 0
         try:
-            batches = parquet.ParquetFile(self.path).iter_batches(batch_size=1024)
+            batches = parquet.ParquetFile(self._open() if self._remote else self.path).iter_batches(batch_size=1024)
             for batch in batches:
                 for values in batch.to_pylist():
                     row += 1

@@ -1,0 +1,51 @@
+"""`tuneship distill`: a student with fewer layers, initialised from the teacher's, taught by its soft labels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import pair_rows, write_csv
+from tuneship.errors import TuneshipError
+from tuneship.trainer.distillation import DistillConfig, distill, kept_layers
+
+TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
+
+
+def test_the_student_starts_from_evenly_spaced_teacher_layers():
+    assert kept_layers(6, 3) == [0, 2, 5] and kept_layers(6, 2) == [0, 5] and kept_layers(6, 1) == [5]
+    assert kept_layers(12, 4) == [0, 4, 7, 11] and kept_layers(2, 2) == [0, 1]
+    with pytest.raises(TuneshipError, match="the teacher has 6 layers; a student cannot have 8"):
+        kept_layers(6, 8)
+
+
+def test_a_one_layer_student_trains_exports_and_serves(pair_checkpoint, tmp_path):
+    from tuneship.export import ExportConfig, export
+    from tuneship.serving import Predictor
+    from tuneship.trainer import TorchClassifier
+
+    unlabeled = write_csv(tmp_path / "unlabeled.csv", [{k: v for k, v in r.items() if k != "label"} for r in pair_rows(10)])
+    result = distill(DistillConfig(teacher=str(pair_checkpoint), output_dir=str(tmp_path / "student"), layers=1,
+                                   num_train_epochs=2, train_batch_size=8, learning_rate=1e-3, warmup_ratio=0.0,
+                                   unlabeled_file=str(unlabeled)))
+    config = json.loads((result.output_dir / "config.json").read_text())
+    teacher = json.loads((pair_checkpoint / "config.json").read_text())
+    assert config["num_hidden_layers"] == 1 < teacher["num_hidden_layers"]
+    assert config["tuneship"]["text_pair_column"] == "sentence2" and config["id2label"] == teacher["id2label"]
+    assert result.metrics["distillation"]["layers_kept"] == [1] and 0 <= result.metrics["accuracy"] <= 1
+    card = (result.output_dir / "README.md").read_text()
+    assert "## Distillation" in card and pair_checkpoint.name in card
+    student = TorchClassifier.from_checkpoint(result.output_dir)
+    bundle = export(ExportConfig(model=str(result.output_dir), output_dir=str(tmp_path / "bundle"))).output_dir
+    texts, pairs = ["the cat sat on mat 3"], ["a cat was on the mat 3"]
+    assert Predictor.from_bundle(bundle, "fp32").predict(texts, pairs)[0]["label"] == student.predict(texts, pairs)[0]["label"]
+
+
+def test_distill_from_the_command_line_refuses_a_non_classifier(qa_checkpoint, tmp_path):
+    result = subprocess.run([TUNESHIP, "distill", "--teacher", str(qa_checkpoint), "--output", str(tmp_path / "s")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "distillation takes a text-classification checkpoint" in result.stderr

@@ -1,0 +1,234 @@
+"""Distillation: a classifier with fewer transformer layers, taught by a fine-tuned one.
+
+    tuneship distill --teacher runs/mrpc --output runs/mrpc-3l [--layers 3] [--train FILE] [--unlabeled FILE]
+
+The student is the teacher's own architecture with `layers` of its layers (evenly spaced, the first and the last
+kept), its embeddings, pooler and head copied. It learns from the teacher's soft labels (a KL loss at a
+`temperature`) and from the hard labels (`alpha` weighs the two), on the training rows and on any unlabeled
+rows given (soft labels only). The epochs are scored on the selection rows, as in `train`; the student is a
+normal checkpoint that `evaluate`, `export`, `serve`, `bench` and the demo take as they take any.
+Classification only: an extractive QA model's outputs are start and end logits per token, which this loss does
+not cover.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..cli import option
+from ..errors import TuneshipError, require
+from ..log import get_logger
+from ..tasks import CLASSIFICATION
+from .config import TrainConfig
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    """Options of `distill()` and `tuneship distill`: a `TrainConfig` (the student's training) and the teacher's part.
+
+    Example:
+        >>> config = DistillConfig(teacher="runs/mrpc", output_dir="runs/mrpc-3l", layers=3)  # doctest: +SKIP
+    """
+
+    teacher: str | None = option(None, "the fine-tuned classification checkpoint to distill", "distillation",
+                                 metavar="CKPT", required=True)
+    layers: int = option(3, "transformer layers of the student (taken from the teacher's, evenly spaced)", "distillation")
+    unlabeled_file: str | None = option(None, "more rows without labels, taught by the teacher's soft labels alone",
+                                        "distillation", flag="--unlabeled", metavar="FILE")
+    temperature: float = option(2.0, "softmax temperature of the teacher's and the student's soft labels", "distillation")
+    alpha: float = option(0.5, "weight of the soft-label loss (1 - alpha weighs the hard labels)", "distillation")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.teacher:
+            raise ValueError("teacher: give the fine-tuned checkpoint to distill")
+        if self.layers < 1:
+            raise ValueError(f"layers must be at least 1, got {self.layers}")
+        if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"temperature must be positive and alpha in [0, 1], got {self.temperature}, {self.alpha}")
+
+
+# Options of `train` a distillation does not use: the student's base model, task and selection recipe are fixed.
+NOT_FOR_DISTILLATION = ("model", "task", "search", "search_space", "refit", "average_checkpoints", "doc_stride",
+                        "max_answer_length", "max_target_length", "num_beams", "no_repeat_ngram_size", "swap_pairs",
+                        "class_weights")
+
+
+def kept_layers(teacher_layers: int, student_layers: int) -> list[int]:
+    """Which of the teacher's layers the student starts from: evenly spaced, the first and the last included."""
+    if student_layers > teacher_layers:
+        raise TuneshipError(f"the teacher has {teacher_layers} layers; a student cannot have {student_layers}")
+    if student_layers == 1:
+        return [teacher_layers - 1]
+    return sorted({int(round(i * (teacher_layers - 1) / (student_layers - 1))) for i in range(student_layers)})
+
+
+def student_from(teacher_model, layers: int):
+    """A copy of `teacher_model` (any `*ForSequenceClassification` with `...layer.N...` weights) with `layers` of its
+    transformer layers, and everything else (embeddings, pooler, head) copied."""
+    import transformers
+
+    config = copy.deepcopy(teacher_model.config)
+    keep = kept_layers(config.num_hidden_layers, layers)
+    config.num_hidden_layers = layers
+    student = transformers.AutoModelForSequenceClassification.from_config(config)
+    renamed = {old: new for new, old in enumerate(keep)}
+    state = {}
+    for name, value in teacher_model.state_dict().items():
+        found = re.search(r"\.layer\.(\d+)\.", name)
+        if found is None:
+            state[name] = value
+        elif int(found.group(1)) in renamed:
+            state[name.replace(f".layer.{found.group(1)}.", f".layer.{renamed[int(found.group(1))]}.", 1)] = value
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise TuneshipError(f"the student could not take the teacher's weights (missing {missing[:3]}, unexpected "
+                            f"{unexpected[:3]}); distillation supports BERT-style layer stacks")
+    return student, keep
+
+
+def _trainer_class():
+    import torch
+    import transformers
+
+    class DistillationTrainer(transformers.Trainer):
+        """A Trainer whose loss mixes the teacher's soft labels (KL at a temperature) with the hard labels."""
+
+        def __init__(self, *args, temperature: float, alpha: float, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.temperature, self.alpha = temperature, alpha
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            teacher = inputs.get("teacher_logits")
+            labels = inputs.get("labels")
+            outputs = model(**{k: v for k, v in inputs.items() if k not in ("labels", "teacher_logits")})
+            logits = outputs.logits
+            hard = torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100) \
+                if labels is not None and bool((labels != -100).any()) else logits.new_zeros(())
+            if teacher is None:
+                loss = hard
+            else:
+                t = self.temperature
+                soft = torch.nn.functional.kl_div(torch.log_softmax(logits / t, dim=-1), torch.softmax(teacher / t, dim=-1),
+                                                  reduction="batchmean") * t * t
+                loss = self.alpha * soft + (1 - self.alpha) * hard
+            return (loss, outputs) if return_outputs else loss
+
+    return DistillationTrainer
+
+
+def distill(config: DistillConfig, callbacks: Sequence = ()):
+    """Distill `config.teacher` into a student with `config.layers` layers, trained like `train` trains a classifier
+    (same data reading, selection rows, epochs, checkpoint folder), and return its `TrainResult`."""
+    transformers = require("transformers", "train")
+    import datasets
+
+    from ..checkpoint import checkpoint_task
+    from ..metrics.classification import classification_metrics, scalar_metrics
+    from .arguments import training_arguments
+    from .classification import TorchClassifier, best_metric, load_classification_data, task_settings
+    from .runs import finish_run, prepare_output, trainer_callbacks
+    from .selection import resolve_epochs, resolve_learning_rate
+
+    if checkpoint_task(config.teacher) != CLASSIFICATION:
+        raise TuneshipError(f"{config.teacher}: distillation takes a {CLASSIFICATION} checkpoint")
+    teacher = TorchClassifier.from_checkpoint(config.teacher)
+    saved = _teacher_config(config.teacher)
+    config.train_file = config.train_file or saved.get("train_file")
+    if not config.train_file:
+        raise TuneshipError("no training data: pass --train FILE (the teacher's train_config.json names none)")
+    columns = teacher.columns
+    config.text_column, config.text_pair_column, config.label_column = columns.text, columns.text_pair, columns.label
+    config.max_length, config.model = teacher.settings["max_length"], config.teacher
+    resume = prepare_output(config)
+    data = load_classification_data(
+        config.train_file, config.validation_file, validation_split=config.validation_split, text_column=columns.text,
+        text_pair_column=columns.text_pair, label_column=columns.label, drop_invalid=config.drop_invalid,
+        positive_label=teacher.settings.get("positive_label"), seed=config.seed)
+    if data.label_names != teacher.label_names:
+        raise TuneshipError(f"{config.train_file}: labels {data.label_names} differ from the teacher's {teacher.label_names}")
+
+    student, keep = student_from(teacher.model, config.layers)
+    student.config.tuneship = task_settings(config, data)
+    logger.info(f"student: layers {keep} of the teacher's {teacher.model.config.num_hidden_layers}")
+    resolve_learning_rate(config, student)
+    rows = data.train
+    if config.unlabeled_file:
+        from ..data.classification import load_texts
+
+        texts, pairs = load_texts(config.unlabeled_file, columns)
+        extra = {"text": texts, **({"text_pair": pairs} if pairs is not None else {}), "label": [-100] * len(texts)}
+        rows = datasets.concatenate_datasets([rows, datasets.Dataset.from_dict(extra).cast(rows.features)])
+        logger.info(f"{len(texts)} unlabeled rows from {config.unlabeled_file}")
+    resolve_epochs(config, len(rows))
+
+    def soft_labels(dataset):
+        logits, _ = teacher.logits(dataset["text"], dataset["text_pair"] if columns.is_pair else None, batch_size=64)
+        return dataset.add_column("teacher_logits", logits.tolist())
+
+    def tokenize(batch):
+        return teacher.tokenizer(batch["text"], batch.get("text_pair"), truncation=teacher.settings["truncation"],
+                                 max_length=config.max_length)
+
+    logger.info(f"teacher's soft labels for {len(rows)} rows")
+    train_set = soft_labels(rows).map(tokenize, batched=True, remove_columns=[c for c in ("text", "text_pair")
+                                                                                if c in rows.column_names])
+    validation_set = data.validation.map(tokenize, batched=True, remove_columns=[c for c in ("text", "text_pair")
+                                                                                 if c in data.validation.column_names])
+
+    def compute_metrics(prediction):
+        predicted = np.argmax(prediction.predictions, axis=-1)
+        return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names,
+                                                     data.positive_label_id))
+
+    metric = best_metric(config, len(data.label_names))
+    trainer = _trainer_class()(
+        model=student, args=training_arguments(config, metric, remove_unused_columns=False),
+        train_dataset=train_set, eval_dataset=validation_set, processing_class=teacher.tokenizer,
+        data_collator=transformers.DataCollatorWithPadding(teacher.tokenizer), compute_metrics=compute_metrics,
+        callbacks=trainer_callbacks(config, callbacks), temperature=config.temperature, alpha=config.alpha,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    logits = trainer.predict(validation_set).predictions
+    metrics = classification_metrics(data.validation["label"], np.argmax(logits, axis=-1), data.label_names,
+                                     data.positive_label_id)
+    teacher_logits, _ = teacher.logits(data.validation["text"], data.validation["text_pair"] if columns.is_pair else None)
+    teacher_scores = classification_metrics(data.validation["label"], teacher_logits.argmax(-1), data.label_names,
+                                            data.positive_label_id)
+    metrics["majority_baseline_accuracy"] = data.majority_baseline_accuracy
+    metrics["distillation"] = {"teacher": Path(config.teacher).resolve().name,
+                               "teacher_layers": teacher.model.config.num_hidden_layers, "layers_kept": keep, "teacher_accuracy": teacher_scores["accuracy"],
+                               "teacher_f1": teacher_scores["f1"], "temperature": config.temperature, "alpha": config.alpha}
+    return finish_run(trainer, config, metrics, lambda folder: _save(folder, trainer, config, data, metrics),
+                      "  tuneship evaluate --model {output} --data FILE\n  tuneship export --model {output} "
+                      "--output {output}-onnx")
+
+
+def _teacher_config(teacher: str) -> dict:
+    import json
+
+    path = Path(teacher) / "train_config.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _save(folder: Path, trainer, config: DistillConfig, data, metrics: dict) -> None:
+    from .classification import save_classifier
+
+    d = metrics["distillation"]
+    section = "\n".join([
+        f"Distilled from `{d['teacher']}` ({d['teacher_layers']} layers) into {len(d['layers_kept'])} layers (the "
+        f"teacher's layers {', '.join(map(str, d['layers_kept']))}), on the teacher's soft labels at temperature "
+        f"{d['temperature']:g} (weight {d['alpha']:g}) and the hard labels.", "",
+        "| model | accuracy | F1 |", "| --- | --- | --- |",
+        f"| teacher `{d['teacher']}` | {d['teacher_accuracy']:.4f} | {d['teacher_f1']:.4f} |",
+        f"| this student | {metrics['accuracy']:.4f} | {metrics['f1']:.4f} |", "",
+        f"Both scored on {data.validation_source}."])
+    save_classifier(folder, trainer, config, data, metrics, sections={"Distillation": section})
