@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import pair_rows, running, write_csv, write_jsonl
-from tuneship.errors import DataError, TuneshipError
-from tuneship.serving import BundleManifest, Predictor, evaluate, predict_file
+from tuneship.errors import DataError
+from tuneship.serving import BundleManifest, Predictor, predict_file
 from tuneship.serving.api import create_app
 from tuneship.serving.config import ServeConfig
 
