@@ -48,6 +48,8 @@ def select_backends(config: BenchConfig, manifest: BundleManifest) -> tuple[list
     chosen, skipped = [], {}
     asked_for_all = config.backends == BACKENDS
     has_openvino = importlib.util.find_spec("openvino") is not None
+    has_nncf = importlib.util.find_spec("nncf") is not None
+    task = tasks.get(manifest.task).stage("bench")
     for name in config.backends:
         reason = None
         if name.startswith("onnx-") and name.split("-")[1] not in manifest.models:
@@ -56,6 +58,10 @@ def select_backends(config: BenchConfig, manifest: BundleManifest) -> tuple[list
             reason = "the openvino package is not installed (pip install 'tuneship[bench]')"
         elif name == "openvino-bf16" and not openvino_natively_supports("bf16"):
             reason = "this CPU has no native bf16"
+        elif name == "openvino-int8" and not has_nncf:
+            reason = "the nncf package is not installed (pip install 'tuneship[bench]')"
+        elif name == "openvino-int8" and (why := task.calibration_missing(config.checkpoint)):
+            reason = why
         if reason and not asked_for_all:
             raise TuneshipError(f"backend {name} cannot run: {reason}")
         if reason:

@@ -8,7 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data.classification import load_labelled_texts
+from ..checkpoint import CALIBRATION_FILE
+from ..data.classification import load_labelled_texts, load_texts
 from ..encoding import TextEncoder
 from ..metrics.classification import classification_metrics
 from ..serving.classification import Predictor, Settings
@@ -55,6 +56,20 @@ def model_inputs(model, texts: Sequence[str], text_pairs: Sequence[str] | None) 
 def make_inputs(words: Sequence[str], seq_len: int, batch_size: int, bundle: Path, manifest):
     """`batch_size` inputs that each tokenize to exactly `seq_len` tokens once truncated."""
     return make_texts(words, seq_len, batch_size, Settings.from_dict(manifest.settings).columns.is_pair)
+
+
+def calibration_missing(checkpoint: str) -> str | None:
+    """Why the checkpoint's calibration rows (a sample of its training rows) cannot be read, or None."""
+    if not (Path(checkpoint) / CALIBRATION_FILE).is_file():
+        return f"{checkpoint} has no {CALIBRATION_FILE} (older checkpoints lack it)"
+    return None
+
+
+def calibration_feeds(model: Predictor, checkpoint: str, limit: int) -> list[dict[str, np.ndarray]]:
+    """Up to `limit` of the checkpoint's calibration rows, one unpadded model input each (for NNCF)."""
+    texts, pairs = load_texts(str(Path(checkpoint) / CALIBRATION_FILE), model.settings.columns)
+    encodings = model.encoder.encode(texts[:limit], None if pairs is None else pairs[:limit])
+    return [model.encoder.pad([encoding], model.input_names) for encoding in encodings]
 
 
 def read_rows(data: str, manifest, limit: int) -> tuple[list[str], list[str] | None, list]:

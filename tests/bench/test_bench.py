@@ -16,6 +16,7 @@ from tuneship.serving import BundleManifest
 from tuneship.encoding import TextEncoder
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
+HAS_NNCF = HAS_OPENVINO and importlib.util.find_spec("nncf") is not None
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,10 @@ def test_every_backend_runs_or_says_why_not(short_run):
         assert "openvino-fp32" in short_run.backends
     else:
         assert "not installed" in short_run.skipped["openvino-fp32"]
+    if HAS_NNCF:
+        assert "openvino-int8" in short_run.backends
+    else:
+        assert "not installed" in short_run.skipped["openvino-int8"]
     for name, facts in short_run.backends.items():
         assert facts["runtime"] in ("pytorch", "onnxruntime", "openvino") and facts["version"], name
 
@@ -71,6 +76,27 @@ def test_sizes_match_the_files_and_onnx_processes_stay_small(short_run, pair_che
         assert row["size_bytes"] == facts[row["backend"]]["size_bytes"]
     # each backend was measured in its own process: the ONNX ones never load torch
     assert 0 < facts["onnx-int8"]["peak_rss_mb"] < facts["pytorch-fp32"]["peak_rss_mb"] - 100
+
+
+@pytest.mark.skipif(not HAS_NNCF, reason="needs openvino and nncf (the bench extra)")
+def test_openvino_int8_is_nncf_static_int8_calibrated_on_the_checkpoint(short_run, pair_checkpoint):
+    facts = short_run.backends["openvino-int8"]
+    calibration_rows = len((pair_checkpoint / "calibration.jsonl").read_text().splitlines())
+    assert facts["precision"] == "int8" and "NNCF" in facts["quantization"]
+    assert facts["calibration_rows"] == min(calibration_rows, 300) > 0
+    assert 0 < facts["size_bytes"] < short_run.backends["openvino-fp32"]["size_bytes"]
+    assert facts["agreement_with_torch"] >= 0.5
+
+
+def test_openvino_int8_needs_calibration_rows(pair_checkpoint, pair_bundle, tmp_path):
+    import shutil
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(pair_checkpoint, checkpoint)
+    (checkpoint / "calibration.jsonl").unlink()
+    with pytest.raises(TuneshipError, match="openvino-int8 cannot run: .*calibration.jsonl"):
+        benchmark(BenchConfig(checkpoint=str(checkpoint), bundle=str(pair_bundle), backends="openvino-int8",
+                              output=str(tmp_path / "out")))
 
 
 def test_accuracy_and_agreement_with_pytorch(short_run):
