@@ -1,12 +1,15 @@
-"""Serving speed: in-process latency of `Predictor`, and the HTTP API under load from a separate process.
+"""Serving speed: the HTTP API under load against the model's own speed in-process, in one run.
 
     python benchmarks/serving_speed.py --bundle runs/relevance-minilm-onnx
 
-Prints a markdown table. The inputs are pairs of about 30 tokens made from the bundled examples
-(an article's first sentence and a comment). The HTTP server is `tuneship serve` in its own process;
-the load comes from another process (`--load`, a small asyncio HTTP/1.1 client with keep-alive
-connections, cheap enough not to steal the server's CPU); the server's resident memory is read
-from /proc.
+Prints a markdown table and the two ratios that matter: HTTP throughput at concurrency 64 against
+the in-process `Predictor` at batch 32 (the model's ceiling: what the server could reach if HTTP,
+JSON and tokenization cost nothing), and HTTP p50 at concurrency 1 against an in-process call of one
+pair. The inputs are pairs of about 30 tokens made from the bundled examples (an article's first
+sentence and a comment). The HTTP server is `tuneship serve` in its own process; the load comes
+from another process (`--load`, a small asyncio HTTP/1.1 client with keep-alive connections, cheap
+enough not to steal much of the server's CPU); a third thread probes `/healthz` and `/readyz` during
+the load, as an orchestrator would; the server's resident memory is read from /proc.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -55,20 +60,23 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- in-process
 
 
-def in_process(bundle: str, precision: str, pairs, threads: int, seconds: float) -> dict:
+def in_process(bundle: str, precision: str, pairs, threads: int, seconds: float, batch_size: int = 1) -> dict:
+    """`Predictor.predict` on `batch_size` pairs at a time (raw strings in, tokenization included)."""
     from tuneship.serving import Predictor
 
     predictor = Predictor.from_bundle(bundle, precision, threads)
-    for a, b in pairs[:5]:
-        predictor.predict([a], [b])
+    batches = [pairs[i : i + batch_size] for i in range(0, len(pairs) - batch_size + 1, batch_size)]
+    for batch in batches[:5]:
+        predictor.predict([a for a, _ in batch], [b for _, b in batch])
     times, i, start = [], 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        a, b = pairs[i % len(pairs)]
+        batch = batches[i % len(batches)]
         t = time.perf_counter()
-        predictor.predict([a], [b])
+        predictor.predict([a for a, _ in batch], [b for _, b in batch])
         times.append(time.perf_counter() - t)
         i += 1
-    return {"requests": len(times), **percentiles(times)}
+    return {"requests": len(times), "seconds": float(sum(times)), "per_second": batch_size * len(times) / sum(times),
+            **percentiles(times)}
 
 
 # --------------------------------------------------------------------------- the load generator (its own process)
@@ -165,6 +173,22 @@ def run_load(port: int, pairs_file: Path, concurrency: int, seconds: float) -> d
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
+def probe(port: int, stop: threading.Event, latencies: dict[str, list[float]], statuses: dict[str, list[int]]) -> None:
+    """Call /healthz and /readyz every 100 ms until `stop`, as a load balancer or Kubernetes would."""
+    while not stop.is_set():
+        for path in ("/healthz", "/readyz"):
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                    statuses[path].append(response.status)
+            except urllib.error.HTTPError as error:
+                statuses[path].append(error.code)
+            except OSError:
+                statuses[path].append(0)
+            latencies[path].append(time.perf_counter() - started)
+        stop.wait(0.1)
+
+
 def batch_counts(port: int) -> tuple[float, float]:
     """(inputs, onnxruntime runs) so far, from the server's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
@@ -180,6 +204,7 @@ def main() -> None:
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--threads", type=int, default=2, help="in-process onnxruntime threads")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the concurrency-64 run")
+    parser.add_argument("--in-process-seconds", type=float, default=10.0, help="length of each in-process run")
     parser.add_argument("--server-args", default="", help="extra `tuneship serve` flags, e.g. '--max-wait-ms 2'")
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
@@ -191,16 +216,23 @@ def main() -> None:
         return load_main(args)
 
     pairs = example_pairs(args.bundle)
-    local = in_process(args.bundle, args.precision, pairs, args.threads, seconds=5.0)
     pairs_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"tuneship-bench-pairs-{os.getpid()}.json"
     pairs_file.write_text(json.dumps(pairs))
     port = free_port()
     server = start_server(args.bundle, args.precision, port, args.server_args.split())
+    probes, statuses, stop = {"/healthz": [], "/readyz": []}, {"/healthz": [], "/readyz": []}, threading.Event()
     try:
         idle_rss, _ = rss_mb(server.pid)
+        # The server idles (no spinning threads) while the in-process runs time the model alone.
+        local = in_process(args.bundle, args.precision, pairs, args.threads, args.in_process_seconds)
+        ceiling = in_process(args.bundle, args.precision, pairs, args.threads, args.in_process_seconds, batch_size=32)
         single = run_load(port, pairs_file, 1, 10.0)
         before = batch_counts(port)
+        prober = threading.Thread(target=probe, args=(port, stop, probes, statuses), daemon=True)
+        prober.start()
         loaded = run_load(port, pairs_file, 64, args.seconds)
+        stop.set()
+        prober.join()
         after = batch_counts(port)
         mean_batch = (after[0] - before[0]) / max(after[1] - before[1], 1)
         rss, peak = rss_mb(server.pid)
@@ -209,16 +241,33 @@ def main() -> None:
         server.wait(10)
         pairs_file.unlink(missing_ok=True)
 
-    print(f"\nbundle {args.bundle}, {args.precision}, {os.cpu_count()} CPUs; pairs of ~30 tokens\n")
-    print("| measurement | requests | pairs/s | p50 ms | p90 ms | p99 ms | errors |")
+    print(f"\nbundle {args.bundle}, {args.precision}, {os.cpu_count()} CPUs ({cpu_name()}); pairs of ~30 tokens\n")
+    print("| measurement | calls | pairs/s | p50 ms | p90 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    print(f"| in-process `Predictor.predict`, 1 pair, {args.threads} threads | {local['requests']} | "
-          f"{local['requests'] / 5.0:.0f} | {local['p50']:.2f} | {local['p90']:.2f} | {local['p99']:.2f} | 0 |")
+    for name, r in ((f"in-process `Predictor.predict`, 1 pair, {args.threads} threads", local),
+                    (f"in-process `Predictor.predict`, 32 pairs, {args.threads} threads", ceiling)):
+        print(f"| {name} | {r['requests']} | {r['per_second']:.0f} | {r['p50']:.2f} | {r['p90']:.2f} | "
+              f"{r['p99']:.2f} | 0 |")
     for name, r in (("HTTP, concurrency 1", single), ("HTTP, concurrency 64", loaded)):
         print(f"| {name}, {r['seconds']:.0f} s | {r['requests']} | {r['per_second']:.0f} | {r['p50']:.2f} | "
               f"{r['p90']:.2f} | {r['p99']:.2f} | {r['errors']} |")
-    print(f"\nserver resident memory: {idle_rss:.0f} MB idle, {rss:.0f} MB after the load, peak {peak:.0f} MB; "
+    for path, seconds in probes.items():
+        r = percentiles(seconds)
+        not_ok = sum(status != 200 for status in statuses[path])
+        print(f"| `GET {path}` during the concurrency-64 load | {len(seconds)} | - | {r['p50']:.2f} | {r['p90']:.2f} | "
+              f"{r['p99']:.2f} | {not_ok} not 200 |")
+    print(f"\nHTTP at concurrency 64 / in-process batch 32: **{loaded['per_second'] / ceiling['per_second']:.0%}** "
+          f"({loaded['per_second']:.0f} / {ceiling['per_second']:.0f} pairs/s); "
+          f"HTTP p50 at concurrency 1 - in-process p50: **{single['p50'] - local['p50']:+.2f} ms**")
+    print(f"server resident memory: {idle_rss:.0f} MB idle, {rss:.0f} MB after the load, peak {peak:.0f} MB; "
           f"mean onnxruntime batch at concurrency 64: {mean_batch:.1f} inputs")
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 if __name__ == "__main__":

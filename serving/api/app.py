@@ -116,11 +116,17 @@ def validation_detail(errors: list[dict]) -> tuple[str, list[dict]]:
 
 
 class RequestGuard:
-    """Pure ASGI middleware: API key, body size limit, and per-request metrics (cheaper than BaseHTTPMiddleware)."""
+    """Pure ASGI middleware: API key, body size limit, and per-request metrics (cheaper than BaseHTTPMiddleware).
+
+    A route registered in `direct` (`{(method, path): handler(body, receive) -> Response}`, see `direct_route`) is
+    answered here once its body is read, without Starlette's router, exception and dependency layers: the hot
+    inference route spends its time in the model, not in routing. Its FastAPI route (for the OpenAPI document)
+    calls the same handler."""
 
     def __init__(self, app, metrics: ServerMetrics, max_body_bytes: int, api_key: str | None,
-                 paths: Callable[[], set[str]], body_timeout_s: float = 30.0):
+                 paths: Callable[[], set[str]], body_timeout_s: float = 30.0, direct: dict | None = None):
         self.app = app
+        self.direct = direct if direct is not None else {}
         self.metrics = metrics
         self.body_timeout_s = body_timeout_s
         self._paths = paths  # the app's routes, the only paths metrics are labelled with (others: "other")
@@ -142,10 +148,15 @@ class RequestGuard:
 
         try:
             refusal = self._refusal(scope)
+            body = None
             if refusal is None and scope["method"] in ("POST", "PUT", "PATCH"):
-                refusal, receive = await self._buffer_body(receive)
+                refusal, body, receive = await self._buffer_body(receive)
+            handler = self.direct.get((scope["method"], scope["path"])) if refusal is None else None
             if refusal is not None:
                 await refusal(scope, receive, send_and_note)
+            elif handler is not None and body is not None:
+                response = await handler(body, receive)
+                await response(scope, receive, send_and_note)
             else:
                 await self.app(scope, receive, send_and_note)
         finally:
@@ -181,13 +192,13 @@ class RequestGuard:
             try:
                 message = await asyncio.wait_for(receive(), self.body_timeout_s)
             except asyncio.TimeoutError:
-                return error_response(408, f"the request body did not arrive within {self.body_timeout_s:g} s"), receive
+                return error_response(408, f"the request body did not arrive within {self.body_timeout_s:g} s"), None, receive
             if message["type"] == "http.disconnect":
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                return self._too_large(), receive
+                return self._too_large(), None, receive
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -201,7 +212,7 @@ class RequestGuard:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return None, replay
+        return None, body, replay
 
 
 # --------------------------------------------------------------------------- the app
@@ -234,9 +245,24 @@ def app_shell(summary: str, description: str, config: ServeConfig, metrics: Serv
         """Prometheus text format: requests, errors, latency, batch sizes, queue depth."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    app.state.direct_routes = {}
     app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=config.max_body_bytes, api_key=api_key,
-                       paths=lambda: {route.path for route in app.routes}, body_timeout_s=config.body_timeout_s)
+                       paths=lambda: {route.path for route in app.routes}, body_timeout_s=config.body_timeout_s,
+                       direct=app.state.direct_routes)
     return app
+
+
+def direct_route(app: FastAPI, path: str, handler, **route_options) -> None:
+    """`POST path` answered by `handler(body: bytes, receive) -> Response`: straight from `RequestGuard` in
+    production, and through a FastAPI route (documented with `route_options`) for anything that bypasses the
+    guard. The handler parses and checks the body itself (errors: 4xx naming the field)."""
+    app.state.direct_routes["POST", path] = handler
+
+    async def endpoint(request: Request) -> Response:
+        return await handler(await request.body(), request.receive)
+
+    endpoint.__doc__, endpoint.__name__ = handler.__doc__, handler.__name__
+    app.post(path, **route_options)(endpoint)
 
 
 def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, model, info: dict):
@@ -306,28 +332,28 @@ def model_info(model, config: ServeConfig) -> dict:
 
 
 
-async def until_disconnected(request) -> None:
-    """Return when the client of `request` has gone away (its body was read already, so the next message is the
-    disconnect)."""
+async def until_disconnected(receive) -> None:
+    """Return when the client has gone away (`receive` is the request's ASGI receive; its body was read already, so
+    the next message is the disconnect)."""
     while True:
-        message = await request.receive()
+        message = await receive()
         if message["type"] == "http.disconnect":
             return
 
 
-async def unless_disconnected(request, work):
-    """Await `work` (a future or coroutine), or cancel it and raise `ClientGone` when the client leaves first: a
-    request nobody waits for does not keep its inputs in the queue."""
-    work = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(until_disconnected(request))
+async def unless_disconnected(receive, work: asyncio.Future):
+    """Await `work` (a future), or cancel it and raise `ClientGone` when the client leaves first: a request nobody
+    waits for does not keep its inputs in the queue."""
+    watch = asyncio.ensure_future(until_disconnected(receive))
+    watch.add_done_callback(lambda _: work.cancel())
     try:
-        done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if watch.done() and not watch.cancelled():
+            raise ClientGone() from None
+        raise
     finally:
         watch.cancel()
-    if work not in done:
-        work.cancel()
-        raise ClientGone()
-    return work.result()
 
 
 class ClientGone(Exception):

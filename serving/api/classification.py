@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,8 +18,8 @@ from ..batching import DynamicBatcher, Overloaded, ShuttingDown
 from ..classification import Predictor
 from ..config import ServeConfig
 from ..monitoring import ServerMetrics
-from .app import ClientGone, ErrorResponse, InputsRequest, Text, app_shell, count_refusal, error_response, \
-    json_response, model_info, unless_disconnected, validation_detail
+from .app import ClientGone, ErrorResponse, InputsRequest, Text, app_shell, count_refusal, direct_route, \
+    error_response, json_response, model_info, unless_disconnected, validation_detail
 
 ROUTE = "/v1/classify"
 INLINE_CHARS = 4096  # requests with more text than this are tokenized on a worker thread, off the event loop
@@ -85,17 +85,10 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
 
     errors = {"model": ErrorResponse}
 
-    # The body is parsed by pydantic-core straight from bytes (`model_validate_json`) rather than through
-    # FastAPI's dependency machinery, which costs a third of the per-request time here; the schema is
-    # declared for the OpenAPI document below.
-    @app.post(ROUTE, response_model=ClassifyResponse, tags=["inference"],
-              responses={401: errors, 413: errors, 422: errors, 429: errors, 503: errors},
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                  "schema": {"$ref": "#/components/schemas/ClassifyRequest"}}}}})
-    async def classify(request: Request) -> Response:
+    async def classify(body: bytes, receive) -> Response:
         """Classify one input or a list of them. Long inputs are truncated and flagged `truncated`."""
-        try:
-            inputs = ClassifyRequest.model_validate_json(await request.body()).inputs
+        try:  # parsed by pydantic-core straight from bytes, not through FastAPI's dependency machinery
+            inputs = ClassifyRequest.model_validate_json(body).inputs
         except ValidationError as error:
             return error_response(422, *validation_detail(error.errors()))
         refusal = count_refusal(inputs, config)
@@ -115,7 +108,7 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
         else:  # long text: tokenize on a worker thread, so that probes and other requests are not held up
             encodings, truncated = await run_in_threadpool(predictor.encoder.encode_inputs, texts, pairs)
         try:
-            logits = await unless_disconnected(request, app.state.batcher.submit(encodings))
+            logits = await unless_disconnected(receive, app.state.batcher.submit(encodings))
         except Overloaded as error:
             return error_response(429, str(error), headers={"Retry-After": str(error.retry_after)})
         except ShuttingDown as error:
@@ -123,6 +116,11 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
         except ClientGone:
             return error_response(499, "the client closed the connection")
         return json_response({"outputs": to_predictions(softmax(logits), predictor.label_names, truncated)})
+
+    direct_route(app, ROUTE, classify, response_model=ClassifyResponse, tags=["inference"],
+                 responses={401: errors, 413: errors, 422: errors, 429: errors, 503: errors},
+                 openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                     "schema": {"$ref": "#/components/schemas/ClassifyRequest"}}}}})
 
     @app.get("/v1/model", tags=["model"])
     async def model() -> Response:
