@@ -80,7 +80,7 @@ class TrainConfig:
         "auto", "peak learning rate; auto: by the base model's size (1e-4 under 50M parameters, 3e-5 under 200M, "
         "2e-5 above; see docs/training.md)", "training", type=str, training_arg="learning_rate")
     num_train_epochs: float | str = option(
-        "auto", "maximum number of epochs (early stopping may end sooner); auto: 6 for classification data up to 6,700 "
+        "auto", "maximum number of epochs (early stopping may end sooner); auto: 6 for classification data up to 7,272 "
         "training rows, fewer for more (40,000 / rows, at least 2), and 6 for question answering and summarization",
         "training", flag="--epochs", type=str, training_arg="num_train_epochs")
     max_steps: int = option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training",

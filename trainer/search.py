@@ -42,6 +42,39 @@ def study_path(config: TrainConfig) -> Path:
     return config.checkpoints_dir / STUDY_FILE
 
 
+def trial_progress(metric: str, total: int):
+    """A `TrainerCallback` that logs one line per trial as it ends: its settings and its epoch scores."""
+    from transformers import TrainerCallback
+
+    class TrialProgress(TrainerCallback):
+        def __init__(self):
+            self.count, self.scores, self.params = 0, [], {}
+
+        def report(self, outcome: str) -> None:
+            scores = ", ".join(f"{score:.4f}" for score in self.scores) or "none"
+            settings = ", ".join(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
+                                 for name, value in self.params.items())
+            logger.info(f"search: trial {self.count}/{total} {outcome}: {metric} per epoch {scores} ({settings})")
+            self.scores = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if self.scores:  # the previous trial stopped without ending its training: Optuna pruned it
+                self.report("pruned")
+            self.count += 1
+            self.params = {name: getattr(args, name) for name in ("learning_rate", "num_train_epochs",
+                                                                   "per_device_train_batch_size", "warmup_ratio",
+                                                                   "weight_decay")}
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics and f"eval_{metric}" in metrics:
+                self.scores.append(metrics[f"eval_{metric}"])
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.report("finished")
+
+    return TrialProgress()
+
+
 def run_search(config: TrainConfig, trainer, metric: str, greater_is_better: bool = True) -> dict:
     """Search `config.search` trials with `trainer` (built with a `model_init`); returns the best settings (as
     TrainConfig options) and every trial, for `search.json`, the card and the plot."""
@@ -63,11 +96,16 @@ def run_search(config: TrainConfig, trainer, metric: str, greater_is_better: boo
         logger.info(f"search: {len(finished)} trial(s) already finished in {study_path(config)}; {max(remaining, 0)} to go")
     if remaining > 0:
         logger.info(f"search: {remaining} trial(s) over {', '.join(space)}, each scored on {metric} of the selection rows")
+        progress = trial_progress(metric, remaining)
+        trainer.add_callback(progress)
         trainer.hyperparameter_search(
             hp_space=hp_space, n_trials=remaining, backend="optuna", compute_objective=lambda m: m[f"eval_{metric}"],
             direction="maximize" if greater_is_better else "minimize", study_name="tuneship", storage=storage,
             load_if_exists=True, pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
         )
+        if progress.scores:  # the last trial was pruned
+            progress.report("pruned")
+        trainer.remove_callback(progress)
         study = optuna.load_study(study_name="tuneship", storage=storage)
     for run in config.checkpoints_dir.glob("run-*"):  # each trial's epoch checkpoints
         shutil.rmtree(run, ignore_errors=True)

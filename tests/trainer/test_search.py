@@ -33,8 +33,10 @@ class StopSecondTrial(TrainerCallback):
             raise KeyboardInterrupt
 
 
-def test_a_two_trial_search_picks_settings_the_real_run_uses(tiny_model, tmp_path):
+def test_a_two_trial_search_picks_settings_the_real_run_uses(tiny_model, tmp_path, capsys):
     result = train(config(tiny_model, tmp_path))
+    out = capsys.readouterr().out
+    assert "search: trial 1/2 " in out and "search: trial 2/2 " in out and "learning_rate=" in out
     search = json.loads((result.output_dir / "search.json").read_text())
     assert len(search["trials"]) == 2 and search["best"] == result.metrics["search"]["best"]
     saved = json.loads((result.output_dir / "train_config.json").read_text())
