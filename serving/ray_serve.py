@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 
 from ..errors import TuneshipError, require
 from ..log import get_logger
@@ -66,7 +67,29 @@ def app_builder(args: dict):
     args = dict(args)
     replicas = int(args.pop("replicas", 1))
     autoscale = parse_autoscale(args.pop("autoscale", None))
-    return build_app(ServeConfig(**args), replicas, autoscale)
+    return build_app(serve_config(args), replicas, autoscale)
+
+
+def serve_config(args: dict) -> ServeConfig:
+    """`ServeConfig` from `serve run`'s `key=value` arguments, which arrive as strings (`threads=2`), or from a
+    config file's typed values; an unknown key or a value of the wrong kind is named."""
+    hints = typing.get_type_hints(ServeConfig)
+    values = {}
+    for name, value in args.items():
+        if name not in hints:
+            raise TuneshipError(f"app_builder: unknown option {name!r} (options: {', '.join(sorted(hints))})")
+        kind = next((base for base in (bool, int, float) if hints[name] is base or base in typing.get_args(hints[name])),
+                    None)
+        if isinstance(value, str) and kind is bool:
+            value = value.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(value, str) and kind is not None:
+            try:
+                value = kind(value)
+            except ValueError:
+                raise TuneshipError(f"app_builder: {name}={value!r} is not a{'n' if kind is int else ''} "
+                                    f"{kind.__name__}") from None
+        values[name] = value
+    return ServeConfig(**values)
 
 
 def parse_autoscale(value: str | None) -> tuple[int, int] | None:

@@ -100,3 +100,16 @@ def test_ray_serve_replicas_answer_like_the_single_server(cluster, pair_bundle, 
         assert status.replica_states.get("RUNNING") == 2
     finally:
         serve.shutdown()
+
+
+def test_app_builder_reads_serve_run_string_arguments_and_names_bad_ones():
+    from tuneship.errors import TuneshipError
+    from tuneship.serving.ray_serve import serve_config
+
+    config = serve_config({"bundle": "b", "threads": "2", "max_batch_tokens": "4096", "access_log": "true"})
+    assert (config.threads, config.max_batch_tokens, config.access_log) == (2, 4096, True)
+    assert serve_config({"bundle": "b", "threads": 3}).threads == 3  # a config file's typed value passes through
+    with pytest.raises(TuneshipError, match=r"threads='two' is not an int"):
+        serve_config({"bundle": "b", "threads": "two"})
+    with pytest.raises(TuneshipError, match=r"unknown option 'thread'"):
+        serve_config({"bundle": "b", "thread": "2"})
