@@ -86,7 +86,9 @@ def int8_gate_line(manifest, agreement_of: str, first_metric: str) -> list[str]:
         return [f"- int8 against fp32 on {int8.get('rows')} rows of {int8.get('source')}: {agreement_of} agreement "
                 f"{percent(gate['agreement'])}, {first_metric} {gate['fp32'][first_metric]:.4f} -> "
                 f"{gate['int8'][first_metric]:.4f}, F1 {gate['fp32']['f1']:.4f} -> {gate['int8']['f1']:.4f} "
-                f"(recipe: {int8['attempts'][chosen]['recipe_text']})."]
+                f"(recipe: {int8['attempts'][chosen]['recipe_text']})."
+                + (" These rows were in the model's training data (refit), so the agreement overstates agreement on "
+                   "new inputs." if int8.get("rows_trained_on") else "")]
     if int8:
         return [f"- int8 did not pass the gate ({int8.get('summary', '')}); fp32 is the default."]
     return []

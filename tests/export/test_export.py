@@ -164,3 +164,18 @@ def test_default_model_fine_tuned_on_the_examples_exports_within_the_gates(relev
     assert int8["size_bytes"] == (bundle / "model_quantized.onnx").stat().st_size < checkpoint_size / 2.5
     if not int8["recipe"]["exclude"]:  # with every layer in int8, the bundle's default is 3.5x smaller
         assert checkpoint_size / int8["size_bytes"] >= 3.5
+
+
+def test_the_gate_says_when_its_rows_were_trained_on_by_a_refit(tmp_path):
+    from tuneship.export.classification import gate_rows_trained_on
+
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    config = ExportConfig(model=str(checkpoint), output_dir=str(tmp_path / "out"))
+    assert not gate_rows_trained_on(config), "no metrics.json: nothing says the rows were trained on"
+    (checkpoint / "metrics.json").write_text(json.dumps({"accuracy": 0.9}))
+    assert not gate_rows_trained_on(config)
+    (checkpoint / "metrics.json").write_text(json.dumps({"accuracy": 0.9, "refit": {"epochs": 3, "rows": 100}}))
+    assert gate_rows_trained_on(config)
+    given = ExportConfig(model=str(checkpoint), output_dir=str(tmp_path / "out"), validation_data="dev.csv")
+    assert not gate_rows_trained_on(given), "--validation-data replaces the checkpoint's rows"
