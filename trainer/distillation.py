@@ -24,7 +24,7 @@ import numpy as np
 from ..cli import option
 from ..errors import TuneshipError, require
 from ..log import get_logger
-from ..tasks import CLASSIFICATION
+from .. import tasks
 from .config import TrainConfig
 
 logger = get_logger(__name__)
@@ -138,8 +138,10 @@ def distill(config: DistillConfig, callbacks: Sequence = ()):
     from .runs import finish_run, prepare_output, trainer_callbacks
     from .selection import resolve_epochs, resolve_learning_rate
 
-    if checkpoint_task(config.teacher) != CLASSIFICATION:
-        raise TuneshipError(f"{config.teacher}: distillation takes a {CLASSIFICATION} checkpoint")
+    try:
+        tasks.get(checkpoint_task(config.teacher)).check("distill")
+    except TuneshipError as error:
+        raise TuneshipError(f"{config.teacher}: {error}") from None
     teacher = TorchClassifier.from_checkpoint(config.teacher)
     saved = _teacher_config(config.teacher)
     config.train_file = config.train_file or saved.get("train_file")

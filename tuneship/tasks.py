@@ -62,11 +62,13 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task(CLASSIFICATION, "classification", "one text or a text pair into labels"),
     Task(QUESTION_ANSWERING, "question_answering", "extractive: an answer span of a context", unsupported={
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
+        "distill": "distillation takes a text-classification teacher; train a smaller model with --model instead",
     }),
     Task(SUMMARIZATION, "summarization", "abstractive: a short summary of a document", unsupported={
         "bench": "time generation with: python benchmarks/summarization_speed.py --checkpoint CKPT --bundle BUNDLE "
                  "--data FILE",
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
+        "distill": "distillation takes a text-classification teacher; train a smaller model with --model instead",
     }),
 )}
 TASK_NAMES = tuple(TASKS)

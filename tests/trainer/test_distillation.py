@@ -48,4 +48,4 @@ def test_a_one_layer_student_trains_exports_and_serves(pair_checkpoint, tmp_path
 def test_distill_from_the_command_line_refuses_a_non_classifier(qa_checkpoint, tmp_path):
     result = subprocess.run([TUNESHIP, "distill", "--teacher", str(qa_checkpoint), "--output", str(tmp_path / "s")],
                             capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "distillation takes a text-classification checkpoint" in result.stderr
+    assert result.returncode == 2 and "distillation takes a text-classification teacher" in result.stderr
