@@ -19,12 +19,9 @@ from ..data.records import Record, field_value
 from ..encoding import TextEncoder
 from ..errors import DataError
 from ..tasks import CLASSIFICATION
-from ..log import get_logger
 from .manifest import BundleManifest, ManifestError
-from .precision import PrecisionChoice, choose_precision
-from .session import check_inputs, create_session
+from .precision import PrecisionChoice, load_chosen
 
-logger = get_logger(__name__)
 
 TRUNCATIONS = ("longest_first", "only_first", "only_second")
 
@@ -113,20 +110,8 @@ class Predictor:
         manifest = BundleManifest.load(path, CLASSIFICATION)
         settings = Settings.from_dict(manifest.settings, manifest.location)
         encoder = TextEncoder.from_file(path, manifest.max_length, settings.truncation)
-        loaded: dict[str, Predictor] = {}
-
-        def load(chosen: str) -> Predictor:
-            if chosen not in loaded:
-                session = create_session(path / manifest.model_file(chosen), threads, spinning)
-                check_inputs(session, manifest, path)
-                loaded[chosen] = cls(session, encoder, manifest, chosen)
-            return loaded[chosen]
-
-        choice = choose_precision(path, manifest, precision, load, golden_outputs, golden_agreement)
-        predictor = load(choice.precision)
-        predictor.choice = choice
-        logger.debug(f"{path}: serving {choice.precision} ({choice.reason})")
-        return predictor
+        return load_chosen(path, manifest, precision, threads, spinning,
+                           lambda session, chosen: cls(session, encoder, manifest, chosen), golden_outputs, golden_agreement)
 
     @property
     def columns(self) -> ColumnMapping:

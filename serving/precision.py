@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import TuneshipError
 from ..log import get_logger
 from .manifest import PRECISIONS, BundleManifest
+from .session import check_inputs, create_session
 
 logger = get_logger(__name__)
 GOLDEN_FILE = "golden.json"
@@ -91,6 +92,26 @@ def check_int8(golden: dict, load: Callable[[str], object], outputs: Callable[[o
         timings["fp32"].append(_timed(lambda: outputs(fp32, batch)))
     return {"golden_inputs": len(rows), "agreement": agreement, "max_difference": difference,
             "int8_ms": 1000 * float(np.median(timings["int8"])), "fp32_ms": 1000 * float(np.median(timings["fp32"]))}
+
+
+def load_chosen(folder: Path, manifest: BundleManifest, requested: str | None, threads: int | None, spinning: bool,
+                build: Callable[[object, str], object], outputs, agree):
+    """The bundle's model at the precision `choose_precision` picks, its `choice` set: each model file is opened
+    (and its inputs checked) at most once, and `build(session, precision)` makes the task's model from it."""
+    loaded: dict[str, object] = {}
+
+    def load(chosen: str):
+        if chosen not in loaded:
+            session = create_session(folder / manifest.model_file(chosen), threads, spinning)
+            check_inputs(session, manifest, folder)
+            loaded[chosen] = build(session, chosen)
+        return loaded[chosen]
+
+    choice = choose_precision(folder, manifest, requested, load, outputs, agree)
+    model = load(choice.precision)
+    model.choice = choice
+    logger.debug(f"{folder}: serving {choice.precision} ({choice.reason})")
+    return model
 
 
 def choose_precision(folder: Path, manifest: BundleManifest, requested: str | None, load: Callable[[str], object],

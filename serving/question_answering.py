@@ -18,12 +18,8 @@ from ..encoding import TOKENIZER_FILE
 from ..metrics.question_answering import squad_score
 from ..spans import SpanAnswerer
 from ..tasks import QUESTION_ANSWERING
-from ..log import get_logger
 from .manifest import BundleManifest, ManifestError
-from .precision import PrecisionChoice, choose_precision
-from .session import check_inputs, create_session
-
-logger = get_logger(__name__)
+from .precision import PrecisionChoice, load_chosen
 
 
 @dataclass
@@ -88,20 +84,9 @@ class QuestionAnswerer(SpanAnswerer):
         path = Path(path)
         manifest = BundleManifest.load(path, QUESTION_ANSWERING)
         Settings.from_dict(manifest.settings, manifest.location)
-        loaded: dict[str, QuestionAnswerer] = {}
-
-        def load(chosen: str) -> QuestionAnswerer:
-            if chosen not in loaded:
-                session = create_session(path / manifest.model_file(chosen), threads, spinning)
-                check_inputs(session, manifest, path)
-                loaded[chosen] = cls(session, Tokenizer.from_file(str(path / TOKENIZER_FILE)), manifest, chosen)
-            return loaded[chosen]
-
-        choice = choose_precision(path, manifest, precision, load, golden_outputs, golden_agreement)
-        answerer = load(choice.precision)
-        answerer.choice = choice
-        logger.debug(f"{path}: serving {choice.precision} ({choice.reason})")
-        return answerer
+        return load_chosen(path, manifest, precision, threads, spinning,
+                           lambda session, chosen: cls(session, Tokenizer.from_file(str(path / TOKENIZER_FILE)), manifest,
+                                                       chosen), golden_outputs, golden_agreement)
 
     def window_logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.session.run(None, arrays)[:2]
