@@ -77,7 +77,7 @@ def main() -> None:
         print(f"\n| bundle (int8) | accuracy on {args.data} ({len(rows[2])} rows) | F1 |")
         print("|---|---:|---:|")
         for name, backend in backends.items():
-            metrics = score(backend.predictions(BundleManifest.load(bundles[name]).max_length, rows[0], rows[1]),
+            metrics = score(backend.predictions(backend.model.manifest.max_length, rows[0], rows[1]),
                             rows, manifest)
             print(f"| {name} | {metrics['accuracy']:.4f} | {metrics.get('f1', float('nan')):.4f} |")
 

@@ -160,7 +160,7 @@ def _quantize(config, folder, source, fp32: Predictor, validation, calibration, 
 
     gate = quantize_until_gate_passes(config, folder, source, isa, feeds, ranking_feeds, ranking_error, check, manifest)
     gate.update(rows=len(validation.labels), source=validation.source, calibration_source=calibration_source,
-                calibration_rows=len(texts), rows_trained_on=gate_rows_trained_on(config))
+                calibration_rows=len(texts))
     return gate
 
 
@@ -173,7 +173,8 @@ def export(config: ExportConfig) -> ExportResult:
     classifier = TorchClassifier.from_checkpoint(run.checkpoint)
     s = classifier.settings
     validation = _validation_rows(config, classifier)
-    if gate_rows_trained_on(config):
+    rows_trained_on = gate_rows_trained_on(config)
+    if rows_trained_on:
         logger.warning(f"{config.model} was refit on the rows of its {VALIDATION_FILE}, the int8 gate's rows: agreement "
                        "on rows the model learned overstates agreement on new inputs. Pass --validation-data with "
                        "labelled rows it never trained on (and that you do not report as held out) for a gate that "
@@ -197,6 +198,7 @@ def export(config: ExportConfig) -> ExportResult:
             run.stages(f"quantizing to int8 ({config.quantize}, {run.isa}) and checking it on {len(validation.labels)} rows")
             manifest.gates["int8"] = _quantize(config, folder, int8_source, fp32, validation, calibration, run.isa,
                                                manifest)
+            manifest.gates["int8"]["rows_trained_on"] = rows_trained_on
         rows = list(zip(validation.texts, validation.text_pairs)) if validation.text_pairs else [[t] for t in validation.texts]
         write_examples(folder, settings.input_columns, rows)
         write_golden(folder, rows, lambda batch: golden_outputs(fp32, batch))

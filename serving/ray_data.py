@@ -14,13 +14,12 @@ its final place and renamed into it at the end: never half-written there.
 from __future__ import annotations
 
 import glob
-import os
-import shutil
 from pathlib import Path
 
 from .. import tasks
 from ..data.records import READ_FORMATS, Record, RecordReader, field_value
 from ..errors import DataError, TuneshipError, require
+from ..files import write_directory_atomically
 from ..log import get_logger
 from .manifest import BundleManifest
 
@@ -160,40 +159,33 @@ def predict_to_folder(bundle: str | Path, inputs, output: str | Path, *, overwri
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # the output rows in the input's order
     context.enable_progress_bars = True
-    staging = output.with_name(f".{output.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    counts = {"rows": 0, "skipped": 0}
+
+    def write(staging: Path) -> None:  # an empty input writes no file: still an output folder
         predicted = predict_dataset(bundle, read_files(files), **options).materialize()
         skipped = predicted.filter(lambda row: row[ERROR] is not None)
-        skipped_count = skipped.count()
-        if skipped_count and not drop_invalid:
-            raise DataError(f"{skipped.take(1)[0][ERROR]} ({skipped_count} row(s) cannot be predicted; fix them, or "
-                            "pass --drop-invalid to skip them)")
-        if skipped_count:
-            logger.warning(f"skipped {skipped_count} invalid row(s) (--drop-invalid); the first: "
+        counts["skipped"] = skipped.count()
+        if counts["skipped"] and not drop_invalid:
+            raise DataError(f"{skipped.take(1)[0][ERROR]} ({counts['skipped']} row(s) cannot be predicted; fix them, "
+                            "or pass --drop-invalid to skip them)")
+        if counts["skipped"]:
+            logger.warning(f"skipped {counts['skipped']} invalid row(s) (--drop-invalid); the first: "
                            f"{skipped.take(1)[0][ERROR]}")
         kept = predicted.filter(lambda row: row[ERROR] is None).drop_columns([ERROR, ROW, FILE])
-        written = kept.count()
+        counts["rows"] = kept.count()
         if output_format == "parquet":
             kept.write_parquet(str(staging))
         else:
             kept.write_json(str(staging))
+
+    try:
+        write_directory_atomically(output, write)
     except Exception as error:  # noqa: BLE001 - a task's DataError reaches us wrapped in Ray's exception
-        shutil.rmtree(staging, ignore_errors=True)
         cause = _cause(error)
         if isinstance(cause, TuneshipError):
             raise type(cause)(str(cause)) from None
         raise
-    staging.mkdir(parents=True, exist_ok=True)  # an empty input writes no file: still an output folder
-    if output.exists():
-        trash = output.with_name(f".{output.name}.old")
-        shutil.rmtree(trash, ignore_errors=True)
-        os.replace(output, trash)
-        os.replace(staging, output)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, output)
-    return {"rows": written, "skipped": skipped_count, "files": len(files), "output": str(output)}
+    return {**counts, "files": len(files), "output": str(output)}
 
 
 def _cause(error: BaseException) -> BaseException:
