@@ -57,12 +57,14 @@ class DemoModels:
     @classmethod
     def load(cls, bundle: str | Path, checkpoint: str | Path | None = None, threads: int | None = None) -> "DemoModels":
         manifest = BundleManifest.load(bundle, tasks.CLASSIFICATION)
-        chosen = Predictor.from_bundle(bundle, "auto", threads)  # int8 where it checks out on this CPU, else fp32
-        models = {f"ONNX {p}": chosen if p == chosen.precision else Predictor.from_bundle(bundle, p, threads)
-                  for p in manifest.models}
+        planned = Predictor.from_bundle(bundle, "auto", threads)  # the plan: what serve would serve on this CPU
+        models = {f"ONNX plan ({planned.plan.label})": planned}
+        for precision in ("fp32", "int8"):  # each of onnxruntime's models on its own, to compare with
+            if precision in manifest.models:
+                models[f"ONNX {precision}"] = Predictor.from_bundle(bundle, precision, threads, runtime="onnxruntime")
         if checkpoint:
             models["PyTorch fp32"] = tasks.get(tasks.CLASSIFICATION).stage("trainer").from_checkpoint(checkpoint)
-        return cls(Path(bundle), manifest, models, f"ONNX {chosen.precision}")
+        return cls(Path(bundle), manifest, models, next(iter(models)))
 
     @property
     def settings(self) -> Settings:
@@ -178,7 +180,7 @@ def build_demo(models: DemoModels) -> gr.Blocks:
 
     with gr.Blocks(title=f"tuneship: {models.bundle.name}") as demo:
         gr.Markdown(f"# {models.bundle.name}\n{manifest.task} · labels: {', '.join(labels)} · "
-                    f"served by onnxruntime ({models.default}), exported with tuneship")
+                    f"served by {models.default}, exported with tuneship")
         with gr.Tab("Classify"):
             text_box, pair_box = input_boxes()
             button = gr.Button("Classify", variant="primary")
@@ -225,11 +227,11 @@ def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
         best = answerer.answer([question], [context])[0]
         ms = 1000 * (time.perf_counter() - started)
         spans = [(context[: best.start], None), (best.text, "answer"), (context[best.end :], None)]
-        return spans, f"**{best.text}** · score {best.score:.2f} · ONNX {answerer.precision} · {ms:.1f} ms"
+        return spans, f"**{best.text}** · score {best.score:.2f} · {answerer.precision} · {ms:.1f} ms"
 
     with gr.Blocks(title=f"tuneship: {bundle.name}") as demo:
-        gr.Markdown(f"# {bundle.name}\nextractive question answering · served by onnxruntime "
-                    f"(ONNX {answerer.precision}), exported with tuneship")
+        gr.Markdown(f"# {bundle.name}\nextractive question answering · served by {answerer.precision} (ONNX), "
+                    "exported with tuneship")
         question = gr.Textbox(label="Question", placeholder="Question ...")
         context = gr.Textbox(label="Context", lines=8, placeholder="The text the answer is taken from ...")
         button = gr.Button("Answer", variant="primary")

@@ -79,7 +79,8 @@ def _settle(future: asyncio.Future, result=None, error: BaseException | None = N
 class DynamicBatcher:
     """Merge tokenized inputs from concurrent callers into batched runs of `run` on one worker thread.
 
-    `run(encodings)` must return one row of logits per encoding, in order (e.g. `Predictor.run`).
+    `run(encodings)` must return one row of logits per encoding, in order (e.g. `Predictor.run`). With `buckets`
+    (a serving plan's length bounds), a batch holds inputs of one bucket only, so each runs on its bucket's candidate.
     """
 
     def __init__(
@@ -91,8 +92,10 @@ class DynamicBatcher:
         max_wait_ms: float,
         max_queue: int,
         on_batch: Callable[[BatchStats], None] | None = None,
+        buckets: Sequence[int] | None = None,
     ):
         self._run = run
+        self._buckets = np.asarray(buckets if buckets else [], dtype=np.int64)
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
@@ -173,6 +176,9 @@ class DynamicBatcher:
                 return []
         anchor = self._queue[0]
         window = [self._queue[i] for i in range(min(len(self._queue), self.max_batch_size * LOOKAHEAD_BATCHES))]
+        if len(self._buckets):
+            bucket = np.searchsorted(self._buckets, anchor.length)
+            window = [item for item in window if np.searchsorted(self._buckets, item.length) == bucket]
         window.sort(key=lambda item: abs(item.length - anchor.length))  # stable: ties stay oldest first
         chosen, longest = [], 0
         for item in window:

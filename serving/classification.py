@@ -20,7 +20,7 @@ from ..encoding import TextEncoder
 from ..errors import DataError
 from ..tasks import CLASSIFICATION
 from .manifest import BundleManifest, ManifestError
-from .precision import PrecisionChoice, load_chosen
+from .plan import Plan, make_plan
 
 
 TRUNCATIONS = ("longest_first", "only_first", "only_second")
@@ -72,7 +72,7 @@ class Settings:
 
 
 class Predictor:
-    """Classify texts (or pairs) with a bundle's fp32 or int8 ONNX model.
+    """Classify texts (or pairs) with a bundle's ONNX models, on onnxruntime or OpenVINO as its plan says.
 
     Example:
         >>> from tuneship.serving import Predictor
@@ -82,7 +82,7 @@ class Predictor:
     """
 
     task = CLASSIFICATION
-    choice: PrecisionChoice | None = None  # set by `from_bundle`: why this precision
+    plan: Plan | None = None  # set by `from_bundle`: which runtime and model serve which lengths, and why
 
     def __init__(self, session, encoder: TextEncoder, manifest: BundleManifest, precision: str):
         self.session = session
@@ -99,10 +99,13 @@ class Predictor:
 
     @classmethod
     def from_bundle(
-        cls, path: str | Path, precision: str | None = "auto", threads: int | None = None, spinning: bool = True
+        cls, path: str | Path, precision: str | None = "auto", threads: int | None = None, spinning: bool = True,
+        runtime: str | None = "auto", batch_size: int = 32, plan_cache: bool = True,
     ) -> "Predictor":
-        """Load `path` (a folder written by `tuneship export`). `precision` "auto" (the default) serves int8 when it
-        checks out on this CPU (see `serving.precision`), else fp32; "int8" or "fp32" is obeyed.
+        """Load `path` (a folder written by `tuneship export`) served by its plan on this CPU (see `serving.plan`):
+        per input length, the fastest of onnxruntime fp32/int8 and OpenVINO int8/bf16/fp32 that passes its check.
+        `precision` (fp32, int8, bf16) and `runtime` (onnxruntime, openvino) narrow the choice; both force one.
+        `batch_size` is the batch the caller forms (the plan times a full batch too).
 
         `threads` defaults to the cores available to the process; see `create_session` for `spinning`.
         """
@@ -110,8 +113,9 @@ class Predictor:
         manifest = BundleManifest.load(path, CLASSIFICATION)
         settings = Settings.from_dict(manifest.settings, manifest.location)
         encoder = TextEncoder.from_file(path, manifest.max_length, settings.truncation)
-        return load_chosen(path, manifest, precision, threads, spinning,
-                           lambda session, chosen: cls(session, encoder, manifest, chosen), golden_outputs, golden_agreement)
+        return make_plan(path, manifest, precision, runtime, threads, spinning,
+                         lambda session, name: cls(session, encoder, manifest, name), golden_outputs, golden_agreement,
+                         batch_sizes=[batch_size], cache=plan_cache)
 
     @property
     def columns(self) -> ColumnMapping:
@@ -133,7 +137,8 @@ class Predictor:
     def run(self, encodings: Sequence, batch_size: int = 32, max_tokens: int | None = None) -> np.ndarray:
         """Logits for already tokenized inputs, batched by length (the HTTP server's batcher calls this)."""
         logits = np.zeros((len(encodings), len(self.label_names)), dtype=np.float32)
-        for batch in self.encoder.batches(encodings, self.input_names, batch_size, max_tokens):
+        buckets = getattr(self.session, "buckets", None)  # a plan's: no batch spans two of them
+        for batch in self.encoder.batches(encodings, self.input_names, batch_size, max_tokens, buckets):
             logits[batch.indices] = self.session.run(None, batch.arrays)[0]
         return logits
 

@@ -8,6 +8,7 @@ for both (`serving/<task>.py`), so their outputs have the same shape and keys.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import tasks
@@ -16,7 +17,8 @@ from ..data.records import check_text
 from ..errors import TuneshipError
 from ..files import write_json
 from .config import ServeConfig
-from .manifest import PRECISIONS
+from .engines import RUNTIMES
+from .plan import PRECISIONS
 
 
 def _task(args: argparse.Namespace) -> tasks.Task:
@@ -31,15 +33,19 @@ def _task(args: argparse.Namespace) -> tasks.Task:
 
 def load_model(args: argparse.Namespace, task: tasks.Task):
     """The task's model of `--bundle` (its serving class, no torch) or of `--model` (the trainer's PyTorch class)."""
-    if not args.bundle and (args.precision or args.threads):
-        raise TuneshipError("--precision and --threads apply to --bundle only")
+    if not args.bundle and (args.precision or args.threads or args.runtime):
+        raise TuneshipError("--precision, --runtime and --threads apply to --bundle only")
     if args.bundle:
-        return task.stage("serving").from_bundle(args.bundle, args.precision or "auto", args.threads)
+        model = task.stage("serving").from_bundle(args.bundle, args.precision or "auto", args.threads,
+                                                  runtime=args.runtime or "auto", batch_size=args.batch_size)
+        for line in model.plan.describe():  # standard error: standard output is the prediction's JSON
+            print(line, file=sys.stderr)
+        return model
     return task.stage("trainer").from_checkpoint(args.model)
 
 
 def _model_id(args: argparse.Namespace) -> str:
-    return f"bundle:{Path(args.bundle).resolve()}:{args.precision or 'default'}" if args.bundle else \
+    return f"bundle:{Path(args.bundle).resolve()}:{args.precision or 'auto'}:{args.runtime or 'auto'}" if args.bundle else \
         f"checkpoint:{Path(args.model).resolve()}"
 
 
@@ -102,7 +108,10 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--bundle", metavar="DIR", help="bundle folder written by `tuneship export` (ONNX, no torch)")
     source.add_argument("--model", metavar="DIR", help="checkpoint folder written by `tuneship train` (PyTorch)")
     parser.add_argument("--precision", choices=("auto", *PRECISIONS),
-                        help="bundle model to use; auto (the default) checks int8 on this CPU and falls back to fp32")
+                        help="auto (the default) plans on load: per input length, the fastest model and runtime that "
+                        "passes its check on this CPU; fp32, int8 or bf16 narrows the plan to that precision")
+    parser.add_argument("--runtime", choices=("auto", *RUNTIMES),
+                        help="onnxruntime or openvino narrows the plan to that runtime; with --precision, forces one")
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: the cores available)")
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from ..cli import option
 from ..errors import TuneshipError
-from .manifest import PRECISIONS
+from .engines import RUNTIMES
+from .plan import PRECISIONS
 
 API_KEY_VARIABLE = "TUNESHIP_API_KEY"
 ENGINES = ("uvicorn", "ray")
@@ -23,9 +24,11 @@ class ServeConfig:
     """
 
     bundle: str = option(None, "bundle folder written by `tuneship export`", "model", metavar="DIR", required=True)
-    precision: str = option("auto", "which of the bundle's models to serve: auto checks int8 on this CPU (agreement "
-                            "with the export's golden outputs, speed against fp32) and falls back to fp32",
-                            "model", choices=("auto", *PRECISIONS))
+    precision: str = option("auto", "auto plans on load: per input length, the fastest of the bundle's models and "
+                            "runtimes that passes its check against the export's golden outputs on this CPU; fp32, "
+                            "int8 or bf16 narrows the plan to that precision", "model", choices=("auto", *PRECISIONS))
+    runtime: str = option("auto", "onnxruntime or openvino (the `openvino` extra) narrows the plan to that runtime; "
+                          "with --precision, forces one candidate", "model", choices=("auto", *RUNTIMES))
     threads: int | None = option(None, "onnxruntime threads per worker (default: available cores / workers)", "model")
 
     host: str = option("127.0.0.1", "interface to listen on (0.0.0.0 for all)", "server")
@@ -69,6 +72,8 @@ class ServeConfig:
             raise TuneshipError(f"port must be at most 65535, not {self.port}")
         if self.precision not in ("auto", *PRECISIONS):
             raise TuneshipError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.runtime not in ("auto", *RUNTIMES):
+            raise TuneshipError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         if self.engine not in ENGINES:
             raise TuneshipError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.max_request_inputs > self.max_queue:

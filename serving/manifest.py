@@ -19,7 +19,8 @@ from ..tasks import TASK_NAMES
 MANIFEST_FILE = "tuneship.json"
 EXAMPLES_FILE = "examples.jsonl"  # a few validation inputs saved by `tuneship export`, for demos
 FORMAT_VERSION = 2
-PRECISIONS = ("int8", "fp32")
+NNCF_MODEL = "nncf-int8"  # NNCF static int8 (QDQ) of the fp32 graph, for OpenVINO (`export/nncf.py`)
+MODELS = ("fp32", "int8", NNCF_MODEL)
 
 
 class ManifestError(TuneshipError):
@@ -30,8 +31,9 @@ class ManifestError(TuneshipError):
 class BundleManifest:
     """What every bundle says of itself, and its task's part in `settings`.
 
-    `models` maps a precision (`fp32`, `int8`) to `{"files": [...], "size_bytes": ...}` plus how it was
-    made; `default_precision` names the one serving loads unless told otherwise.
+    `models` maps a model (`fp32`, `int8`: onnxruntime's int8, `nncf-int8`: NNCF's static int8 for OpenVINO) to
+    `{"files": [...], "size_bytes": ...}` plus how it was made; `default_precision` names the model a reader that
+    makes no plan (Optimum, an older tuneship) should load. tuneship's serving plans per CPU (`serving/plan.py`).
     """
 
     task: str
@@ -49,8 +51,8 @@ class BundleManifest:
 
     def resolve_precision(self, precision: str | None) -> str:
         """`precision`, or the bundle's default, checked against what the bundle has."""
-        if precision is not None and precision not in PRECISIONS:
-            raise TuneshipError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if precision is not None and precision not in MODELS:
+            raise TuneshipError(f"model must be one of {', '.join(MODELS)}, not {precision!r}")
         precision = precision or self.default_precision
         if precision not in self.models:
             raise TuneshipError(f"this bundle has no {precision} model; it has {', '.join(sorted(self.models))}")
@@ -129,8 +131,8 @@ class BundleManifest:
             raise bad("models", "must map a precision to its files")
         for precision, info in self.models.items():
             where = f"models.{precision}"
-            if precision not in PRECISIONS:
-                raise bad("models", f"has precision {precision!r}; known: {', '.join(PRECISIONS)}")
+            if precision not in MODELS:
+                raise bad("models", f"has model {precision!r}; known: {', '.join(MODELS)}")
             files = info.get("files") if isinstance(info, dict) else None
             if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
                 raise bad(f"{where}.files", "must be a list of graph files")

@@ -37,11 +37,19 @@ class ServerMetrics:
         self.queue.set_function(queue_depth)
         self.model = Gauge("tuneship_model_precision", "the precision served (1), and why", ["precision", "reason"],
                            registry=r)
+        self.plan = Gauge("tuneship_plan_candidate", "the candidate (runtime-precision) serving each length bucket (1)",
+                          ["max_tokens", "candidate"], registry=r)
+        self.plan_seconds = Gauge("tuneship_plan_seconds", "time to make (or read) the serving plan at start-up",
+                                  registry=r)
 
     def observe_model(self, model) -> None:
-        """The precision served and the reason (`precision="auto"`'s check, or what was asked)."""
-        reason = model.choice.reason if getattr(model, "choice", None) is not None else "as loaded"
-        self.model.labels(model.precision, reason).set(1)
+        """The plan: what serves each length bucket, the precision, and the reason."""
+        plan = getattr(model, "plan", None)
+        self.model.labels(model.precision, plan.reason if plan is not None else "as loaded").set(1)
+        if plan is not None:
+            for bucket, candidate in plan.serving.items():
+                self.plan.labels(str(bucket), candidate).set(1)
+            self.plan_seconds.set(plan.seconds)
 
     def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(path, method, str(status)).inc()

@@ -19,7 +19,7 @@ from ..metrics.question_answering import squad_score
 from ..spans import SpanAnswerer
 from ..tasks import QUESTION_ANSWERING
 from .manifest import BundleManifest, ManifestError
-from .precision import PrecisionChoice, load_chosen
+from .plan import Plan, make_plan
 
 
 @dataclass
@@ -62,7 +62,7 @@ class QuestionAnswerer(SpanAnswerer):
     """
 
     task = QUESTION_ANSWERING
-    choice: PrecisionChoice | None = None  # set by `from_bundle`: why this precision
+    plan: Plan | None = None  # set by `from_bundle`: which runtime and model serve, and why
 
     def __init__(self, session, tokenizer, manifest: BundleManifest, precision: str):
         self.session = session
@@ -77,16 +77,20 @@ class QuestionAnswerer(SpanAnswerer):
 
     @classmethod
     def from_bundle(cls, path: str | Path, precision: str | None = "auto", threads: int | None = None,
-                    spinning: bool = True) -> "QuestionAnswerer":
-        """Load `path`; `precision` "auto" (the default) serves int8 when it checks out on this CPU, else fp32."""
+                    spinning: bool = True, runtime: str | None = "auto", batch_size: int = 32,
+                    plan_cache: bool = True) -> "QuestionAnswerer":
+        """Load `path` served by its plan on this CPU (see `serving.plan`): windows are padded to the longest in a
+        batch, so one candidate serves every length (a fixed-width one pads every window to max length).
+        `precision` and `runtime` narrow the choice."""
         from tokenizers import Tokenizer
 
         path = Path(path)
         manifest = BundleManifest.load(path, QUESTION_ANSWERING)
         Settings.from_dict(manifest.settings, manifest.location)
-        return load_chosen(path, manifest, precision, threads, spinning,
-                           lambda session, chosen: cls(session, Tokenizer.from_file(str(path / TOKENIZER_FILE)), manifest,
-                                                       chosen), golden_outputs, golden_agreement)
+        tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
+        return make_plan(path, manifest, precision, runtime, threads, spinning,
+                         lambda session, name: cls(session, tokenizer, manifest, name), golden_outputs, golden_agreement,
+                         batch_sizes=[batch_size], buckets=[manifest.max_length], cache=plan_cache, granule=None)
 
     def window_logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.session.run(None, arrays)[:2]

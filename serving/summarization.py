@@ -17,7 +17,7 @@ from ..errors import TuneshipError
 from ..tasks import SUMMARIZATION
 from .generation import DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, GenerationSettings, Seq2SeqGenerator
 from .manifest import BundleManifest, ManifestError
-from .precision import PrecisionChoice, choose_precision
+from .plan import REFERENCE, Plan, fixed_plan
 from .session import create_session
 
 GRAPH_FILES = (ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE)
@@ -59,7 +59,7 @@ class Summarizer:
     """
 
     task = SUMMARIZATION
-    choice: PrecisionChoice | None = None  # set by `from_bundle`: why this precision
+    plan: Plan | None = None  # set by `from_bundle`: what runs the graphs, and why
 
     def __init__(self, generator: Seq2SeqGenerator, encoder: TextEncoder, manifest: BundleManifest,
                  precision: str = "fp32"):
@@ -71,13 +71,16 @@ class Summarizer:
 
     @classmethod
     def from_bundle(cls, path: str | Path, precision: str | None = "auto", threads: int | None = None,
-                    spinning: bool = True) -> "Summarizer":
-        """Load `path`; summarization bundles are fp32 only, so "auto" is fp32."""
+                    spinning: bool = True, runtime: str | None = "auto", batch_size: int = 32,
+                    plan_cache: bool = True) -> "Summarizer":
+        """Load `path`; summarization bundles are fp32 graphs on onnxruntime, so "auto" is that (nothing to plan:
+        `batch_size` and `plan_cache` are accepted for the same call as the other tasks)."""
         path = Path(path)
         manifest = BundleManifest.load(path, SUMMARIZATION)
-        choice = choose_precision(path, manifest, precision, None, None, None)
-        summarizer = cls.from_folder(path, manifest, choice.precision, threads, spinning)
-        summarizer.choice = choice
+        plan = fixed_plan(manifest, REFERENCE, "summarization bundles hold fp32 graphs only (no int8 or NNCF model: "
+                          "the export gates none for generation), run on onnxruntime with a KV cache", precision, runtime)
+        summarizer = cls.from_folder(path, manifest, "fp32", threads, spinning)
+        summarizer.plan = plan
         return summarizer
 
     @classmethod

@@ -79,21 +79,25 @@ class TextEncoder:
         return len(encoding.ids) >= self.max_length and bool(encoding.overflowing)
 
     def batches(
-        self, encodings: Sequence, input_names: Sequence[str], batch_size: int = 32, max_tokens: int | None = None
+        self, encodings: Sequence, input_names: Sequence[str], batch_size: int = 32, max_tokens: int | None = None,
+        buckets: Sequence[int] | None = None,
     ) -> Iterator[EncodedBatch]:
         """Group inputs of similar length (longest first) into padded batches.
 
-        A batch holds at most `batch_size` inputs and, when given, at most `max_tokens` padded tokens.
+        A batch holds at most `batch_size` inputs and, when given, at most `max_tokens` padded tokens; with
+        `buckets` (ascending length bounds), never inputs of two buckets.
         """
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(-lengths, kind="stable")
+        bucket = np.searchsorted(np.asarray(buckets), lengths) if buckets else np.zeros(len(lengths), dtype=int)
         start = 0
         while start < len(order):
             longest = max(int(lengths[order[start]]), 1)
             size = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // longest))
             indices = order[start : start + size]
+            indices = indices[bucket[indices] == bucket[indices[0]]]
             yield EncodedBatch(indices, self.pad([encodings[i] for i in indices], input_names, longest))
-            start += size
+            start += len(indices)
 
     def pad(self, encodings: Sequence, input_names: Sequence[str], width: int | None = None) -> dict[str, np.ndarray]:
         """The model's input arrays for `encodings`, padded to `width` (default: the longest)."""

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 
 def write_directory_atomically(output: Path, write: Callable[[Path], None]) -> None:
@@ -49,3 +49,19 @@ def write_file(path: str | Path, content: str | bytes) -> Path:
 def write_json(path: str | Path, payload: Any) -> Path:
     """Write `payload` as indented UTF-8 JSON, atomically."""
     return write_file(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def files_digest(folder: Path, names: Sequence[str]) -> str:
+    """sha256 over the named files of `folder` that exist (each name, then its bytes): what a cache or a record
+    of provenance is keyed by."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in names:
+        path = Path(folder) / name
+        if path.is_file():
+            digest.update(name.encode())
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 22), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()

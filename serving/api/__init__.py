@@ -27,8 +27,10 @@ def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
 
     task = tasks.get(BundleManifest.load(config.bundle).task)
     task.check("serve")
-    model = task.stage("serving").from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False)
-    logger.info(f"precision {model.precision}: {model.choice.reason}")
+    model = task.stage("serving").from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False,
+                                              runtime=config.runtime, batch_size=config.max_batch_size)
+    for line in model.plan.describe():
+        logger.info(line)
     return create_app(model, config)
 
 

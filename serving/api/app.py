@@ -314,19 +314,20 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
 
 def model_info(model, config: ServeConfig) -> dict:
     """The part of `GET /v1/model` every task shares (`model`: a bundle's loaded model)."""
-    import onnxruntime
+    from ..engines import runtime_versions
 
     manifest, precision = model.manifest, model.precision
-    choice = model.choice.to_dict() if model.choice is not None else {"precision": precision}
+    plan = model.plan.to_dict() if getattr(model, "plan", None) is not None else {"precision": precision}
     return {
-        "task": manifest.task, "precision": precision, "precision_choice": choice,
-        "model_files": manifest.model_files(precision),
+        "task": manifest.task, "precision": precision, "plan": plan,
+        "model_files": getattr(model, "model_files", None) or manifest.model_files(),
         "max_length": manifest.max_length, "settings": manifest.settings,
         "limits": {"max_request_inputs": config.max_request_inputs, "max_body_bytes": config.max_body_bytes},
         "gates": manifest.gates,
         # the checkpoint's folder name only: the export machine's absolute path is nobody's business
         "source": {**manifest.source, "checkpoint": Path(manifest.source.get("checkpoint", "")).name},
-        "versions": {**manifest.versions, "tuneship_server": __version__, "onnxruntime_server": onnxruntime.__version__},
+        "versions": {**manifest.versions, "tuneship_server": __version__,
+                     **{f"{name}_server": version for name, version in runtime_versions().items()}},
     }
 
 

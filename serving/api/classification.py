@@ -68,6 +68,7 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
             lambda encodings: predictor.run(encodings, batch_size=len(encodings)),
             max_batch_tokens=config.max_batch_tokens, max_batch_size=config.max_batch_size,
             max_wait_ms=config.max_wait_ms, max_queue=config.max_queue, on_batch=metrics.observe_batch,
+            buckets=getattr(predictor.session, "buckets", None),
         )
         app.state.batcher = batcher.start()
         try:
@@ -76,7 +77,7 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
             batcher.close()
 
     app = app_shell(
-        f"{manifest.task} with an ONNX model on onnxruntime ({predictor.precision})",
+        f"{manifest.task} with ONNX models ({predictor.precision}, as the load-time plan chose)",
         ("Classify " + ("text pairs" if pair else "texts") + f" into {', '.join(predictor.label_names)}. "
          "Bad input gets 4xx with a message naming the field."),
         config, metrics, lifespan, api_key,

@@ -48,7 +48,7 @@ class AnswerResponse(BaseModel):
 
 def create_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `answerer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
-    app, respond = serial_app(f"extractive question answering with an ONNX model on onnxruntime ({answerer.precision})",
+    app, respond = serial_app(f"extractive question answering with an ONNX model ({answerer.precision})",
                               "Answer questions with a span of their context. Bad input gets 4xx with a message naming "
                               "the field.", config, api_key, answerer, {"settings": answerer.settings})
     app.state.answerer = answerer

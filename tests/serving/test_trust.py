@@ -1,4 +1,4 @@
-"""Answers you can trust (one test per failure found by probing): the same answer in any batch, precision chosen on
+"""Answers you can trust (one test per failure found by probing): the same answer in any batch, the plan made on
 the serving CPU, bundles checked on load, text the tokenizer cannot take, nothing lost in batch prediction, and the
 server under long or abandoned requests."""
 
@@ -21,6 +21,7 @@ from tuneship.errors import DataError
 from tuneship.serving import BundleManifest, Predictor, predict_file
 from tuneship.serving.api import create_app
 from tuneship.serving.config import ServeConfig
+from tuneship.serving.engines import openvino_missing
 
 TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
 LONG = " ".join(["a very long neighbour that fills the whole window"] * 20)
@@ -34,9 +35,14 @@ def texts(count: int = 20) -> tuple[list[str], list[str]]:
 # --------------------------------------------------------------------------- 1. batch invariance
 
 
-@pytest.mark.parametrize("precision", ["int8", "fp32"])
-def test_an_input_gets_the_same_answer_alone_and_in_any_batch(pair_bundle, precision):
-    predictor = Predictor.from_bundle(pair_bundle, precision)
+@pytest.mark.parametrize("precision,runtime", [("auto", "auto"), ("int8", "onnxruntime"), ("fp32", "onnxruntime"),
+                                               ("int8", "openvino"), ("fp32", "openvino")])
+def test_an_input_gets_the_same_answer_alone_and_in_any_batch(pair_bundle, precision, runtime):
+    if runtime == "openvino" and openvino_missing():
+        pytest.skip(openvino_missing())
+    if (precision, runtime) == ("int8", "openvino") and "nncf-int8" not in BundleManifest.load(pair_bundle).models:
+        pytest.skip("the tiny bundle's NNCF model did not pass its gate")
+    predictor = Predictor.from_bundle(pair_bundle, precision, runtime=runtime)
     firsts, seconds = texts()
     alone = [predictor.predict([a], [b])[0] for a, b in zip(firsts, seconds)]
     mixed = predictor.predict([LONG, *firsts, "x"], [LONG, *seconds, "y"], batch_size=7)[1:-1]  # long batch mates
@@ -67,7 +73,7 @@ def test_served_predicted_and_evaluated_answers_match_alone(pair_bundle, tmp_pat
         assert one["score"] == pytest.approx(line["score"], abs=1e-3) and one["score"] == pytest.approx(answer["score"], abs=1e-3)
 
 
-# --------------------------------------------------------------------------- 2. precision chosen on this CPU
+# --------------------------------------------------------------------------- 2. the plan made on this CPU
 
 
 def broken_copy(bundle: Path, tmp_path: Path) -> Path:
@@ -86,33 +92,41 @@ def broken_copy(bundle: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_auto_falls_back_to_fp32_when_int8_disagrees_here(pair_bundle, tmp_path, capsys):
+def test_auto_drops_int8_when_it_disagrees_here(pair_bundle, tmp_path, capsys):
     broken = broken_copy(pair_bundle, tmp_path)
-    chosen = Predictor.from_bundle(broken)
-    assert chosen.precision == "fp32" and chosen.choice.checked["agreement"] < 1.0, chosen.choice
-    assert "disagrees" in chosen.choice.reason or "did not pass" in chosen.choice.reason
-    obeyed = Predictor.from_bundle(broken, "int8")
-    assert obeyed.precision == "int8" and "warning: serving int8 as asked" in capsys.readouterr().out
+    planned = Predictor.from_bundle(broken)
+    verdict = planned.plan.candidates["onnxruntime-int8"]
+    assert not verdict["passed"] and "onnxruntime-int8" not in planned.plan.serving.values(), planned.plan
+    assert "disagrees" in verdict["reason"] or "did not pass" in verdict["reason"]
+    obeyed = Predictor.from_bundle(broken, "int8", runtime="onnxruntime")
+    assert obeyed.precision == "onnxruntime-int8" and "warning: serving onnxruntime-int8 as asked" in capsys.readouterr().out
 
 
-def test_auto_serves_int8_where_it_agrees_and_is_faster(pair_bundle):
-    chosen = Predictor.from_bundle(pair_bundle)
-    checked = chosen.choice.checked
-    assert checked["agreement"] == 1.0 and checked["golden_inputs"] >= 8
-    expected = "int8" if checked["int8_ms"] < checked["fp32_ms"] and BundleManifest.load(pair_bundle).gates["int8"]["passed"] \
-        else "fp32"
-    assert chosen.precision == expected, chosen.choice
-    assert "avx2" in chosen.choice.cpu["flags"] or chosen.choice.cpu["flags"] == [] or chosen.choice.cpu["model"]
+def test_auto_serves_a_candidate_that_passed_its_checks(pair_bundle):
+    planned = Predictor.from_bundle(pair_bundle)
+    plan = planned.plan
+    for name in set(plan.serving.values()):
+        assert plan.candidates[name]["passed"], plan.candidates[name]
+        assert plan.candidates[name]["golden_inputs"] >= 8
+    assert plan.cpu["model"] and isinstance(plan.cpu["flags"], list)
+    timed = [name for name, verdict in plan.candidates.items() if "ms" in verdict]
+    if len(timed) > 1 and not plan.cached:  # the chosen one is the fastest (relative mean over the batch sizes timed)
+        shapes = plan.candidates[timed[0]]["ms"]
+        score = {n: np.mean([plan.candidates[n]["ms"][k] / min(plan.candidates[m]["ms"][k] for m in timed) for k in shapes])
+                 for n in timed}
+        assert score[plan.serving[32]] == min(score.values())
 
 
-def test_the_choice_is_in_model_info_and_metrics(pair_bundle):
+def test_the_plan_is_in_model_info_and_metrics(pair_bundle):
     predictor = Predictor.from_bundle(pair_bundle, spinning=False)
     with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")) as url:
         info = httpx.get(f"{url}/v1/model").json()
         metrics = httpx.get(f"{url}/metrics").text
-    assert info["precision"] == predictor.precision and info["precision_choice"]["reason"] == predictor.choice.reason
-    assert "flags" in info["precision_choice"]["cpu"]
+    assert info["precision"] == predictor.precision and info["plan"]["serving"] == {"32": predictor.plan.serving[32]}
+    assert "flags" in info["plan"]["cpu"] and info["plan"]["ranges"][0]["lengths"] == "1-32 tokens"
+    assert set(info["model_files"]) == set(predictor.model_files)
     assert f'tuneship_model_precision{{precision="{predictor.precision}"' in metrics
+    assert f'tuneship_plan_candidate{{candidate="{predictor.plan.serving[32]}",max_tokens="32"}} 1.0' in metrics
     assert "/" not in info["source"]["checkpoint"], "the export machine's path is not shown"
 
 

@@ -1,0 +1,220 @@
+"""The serving plan (`serving/plan.py`): the chooser on injected timings, the golden rule, the plan cache, and faults
+(a damaged NNCF file or golden file, OpenVINO missing); plans made on a real tiny bundle on both runtimes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tuneship.errors import TuneshipError
+from tuneship.serving import BundleManifest, Predictor
+from tuneship.serving import plan as plans
+from tuneship.serving.classification import golden_agreement
+from tuneship.serving.engines import openvino_missing
+from tuneship.serving.plan import CANDIDATES, PLAN_FILE, Plan, PlannedSession, allowed_slips, choose, golden_check
+
+from tests.serving.test_trust import LONG, texts
+
+NAMES = {c.name: c for c in CANDIDATES}
+needs_openvino = pytest.mark.skipif(openvino_missing() is not None, reason=str(openvino_missing()))
+
+
+def copy_of(bundle, tmp_path, name="copy"):
+    target = tmp_path / name
+    shutil.copytree(bundle, target, ignore=shutil.ignore_patterns(PLAN_FILE))
+    return target
+
+
+# --------------------------------------------------------------------------- the chooser and the rule
+
+
+def test_the_fastest_candidate_wins_each_bucket_on_injected_timings():
+    timings = {
+        "onnxruntime-fp32": {"32x1": 2.0, "32x8": 9.0, "128x1": 8.0, "128x8": 60.0},
+        "onnxruntime-int8": {"32x1": 1.0, "32x8": 6.0, "128x1": 5.0, "128x8": 40.0},
+        "openvino-int8": {"32x1": 1.6, "32x8": 5.0, "128x1": 4.0, "128x8": 20.0},
+    }
+    assert choose(timings, [32, 128], [1, 8]) == {32: "onnxruntime-int8", 128: "openvino-int8"}
+    # judged at the batch sizes the server forms: at batch 8 only, OpenVINO also wins the short bucket
+    assert choose(timings, [32, 128], [8]) == {32: "openvino-int8", 128: "openvino-int8"}
+    tie = {"onnxruntime-fp32": {"32x1": 1.0}, "onnxruntime-int8": {"32x1": 1.0}}
+    assert choose(tie, [32], [1]) == {32: "onnxruntime-fp32"}, "a tie goes to the reference"
+
+
+def test_one_slip_in_sixteen_keeps_a_gated_model_but_not_an_ungated_one():
+    assert allowed_slips(16, 0.985) == 1 and allowed_slips(200, 0.985) == 4
+    expected = np.tile([[0.9, 0.1]], (16, 1))
+    one_slip = expected.copy()
+    one_slip[3] = [0.4, 0.6]
+    assert golden_check(NAMES["onnxruntime-int8"], one_slip, expected, golden_agreement, 0.985)["passed"]
+    assert golden_check(NAMES["openvino-int8"], one_slip, expected, golden_agreement, 0.985)["passed"]
+    bf16 = golden_check(NAMES["openvino-bf16"], one_slip, expected, golden_agreement, 0.985)
+    assert not bf16["passed"] and "1 of 16" in bf16["reason"]
+    two_slips = one_slip.copy()
+    two_slips[5] = [0.3, 0.7]
+    assert not golden_check(NAMES["onnxruntime-int8"], two_slips, expected, golden_agreement, 0.985)["passed"]
+    drifted = expected + np.array([[-0.2, 0.2]])  # same labels, probabilities far off
+    assert "differs by up to 0.2" in golden_check(NAMES["onnxruntime-int8"], drifted, expected, golden_agreement,
+                                                 0.985)["reason"]
+
+
+def test_candidates_follow_the_bundle_the_cpu_and_what_was_asked(pair_bundle):
+    manifest = BundleManifest.load(pair_bundle)
+    allowed, dropped = plans.candidates_for(manifest, "auto", "auto", bf16=False, openvino=None)
+    names = [c.name for c in allowed]
+    assert names[0] == "onnxruntime-fp32" and "openvino-bf16" not in names
+    assert dropped["openvino-bf16"]["reason"] == "this CPU has no bf16 instructions"
+    allowed, dropped = plans.candidates_for(manifest, "auto", "auto", bf16=True, openvino="OpenVINO is not installed")
+    assert {c.runtime for c in allowed} == {"onnxruntime"}
+    assert all(dropped[n]["reason"] == "OpenVINO is not installed" for n in dropped if n.startswith("openvino"))
+    allowed, _ = plans.candidates_for(manifest, "int8", "onnxruntime", bf16=True, openvino=None)
+    assert [c.name for c in allowed] == ["onnxruntime-int8"]
+    failed = BundleManifest.load(pair_bundle)
+    failed.gates["int8"] = {**failed.gates["int8"], "passed": False}
+    allowed, dropped = plans.candidates_for(failed, "auto", "auto", bf16=False, openvino=None)
+    assert "onnxruntime-int8" not in [c.name for c in allowed]
+    assert "did not pass the export's gate" in dropped["onnxruntime-int8"]["reason"]
+
+
+# --------------------------------------------------------------------------- answers depend on the input alone
+
+
+def test_each_bucket_runs_its_own_candidate_and_batch_mates_never_move_an_answer(pair_bundle):
+    fp32 = Predictor.from_bundle(pair_bundle, "fp32", runtime="onnxruntime")
+    int8 = Predictor.from_bundle(pair_bundle, "int8", runtime="onnxruntime")
+    plan = Plan({12: "onnxruntime-int8", 32: "onnxruntime-fp32"}, {}, {})
+    mixed = Predictor(PlannedSession(plan, {"onnxruntime-int8": int8.session.by_bucket[0],
+                                            "onnxruntime-fp32": fp32.session.by_bucket[0]}),
+                      fp32.encoder, fp32.manifest, plan.label)
+    firsts, seconds = texts(16)
+    firsts = [*firsts, "short", "tiny one"]
+    seconds = [*seconds, "pair", "again"]
+    alone = np.concatenate([mixed.logits([a], [b])[0] for a, b in zip(firsts, seconds)])
+    batched = mixed.logits([LONG, *firsts], [LONG, *seconds], batch_size=8)[0][1:]
+    assert np.abs(alone - batched).max() <= 1e-3
+    lengths = [len(e.ids) for e in fp32.encoder.encode(firsts, seconds)]
+    for i, length in enumerate(lengths):  # short inputs ran on int8, the others on fp32, alone as in a batch
+        reference = (int8 if length <= 12 else fp32).logits([firsts[i]], [seconds[i]])[0][0]
+        assert np.abs(alone[i] - reference).max() <= 1e-5, (i, length)
+    assert {length <= 12 for length in lengths} == {True, False}, "the inputs span both buckets"
+
+
+class Echo:
+    """A session that answers with its name and the width it was fed."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def get_inputs(self):
+        return []
+
+    def get_outputs(self):
+        return []
+
+    def run(self, output_names, feed):
+        ids = feed["input_ids"]
+        assert (feed["attention_mask"][:, ids.shape[1] - 1] == 0).all() or ids[:, -1].all(), "padding is masked"
+        return [self.name, ids.shape[1]]
+
+
+def test_fixed_width_candidates_pad_each_input_to_the_next_step_of_16_tokens():
+    assert plans.fixed_widths(0, 32) == [16, 32] and plans.fixed_widths(128, 200) == [144, 160, 176, 192, 200]
+    assert plans.fixed_widths(0, 128, None) == [128]
+    plan = Plan({32: "onnxruntime-int8", 128: "openvino-int8"}, {}, {})
+    session = PlannedSession(plan, {"onnxruntime-int8": Echo("ort"), "openvino-int8": Echo("ov")})
+    assert session.buckets == [32, 48, 64, 80, 96, 112, 128], "batches never span a padding step"
+
+    def feed(width):
+        return {"input_ids": np.ones((2, width), dtype=np.int64), "attention_mask": np.ones((2, width), dtype=np.int64)}
+
+    assert session.run(None, feed(20)) == ["ort", 20], "onnxruntime's answers do not move with padding: none added"
+    assert session.run(None, feed(33)) == ["ov", 48] and session.run(None, feed(48)) == ["ov", 48]
+    assert session.run(None, feed(127)) == ["ov", 128]
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def test_a_plan_is_cached_and_a_stale_or_bad_cache_is_ignored_and_rewritten(pair_bundle, tmp_path):
+    bundle = copy_of(pair_bundle, tmp_path)
+    first = Predictor.from_bundle(bundle)
+    assert not first.plan.cached and (bundle / PLAN_FILE).is_file()
+    again = Predictor.from_bundle(bundle)
+    assert again.plan.cached and again.plan.serving == first.plan.serving
+    cache = json.loads((bundle / PLAN_FILE).read_text())
+    cache["key"]["cpu"]["model"] = "Another CPU"
+    cache["plan"]["serving"] = {"32": "onnxruntime-fp32"}
+    (bundle / PLAN_FILE).write_text(json.dumps(cache))
+    other = Predictor.from_bundle(bundle)
+    assert not other.plan.cached and any("another cpu" in note for note in other.plan.notes), other.plan.notes
+    assert json.loads((bundle / PLAN_FILE).read_text())["key"]["cpu"]["model"] != "Another CPU", "rewritten"
+    (bundle / PLAN_FILE).write_text("{not json")
+    bad = Predictor.from_bundle(bundle)
+    assert not bad.plan.cached and any("not a valid plan cache" in note for note in bad.plan.notes)
+    assert Predictor.from_bundle(bundle).plan.cached
+    assert Predictor.from_bundle(bundle, plan_cache=False).plan.cached is False
+
+
+def test_a_cache_for_another_bundle_is_ignored(pair_bundle, text_bundle, tmp_path):
+    bundle = copy_of(pair_bundle, tmp_path)
+    Predictor.from_bundle(bundle)
+    other = copy_of(text_bundle, tmp_path, "other")
+    shutil.copy(bundle / PLAN_FILE, other / PLAN_FILE)
+    planned = Predictor.from_bundle(other)
+    assert not planned.plan.cached and any("another bundle" in note for note in planned.plan.notes)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@needs_openvino
+def test_a_damaged_nncf_file_is_dropped_with_its_reason(pair_bundle, tmp_path):
+    if "nncf-int8" not in BundleManifest.load(pair_bundle).models:
+        pytest.skip("the tiny bundle's NNCF model did not pass its gate")
+    bundle = copy_of(pair_bundle, tmp_path)
+    path = bundle / BundleManifest.load(bundle).model_file("nncf-int8")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    planned = Predictor.from_bundle(bundle)
+    verdict = planned.plan.candidates["openvino-int8"]
+    assert not verdict["passed"] and "OpenVINO could not load" in verdict["reason"]
+    assert "openvino-int8" not in planned.plan.serving.values()
+    assert planned.predict(["a"], ["b"])[0]["label"] in ("0", "1")
+
+
+def test_a_damaged_golden_file_is_blamed_not_the_models(pair_bundle, tmp_path):
+    bundle = copy_of(pair_bundle, tmp_path)
+    golden = json.loads((bundle / "golden.json").read_text())
+    golden["fp32"] = [list(reversed(row)) for row in golden["fp32"]]
+    (bundle / "golden.json").write_text(json.dumps(golden))
+    planned = Predictor.from_bundle(bundle)
+    assert any("golden.json does not match onnxruntime fp32" in note for note in planned.plan.notes)
+    assert planned.plan.candidates["onnxruntime-int8"]["passed"], "int8 is compared with fp32's outputs here"
+
+
+def test_without_openvino_the_plan_uses_onnxruntime_and_says_so_once(pair_bundle, tmp_path, monkeypatch):
+    monkeypatch.setattr(plans, "openvino_missing", lambda: "OpenVINO is not installed (pip install 'tuneship[openvino]')")
+    planned = Predictor.from_bundle(copy_of(pair_bundle, tmp_path))
+    assert set(planned.plan.serving.values()) <= {"onnxruntime-fp32", "onnxruntime-int8"}
+    described = "\n".join(planned.plan.describe())
+    assert described.count("note: OpenVINO not used: OpenVINO is not installed") == 1
+    with pytest.raises(TuneshipError, match="nothing can serve precision auto on runtime openvino"):
+        Predictor.from_bundle(pair_bundle, runtime="openvino")
+
+
+# --------------------------------------------------------------------------- both runtimes
+
+
+@needs_openvino
+def test_both_runtimes_give_the_same_labels(pair_bundle):
+    firsts, seconds = texts(20)
+    on = {runtime: Predictor.from_bundle(pair_bundle, "fp32", runtime=runtime) for runtime in ("onnxruntime", "openvino")}
+    ort, ov = (on[r].logits(firsts, seconds)[0] for r in ("onnxruntime", "openvino"))
+    assert (ort.argmax(-1) == ov.argmax(-1)).all() and np.abs(ort - ov).max() < 1e-3
+    if "nncf-int8" in BundleManifest.load(pair_bundle).models:
+        nncf = Predictor.from_bundle(pair_bundle, "int8", runtime="openvino")
+        assert nncf.plan.serving == {32: "openvino-int8"}
+        found = nncf.logits(firsts, seconds)[0]
+        assert np.mean(found.argmax(-1) == ort.argmax(-1)) >= 0.9
