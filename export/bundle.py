@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
 
-from ..serving.manifest import EXAMPLES_FILE
+from ..files import files_digest
+from ..serving.manifest import EXAMPLES_FILE, NNCF_MODEL
 
 SOURCE_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json")
 CARD_FILE = "README.md"
@@ -15,15 +15,7 @@ CARD_FILE = "README.md"
 
 def checkpoint_digest(checkpoint: Path) -> str:
     """sha256 over the checkpoint's config, weights and tokenizer: which training run a bundle came from."""
-    digest = hashlib.sha256()
-    for name in SOURCE_FILES:
-        path = checkpoint / name
-        if path.is_file():
-            digest.update(name.encode())
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
-    return digest.hexdigest()
+    return files_digest(checkpoint, SOURCE_FILES)
 
 
 def file_info(folder: Path, files: Sequence[str], **extra) -> dict:
@@ -42,10 +34,10 @@ GOLDEN_ROWS = 16
 
 def write_golden(folder: Path, rows: Sequence[Sequence[str]], outputs) -> None:
     """`golden.json`: validation inputs and the fp32 model's outputs on each (alone), for `precision="auto"` to check
-    int8 against on the serving CPU (`serving/precision.py`)."""
+    each candidate against on the serving CPU (`serving/plan.py`)."""
     import numpy as np
 
-    from ..serving.precision import GOLDEN_FILE
+    from ..serving.plan import GOLDEN_FILE
 
     rows = [list(row) for row in rows][:GOLDEN_ROWS]
     found = np.concatenate([outputs([row]) for row in rows])
@@ -78,20 +70,35 @@ def export_section(manifest, task_lines: Sequence[str]) -> str:
 
 
 def int8_gate_line(manifest, agreement_of: str, first_metric: str) -> list[str]:
-    """The card's line on the int8 gate: agreement and metrics of the recipe chosen, or why fp32 is the default."""
+    """The card's lines on the int8 gates: agreement and metrics of the recipe chosen, or why fp32 is the default;
+    then the NNCF model's."""
     int8 = manifest.gates.get("int8", {})
     chosen = int8.get("chosen")
+    lines = []
     if chosen is not None:
         gate = int8["attempts"][chosen]["gate"]
-        return [f"- int8 against fp32 on {int8.get('rows')} rows of {int8.get('source')}: {agreement_of} agreement "
-                f"{percent(gate['agreement'])}, {first_metric} {gate['fp32'][first_metric]:.4f} -> "
-                f"{gate['int8'][first_metric]:.4f}, F1 {gate['fp32']['f1']:.4f} -> {gate['int8']['f1']:.4f} "
-                f"(recipe: {int8['attempts'][chosen]['recipe_text']})."
-                + (" These rows were in the model's training data (refit), so the agreement overstates agreement on "
-                   "new inputs." if int8.get("rows_trained_on") else "")]
-    if int8:
-        return [f"- int8 did not pass the gate ({int8.get('summary', '')}); fp32 is the default."]
-    return []
+        lines.append(f"- int8 against fp32 on {int8.get('rows')} rows of {int8.get('source')}: {agreement_of} agreement "
+                     f"{percent(gate['agreement'])}, {first_metric} {gate['fp32'][first_metric]:.4f} -> "
+                     f"{gate['int8'][first_metric]:.4f}, F1 {gate['fp32']['f1']:.4f} -> {gate['int8']['f1']:.4f} "
+                     f"(recipe: {int8['attempts'][chosen]['recipe_text']})."
+                     + (" These rows were in the model's training data (refit), so the agreement overstates agreement "
+                        "on new inputs." if int8.get("rows_trained_on") else ""))
+    elif int8:
+        lines.append(f"- int8 did not pass the gate ({int8.get('summary', '')}); fp32 is the default.")
+    return lines + nncf_gate_line(manifest, agreement_of, first_metric)
+
+
+def nncf_gate_line(manifest, agreement_of: str, first_metric: str) -> list[str]:
+    """The card's line on the NNCF int8 model: its gate figures, or why the bundle has none."""
+    gate = manifest.gates.get(NNCF_MODEL)
+    if not gate:
+        return []
+    if not gate["passed"]:
+        return [f"- No NNCF int8 model for OpenVINO: {gate.get('reason', 'its gate failed')}."]
+    return [f"- NNCF int8 (OpenVINO) against fp32 on {gate.get('rows', '?')} rows, run on {gate.get('runtime')}: "
+            f"{agreement_of} agreement {percent(gate['agreement'])}, {first_metric} {gate['fp32'][first_metric]:.4f} -> "
+            f"{gate['int8'][first_metric]:.4f}. `tuneship serve` picks, per input length, the fastest model that "
+            "passes its checks on the serving CPU."]
 
 
 def write_card(folder: Path, checkpoint: Path, manifest, task_lines: Sequence[str]) -> None:

@@ -1,5 +1,5 @@
-"""Export a classification checkpoint: fp32 and int8 ONNX models, the parity gate against PyTorch, and the int8
-ladder gated on label agreement and accuracy/F1 on labelled rows."""
+"""Export a classification checkpoint: fp32 and int8 ONNX models, the parity gate against PyTorch, the int8
+ladder gated on label agreement and accuracy/F1 on labelled rows, and NNCF's int8 model for OpenVINO, gated alike."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ..tasks import CLASSIFICATION
 from .bundle import int8_gate_line, write_examples, write_golden
 from .config import ExportConfig
 from .conversion import ONNX_FILE
+from .nncf import add_nncf_model
 from .quantization import quantize_until_gate_passes
 from .stages import ExportResult, ExportRun
 
@@ -143,25 +144,42 @@ def _quantize(config, folder, source, fp32: Predictor, validation, calibration, 
     feeds = [b.arrays for b in fp32.encoder.batches(encodings, fp32.input_names, batch_size=32)]
     ranking_feeds = [b.arrays for b in fp32.encoder.batches(encodings[:RANKING_ROWS], fp32.input_names, batch_size=32)]
     reference = [fp32.session.run(None, feed)[0] for feed in ranking_feeds]
-    fp32_logits, _ = fp32.logits(validation.texts, validation.text_pairs)
 
     def ranking_error(model_file: Path) -> float:
         session = create_session(model_file)
         return float(np.mean([np.abs(session.run(None, f)[0] - r).mean() for f, r in zip(ranking_feeds, reference)]))
 
-    def check(model_file: Path) -> dict:
-        int8 = Predictor(create_session(model_file), fp32.encoder, manifest, "int8")
-        int8_logits, _ = int8.logits(validation.texts, validation.text_pairs)  # in batches of 32, as served
-        gate = int8_gate(fp32_logits, int8_logits, validation, fp32.label_names, fp32.positive_label_id,
-                         config.min_agreement, config.max_accuracy_drop)
-        gate["batch_drift"] = batch_drift(int8, validation)
-        gate["passed"] = gate["passed"] and gate["batch_drift"] <= MAX_BATCH_DRIFT
-        return gate
-
+    check = gate_check(config, fp32, validation, manifest)
     gate = quantize_until_gate_passes(config, folder, source, isa, feeds, ranking_feeds, ranking_error, check, manifest)
     gate.update(rows=len(validation.labels), source=validation.source, calibration_source=calibration_source,
                 calibration_rows=len(texts))
     return gate
+
+
+def gate_check(config, fp32: Predictor, validation: LabelledRows, manifest: BundleManifest):
+    """The int8 gate as a function of a session (onnxruntime's or OpenVINO's): label agreement with fp32 and the
+    metric drop on `validation`, in batches of 32 as served, and the batch drift."""
+    fp32_logits, _ = fp32.logits(validation.texts, validation.text_pairs)
+
+    def check(session) -> dict:
+        int8 = Predictor(session, fp32.encoder, manifest, "int8")
+        int8_logits, _ = int8.logits(validation.texts, validation.text_pairs)
+        gate = int8_gate(fp32_logits, int8_logits, validation, fp32.label_names, fp32.positive_label_id,
+                         config.min_agreement, config.max_accuracy_drop)
+        gate["batch_drift"] = batch_drift(int8, validation)
+        gate["passed"] = gate["passed"] and gate["batch_drift"] <= MAX_BATCH_DRIFT
+        gate["rows"], gate["source"] = len(validation.labels), validation.source
+        return gate
+
+    return check
+
+
+def _nncf(config, folder: Path, fp32: Predictor, validation: LabelledRows, calibration, manifest) -> dict:
+    """The NNCF int8 model (see `nncf.py`), calibrated on the calibration texts, one unpadded input each."""
+    texts, pairs, calibration_source = calibration
+    feeds = [fp32.encoder.pad([encoding], fp32.input_names) for encoding in fp32.encoder.encode(texts, pairs)]
+    return add_nncf_model(config, folder, manifest, feeds, gate_check(config, fp32, validation, manifest),
+                          calibration_source)
 
 
 def export(config: ExportConfig) -> ExportResult:
@@ -199,6 +217,9 @@ def export(config: ExportConfig) -> ExportResult:
             manifest.gates["int8"] = _quantize(config, folder, int8_source, fp32, validation, calibration, run.isa,
                                                manifest)
             manifest.gates["int8"]["rows_trained_on"] = rows_trained_on
+            if config.nncf:
+                run.stages(f"quantizing with NNCF (static int8 for OpenVINO) and checking it on {len(validation.labels)} rows")
+                _nncf(config, folder, fp32, validation, calibration, manifest)["rows_trained_on"] = rows_trained_on
         rows = list(zip(validation.texts, validation.text_pairs)) if validation.text_pairs else [[t] for t in validation.texts]
         write_examples(folder, settings.input_columns, rows)
         write_golden(folder, rows, lambda batch: golden_outputs(fp32, batch))

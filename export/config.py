@@ -44,6 +44,9 @@ class ExportConfig:
     calibration_data: str | None = option(
         None, "rows to calibrate on (default: the training sample saved with the checkpoint)", "quantization", metavar="FILE")
     calibration_samples: int = option(256, "most calibration rows used", "quantization")
+    nncf: bool = option(True, "also write NNCF's static int8 model (transformer preset: SmoothQuant, bias correction) "
+                        "for OpenVINO, gated like int8 (classification and question answering; --no-nncf skips it)",
+                        "quantization")
 
     validation_data: str | None = option(
         None, "labelled rows for the int8 gate (default: the validation rows saved with the checkpoint)", "gates", metavar="FILE")

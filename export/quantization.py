@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..log import get_logger
+from ..serving.session import create_session
 from .bundle import file_info
 from .calibrated import calibrate_ranges
 from .conversion import ONNX_FILE, with_inferred_shapes
@@ -175,7 +176,7 @@ def rank_sensitive_nodes(
 
 def quantize_until_gate_passes(config, folder: Path, source: Path, isa: str, feeds: list, ranking_feeds: list,
                                ranking_error: Callable[[Path], float], check: Callable[[Path], dict], manifest) -> dict:
-    """Quantize `source/model.onnx` with the first recipe, then each remedy in turn, until `check(model_file)`
+    """Quantize `source/model.onnx` with the first recipe, then each remedy in turn, until `check(session)`
     (a gate dict with `passed`, `agreement` and `metric_drop`) passes; the int8 model with the best agreement
     goes into `folder` either way, and into `manifest` (as the default when it passed). Any task's export uses this.
     """
@@ -190,7 +191,7 @@ def quantize_until_gate_passes(config, folder: Path, source: Path, isa: str, fee
     for index, recipe in enumerate(remedies(first, rank)):
         try_dir = work / f"try-{index}"
         model_file, details = quantize(source, try_dir, recipe, isa, feeds)
-        gate = check(model_file)
+        gate = check(create_session(model_file))
         attempts.append({"recipe": recipe.to_dict(), "recipe_text": recipe.describe(), "gate": gate,
                          "size_bytes": model_file.stat().st_size, **details})
         drift = f", batch drift {gate['batch_drift']:.1e}" if "batch_drift" in gate else ""

@@ -1,4 +1,4 @@
-"""Export an extractive QA checkpoint: fp32 and int8 ONNX models, with span gates.
+"""Export an extractive QA checkpoint: fp32 and int8 ONNX models (onnxruntime's and NNCF's), with span gates.
 
 The same stages as classification (Optimum export, fusions, fp32 parity, the int8 remedy ladder,
 an atomic bundle); the int8 gate compares answer spans: the share of validation questions whose
@@ -24,6 +24,7 @@ from ..tasks import QUESTION_ANSWERING
 from .bundle import int8_gate_line, write_examples, write_golden
 from .config import ExportConfig
 from .conversion import ONNX_FILE
+from .nncf import add_nncf_model
 from .quantization import quantize_until_gate_passes
 from .stages import ExportResult, ExportRun
 
@@ -102,8 +103,8 @@ def export(config: ExportConfig) -> ExportResult:
                 return float(np.mean([np.abs(np.stack(session.run(None, f)[:2]) - np.stack(r[:2])).mean()
                                       for f, r in zip(ranking_feeds, reference)]))
 
-            def check(model_file: Path) -> dict:
-                int8 = QuestionAnswerer(create_session(model_file), fp32.tokenizer, manifest, "int8")
+            def check(session) -> dict:
+                int8 = QuestionAnswerer(session, fp32.tokenizer, manifest, "int8")
                 return _span_gate(fp32_answers, int8.answer_examples(validation), validation, config.min_agreement,
                                   config.max_accuracy_drop)
 
@@ -112,6 +113,11 @@ def export(config: ExportConfig) -> ExportResult:
             gate.update(rows=len(validation), source=validation_source, calibration_rows=len(calibration),
                         calibration_source=f"{validation_source} (windows of the validation questions)")
             manifest.gates["int8"] = gate
+            if config.nncf:
+                run.stages(f"quantizing with NNCF (static int8 for OpenVINO) and checking answer spans on "
+                           f"{len(validation)} questions")
+                add_nncf_model(config, folder, manifest, feeds, check,
+                               f"{validation_source} (windows of the validation questions)", granule=None)
         rows = [(e.question, e.context) for e in validation]
         write_examples(folder, task_settings.input_columns, rows)
         write_golden(folder, rows, lambda batch: golden_outputs(fp32, batch))

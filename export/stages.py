@@ -82,7 +82,8 @@ class ExportRun:
         if output.exists() and not config.overwrite:
             raise TuneshipError(f"{output} already exists; pass --overwrite to replace it")
         isa = detect_isa() if config.isa == "auto" else config.isa
-        return cls(config, checkpoint, output, isa, Stages(stages or (5 if config.quantize != "none" else 4)))
+        quantizing = config.quantize != "none"
+        return cls(config, checkpoint, output, isa, Stages(stages or 4 + quantizing + (quantizing and config.nncf)))
 
     def common_fields(self, task: str, input_names: list[str], models: dict, opset: int | None) -> dict:
         """The manifest fields every bundle has (the task part, `settings`, and `max_length` come from the task)."""

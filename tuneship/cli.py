@@ -59,8 +59,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip
             group.add_argument(flag, dest=field.name, action="append", type=str, default=argparse.SUPPRESS,
                                metavar=meta.get("metavar"), help=help_text)
             continue
-        if kind is bool:
-            group.add_argument(flag, dest=field.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
+        if kind is bool:  # on by default: --flag and --no-flag
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            group.add_argument(flag, dest=field.name, action=action, default=argparse.SUPPRESS, help=help_text)
             continue
         if default is not None:
             help_text += f" (default: {default})"
