@@ -13,21 +13,17 @@ import copy
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any, Sequence
 
-import numpy as np
 
 from .. import tasks
 from ..checkpoint import checkpoint_task, checkpoint_weights
 from ..errors import TuneshipError
-from ..serving.manifest import BundleManifest
-from ..serving.session import create_session
+from ..serving.engines import open_session, runtime_versions
+from ..serving.manifest import NNCF_MODEL, BundleManifest
 
-# What OpenVINO calls the precisions its CPU plugin computes in, by backend name (int8: NNCF's static int8
-# model, whose non-quantized parts compute in f32).
-OPENVINO_PRECISIONS = {"openvino-fp32": "f32", "openvino-bf16": "bf16", "openvino-int8": "f32"}
-CALIBRATION_ROWS = 300  # NNCF calibration samples for openvino-int8, from the checkpoint's calibration rows
+OPENVINO_BACKENDS = ("openvino-fp32", "openvino-bf16", "openvino-int8")  # openvino-int8: the bundle's NNCF model
 
 
 @dataclass
@@ -76,28 +72,6 @@ class TorchBackend(Backend):
             self.model.model(**feed)
 
 
-class OpenVINOSession:
-    """An OpenVINO compiled model with the two methods of an onnxruntime session that serving's models use."""
-
-    def __init__(self, compiled):
-        self.request = compiled.create_infer_request()
-        self.outputs = list(compiled.outputs)
-        self._inputs = [SimpleNamespace(name=port.get_any_name()) for port in compiled.inputs]
-        self._outputs = [SimpleNamespace(name=port.get_any_name(),
-                                         shape=[d.get_length() if d.is_static else None for d in port.get_partial_shape()])
-                         for port in compiled.outputs]
-
-    def get_inputs(self) -> list:
-        return self._inputs
-
-    def get_outputs(self) -> list:
-        return self._outputs
-
-    def run(self, output_names, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        result = self.request.infer(feed)
-        return [np.array(result[output]) for output in self.outputs]
-
-
 def _torch_backend(name: str, checkpoint: str, threads: int) -> TorchBackend:
     import torch
 
@@ -116,67 +90,44 @@ def _torch_backend(name: str, checkpoint: str, threads: int) -> TorchBackend:
 
 
 def _onnx_backend(name: str, bundle: Path, manifest: BundleManifest, threads: int) -> Backend:
-    import onnxruntime
-
-    precision = name.split("-")[1]
-    path = bundle / manifest.model_file(precision)
-    details = {"runtime": "onnxruntime", "version": onnxruntime.__version__, "precision": precision,
-               "file": path.name, "bundle_default": manifest.default_precision == precision}
+    """onnx-fp32, onnx-int8: the bundle's models on onnxruntime; openvino-fp32, openvino-bf16: its fp32 model on
+    OpenVINO computing in f32 or bf16; openvino-int8: its NNCF model on OpenVINO (see `serving.engines`)."""
+    runtime, precision = ("onnxruntime", name.split("-")[1]) if name.startswith("onnx-") else name.split("-")
+    model_key = {"int8": "int8" if runtime == "onnxruntime" else NNCF_MODEL}.get(precision, "fp32")
+    path = bundle / manifest.model_file(model_key)
+    version = runtime_versions()[runtime]
+    details = {"runtime": runtime, "version": version, "precision": precision, "file": path.name}
+    if runtime == "openvino" and precision != "int8":
+        computed = open_session(runtime, path, threads, precision=precision).compiled.get_property(
+            "INFERENCE_PRECISION_HINT").to_string()  # what the CPU plugin really computes in
+        details["precision"] = {"f32": "fp32"}.get(computed, computed)
+    if model_key == NNCF_MODEL:
+        details["quantization"] = manifest.models[NNCF_MODEL].get("quantization", "NNCF static int8")
     task = tasks.get(manifest.task).stage("bench")
-    model = task.serving_model(create_session(path, threads), bundle, manifest, precision)
+    model = task.serving_model(open_session(runtime, path, threads, precision=precision), bundle, manifest, name)
     return Backend(name, model, path.stat().st_size, task, details)
 
 
-def nncf_int8(model, feeds: list[dict[str, np.ndarray]]):
-    """NNCF's static int8 quantization of an OpenVINO model, as sentence-transformers applies it for CPUs:
-    the transformer preset (SmoothQuant on MatMul inputs, fast bias correction), calibrated on `feeds`."""
-    import nncf
-
-    return nncf.quantize(model, nncf.Dataset(feeds), preset=nncf.QuantizationPreset.MIXED,
-                         model_type=nncf.ModelType.TRANSFORMER, subset_size=len(feeds))
-
-
-def _openvino_backend(name: str, checkpoint: str, bundle: Path, manifest: BundleManifest, threads: int) -> Backend:
-    import openvino
-
-    path = bundle / manifest.model_file("fp32")
-    task = tasks.get(manifest.task).stage("bench")
-    core = openvino.Core()
-    model = core.read_model(str(path))
-    size, extra = path.stat().st_size, {}
-    if name == "openvino-int8":
-        fp32 = task.serving_model(create_session(path, threads), bundle, manifest, "fp32")
-        feeds = task.calibration_feeds(fp32, checkpoint, CALIBRATION_ROWS)
-        model = nncf_int8(model, feeds)
-        with tempfile.TemporaryDirectory() as folder:  # what the quantized IR takes on disk
-            openvino.save_model(model, Path(folder) / "model.xml", compress_to_fp16=False)
-            size = sum(file.stat().st_size for file in Path(folder).iterdir())
-        extra = {"quantization": "NNCF static int8 (transformer preset: SmoothQuant, fast bias correction)",
-                 "calibration_rows": len(feeds)}
-    settings = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[name],
-                "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
-    compiled = core.compile_model(model, "CPU", settings)
-    computed = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # what the CPU plugin really uses
-    precision = "int8" if name == "openvino-int8" else {"f32": "fp32"}.get(computed, computed)
-    details = {"runtime": "openvino", "version": openvino.__version__.split("-")[0], "precision": precision,
-               "file": path.name, **extra}
-    return Backend(name, task.serving_model(OpenVINOSession(compiled), bundle, manifest, "fp32"), size, task, details)
+def _bundle_default(bundle: Path, manifest: BundleManifest, threads: int, batch_size: int) -> Backend:
+    """The bundle served exactly as `tuneship serve` would serve it here: its plan (see `serving.plan`)."""
+    task = tasks.get(manifest.task)
+    model = task.stage("serving").from_bundle(bundle, "auto", threads, batch_size=batch_size)
+    plan = model.plan
+    details = {"runtime": "plan", "version": ", ".join(f"{k} {v}" for k, v in runtime_versions().items()),
+               "precision": plan.precision, "plan": plan.to_dict()["serving"], "ranges": plan.ranges(),
+               "plan_seconds": round(plan.seconds, 1), "plan_cached": plan.cached}
+    size = sum((bundle / name).stat().st_size for name in model.model_files)
+    return Backend("bundle-default", model, size, task.stage("bench"), details)
 
 
-def load_backend(name: str, checkpoint: str, bundle: str, threads: int) -> Backend:
-    """Load backend `name` (see `config.BACKENDS`) with `threads` intra-op threads."""
+def load_backend(name: str, checkpoint: str, bundle: str, threads: int, batch_size: int = 32) -> Backend:
+    """Load backend `name` (see `config.BACKENDS`) with `threads` intra-op threads (`batch_size`: the largest batch
+    timed, which bundle-default's plan is judged at)."""
     if name.startswith("pytorch-"):
         return _torch_backend(name, checkpoint, threads)
     manifest = BundleManifest.load(bundle)
-    if name.startswith("onnx-"):
+    if name == "bundle-default":
+        return _bundle_default(Path(bundle), manifest, threads, batch_size)
+    if name.startswith("onnx-") or name in OPENVINO_BACKENDS:
         return _onnx_backend(name, Path(bundle), manifest, threads)
-    if name in OPENVINO_PRECISIONS:
-        return _openvino_backend(name, checkpoint, Path(bundle), manifest, threads)
     raise TuneshipError(f"unknown backend {name!r}")
-
-
-def openvino_natively_supports(precision: str) -> bool:
-    """Whether OpenVINO's CPU plugin computes in `precision` ("bf16") natively on this machine."""
-    import openvino
-
-    return precision.upper() in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")

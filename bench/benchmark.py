@@ -13,8 +13,9 @@ from .. import tasks
 from ..checkpoint import checkpoint_weights
 from ..errors import MissingDependencyError, TuneshipError
 from ..log import get_logger
-from ..serving.manifest import BundleManifest
-from .backends import OPENVINO_PRECISIONS, openvino_natively_supports
+from ..serving.manifest import NNCF_MODEL, BundleManifest
+from ..serving.engines import openvino_has_bf16, openvino_missing
+from .backends import OPENVINO_BACKENDS
 from .config import BACKENDS, BASELINE, BenchConfig
 from .inputs import words_of
 from .worker import MODES, BackendProcess, LabelRequest, TimingRequest
@@ -47,21 +48,17 @@ def select_backends(config: BenchConfig, manifest: BundleManifest) -> tuple[list
     """
     chosen, skipped = [], {}
     asked_for_all = config.backends == BACKENDS
-    has_openvino = importlib.util.find_spec("openvino") is not None
-    has_nncf = importlib.util.find_spec("nncf") is not None
-    task = tasks.get(manifest.task).stage("bench")
     for name in config.backends:
         reason = None
         if name.startswith("onnx-") and name.split("-")[1] not in manifest.models:
             reason = f"the bundle has no {name.split('-')[1]} model"
-        elif name in OPENVINO_PRECISIONS and not has_openvino:
-            reason = "the openvino package is not installed (pip install 'tuneship[bench]')"
-        elif name == "openvino-bf16" and not openvino_natively_supports("bf16"):
+        elif name in OPENVINO_BACKENDS and openvino_missing():
+            reason = openvino_missing()
+        elif name == "openvino-bf16" and not openvino_has_bf16():
             reason = "this CPU has no native bf16"
-        elif name == "openvino-int8" and not has_nncf:
-            reason = "the nncf package is not installed (pip install 'tuneship[bench]')"
-        elif name == "openvino-int8" and (why := task.calibration_missing(config.checkpoint)):
-            reason = why
+        elif name == "openvino-int8" and NNCF_MODEL not in manifest.models:
+            why = manifest.gates.get(NNCF_MODEL, {}).get("reason", "exported without it (--no-nncf, or an older tuneship)")
+            reason = f"the bundle has no NNCF int8 model: {why}"
         if reason and not asked_for_all:
             raise TuneshipError(f"backend {name} cannot run: {reason}")
         if reason:
@@ -179,12 +176,19 @@ def benchmark(config: BenchConfig) -> BenchResult:
     words = words_of(labelled[0][:200] + (labelled[1] or [])[:200]) if labelled else []
     words = words or words_of([text for row in _examples(config.bundle, manifest) for text in row])
 
-    workers = {name: BackendProcess(name, config.checkpoint, config.bundle, config.threads) for name in names}
+    workers, facts = {}, {}
     try:
-        facts = {}
-        for name, worker in tqdm(workers.items(), desc="loading backends", leave=False):
-            size_bytes, details = worker.receive()
-            facts[name] = {**details, "size_bytes": size_bytes}
+        # bundle-default plans (times its candidates) as it loads: alone, before the others load and compete for cores
+        ordered = sorted(names, key=lambda name: name != "bundle-default")
+        for name in tqdm(ordered, desc="loading backends", leave=False):
+            workers[name] = BackendProcess(name, config.checkpoint, config.bundle, config.threads,
+                                           max(config.batch_sizes))
+            if name == "bundle-default" or name == ordered[-1]:
+                for waiting, worker in workers.items():
+                    if waiting not in facts:
+                        size_bytes, details = worker.receive()
+                        facts[waiting] = {**details, "size_bytes": size_bytes}
+        workers = {name: workers[name] for name in names}
         timings = {}
         shapes = [(s, b, mode) for s in config.seq_lens for b in config.batch_sizes for mode in MODES]
         progress = tqdm(shapes, desc="benchmarking", unit="shape")

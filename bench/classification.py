@@ -58,20 +58,6 @@ def make_inputs(words: Sequence[str], seq_len: int, batch_size: int, bundle: Pat
     return make_texts(words, seq_len, batch_size, Settings.from_dict(manifest.settings).columns.is_pair)
 
 
-def calibration_missing(checkpoint: str) -> str | None:
-    """Why the checkpoint's calibration rows (a sample of its training rows) cannot be read, or None."""
-    if not (Path(checkpoint) / CALIBRATION_FILE).is_file():
-        return f"{checkpoint} has no {CALIBRATION_FILE} (older checkpoints lack it)"
-    return None
-
-
-def calibration_feeds(model: Predictor, checkpoint: str, limit: int) -> list[dict[str, np.ndarray]]:
-    """Up to `limit` of the checkpoint's calibration rows, one unpadded model input each (for NNCF)."""
-    texts, pairs = load_texts(str(Path(checkpoint) / CALIBRATION_FILE), model.settings.columns)
-    encodings = model.encoder.encode(texts[:limit], None if pairs is None else pairs[:limit])
-    return [model.encoder.pad([encoding], model.input_names) for encoding in encodings]
-
-
 def read_rows(data: str, manifest, limit: int) -> tuple[list[str], list[str] | None, list]:
     """The first `limit` labelled rows of `data`, read with the bundle's columns and labels."""
     settings = Settings.from_dict(manifest.settings)

@@ -10,7 +10,8 @@ from ..cli import option
 from ..errors import TuneshipError
 
 # Every backend `tuneship bench` knows, in report order. PyTorch eager fp32 is the baseline of every speed-up.
-BACKENDS = ("pytorch-fp32", "pytorch-int8", "onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-bf16", "openvino-int8")
+BACKENDS = ("pytorch-fp32", "pytorch-int8", "onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-bf16", "openvino-int8",
+            "bundle-default")
 BASELINE = "pytorch-fp32"
 
 
@@ -51,8 +52,8 @@ class BenchConfig:
 
     backends: Any = option(",".join(BACKENDS), "backends to run, comma-separated; pytorch-fp32 (the baseline) always "
                            "runs; openvino-* need the `openvino` package and are skipped without it unless named; "
-                           "openvino-bf16 runs only on CPUs with native bf16; openvino-int8 (NNCF static int8, needs `nncf`) "
-                           "calibrates on the checkpoint's calibration rows (classification)", "runtime", type=str, metavar="NAME,NAME")
+                           "openvino-bf16 runs only on CPUs with native bf16; openvino-int8 runs the bundle's NNCF static int8 model; "
+                           "bundle-default is the bundle served as `tuneship serve` would serve it here (its plan)", "runtime", type=str, metavar="NAME,NAME")
     threads: int = option(2, "intra-op threads for every backend (the same for all)", "runtime")
     duration: float = option(2.0, "seconds of timing per backend and shape, split between end-to-end and model-only "
                              "(each gets at least `min_calls` calls)", "runtime")

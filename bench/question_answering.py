@@ -33,11 +33,6 @@ def sized(model, max_length: int):
     return clone
 
 
-def calibration_missing(checkpoint: str) -> str | None:
-    """QA checkpoints keep no calibration rows (export calibrates on the validation windows)."""
-    return "QA checkpoints keep no calibration rows to quantize with"
-
-
 def end_to_end(model, questions: Sequence[str], contexts: Sequence[str] | None):
     """Raw strings in, answer spans out."""
     return model.answer(questions, contexts)

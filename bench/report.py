@@ -99,9 +99,35 @@ def markdown(result) -> str:
             lines.append(f"| {name} | " + " | ".join(
                 f"{cell[name, s, b][prefix + 'throughput']:.0f} ({_speedup(cell[name, s, b][prefix + 'speedup_vs_torch'])})"
                 for s, b in shapes) + " |")
+    lines += winners(result, shapes, cell)
     for name, reason in result.skipped.items():
         lines += ["", f"Not run: {name} ({reason})."]
     return "\n".join(lines) + "\n"
+
+
+def winners(result, shapes: list[tuple[int, int]], cell: dict) -> list[str]:
+    """Per shape: the fastest backend end to end and model only and, where bundle-default ran, the candidate its
+    plan serves that length with and its throughput as a share of the fastest other backend's."""
+    plan = result.backends.get("bundle-default", {}).get("plan")
+    others = [name for name in result.backends if name != "bundle-default"]
+    header = "| shape | fastest end to end | fastest model only |"
+    if plan:
+        header += " bundle-default serves with | bundle-default / fastest other, end to end | model only |"
+    lines = ["", "### Fastest backend per shape", "", header, "|---" * (header.count("|") - 1) + "|"]
+    for s, b in shapes:
+        row = f"| {s} tok x {b} |"
+        best = {}
+        for prefix in ("", "model_"):
+            best[prefix] = max(others, key=lambda name: cell[name, s, b][prefix + "throughput"])
+            row += f" {best[prefix]} ({cell[best[prefix], s, b][prefix + 'throughput']:.0f}/s) |"
+        if plan:
+            bucket = next((int(k) for k in sorted(plan, key=int) if s <= int(k)), max(map(int, plan)))
+            row += f" {plan[str(bucket)]} |"
+            for prefix in ("", "model_"):
+                ratio = cell["bundle-default", s, b][prefix + "throughput"] / cell[best[prefix], s, b][prefix + "throughput"]
+                row += f" {ratio:.2f}x |"
+        lines.append(row)
+    return lines
 
 
 def plot(result) -> bytes:

@@ -95,13 +95,13 @@ def _serve(connection, backend) -> None:
         connection.send(("ok", times, width))
 
 
-def run_worker(connection, name: str, checkpoint: str, bundle: str, threads: int) -> None:
+def run_worker(connection, name: str, checkpoint: str, bundle: str, threads: int, batch_size: int = 32) -> None:
     """Process entry point: load backend `name`, answer requests until `None`, then send peak RSS in MB."""
     warnings.filterwarnings("ignore")  # torch's quantization deprecation notices would fill the progress bar
     from .backends import load_backend
 
     try:
-        backend = load_backend(name, checkpoint, bundle, threads)
+        backend = load_backend(name, checkpoint, bundle, threads, batch_size)
         connection.send(("ready", backend.size_bytes, backend.details))
         _serve(connection, backend)
         connection.send(("done", peak_memory_mb()))
@@ -112,11 +112,11 @@ def run_worker(connection, name: str, checkpoint: str, bundle: str, threads: int
 class BackendProcess:
     """The parent's handle on one worker process."""
 
-    def __init__(self, name: str, checkpoint: str, bundle: str, threads: int):
+    def __init__(self, name: str, checkpoint: str, bundle: str, threads: int, batch_size: int = 32):
         context = multiprocessing.get_context("spawn")
         self.name = name
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=run_worker, args=(child, name, checkpoint, bundle, threads),
+        self.process = context.Process(target=run_worker, args=(child, name, checkpoint, bundle, threads, batch_size),
                                        name=f"tuneship-bench-{name}", daemon=True)
         self.process.start()
         child.close()

@@ -201,7 +201,7 @@ def batch_counts(port: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", default=str(ROOT / "runs" / "relevance-minilm-onnx"))
-    parser.add_argument("--precision", default="int8")
+    parser.add_argument("--precision", default="auto", help="auto: the bundle's plan, as serve runs it")
     parser.add_argument("--threads", type=int, default=2, help="in-process onnxruntime threads")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the concurrency-64 run")
     parser.add_argument("--in-process-seconds", type=float, default=10.0, help="length of each in-process run")

@@ -1,10 +1,11 @@
-"""A distilled student against its teacher: both int8 bundles, timed in one interleaved run.
+"""A distilled student against its teacher: both bundles as served (their plans), timed in one interleaved run.
 
     python benchmarks/student_speed.py --teacher runs/mrpc-onnx --student runs/mrpc-3l-onnx \\
         [--data ../shared/data/mrpc/validation.csv] [--seq-lens 32,128,256] [--batch-sizes 1,32]
 
-Both bundles' default (int8) models run on onnxruntime in this one process with the same thread count,
-taking turns in short blocks at every shape so that a slow spell of the machine hits both alike. Inputs
+Both bundles run as `tuneship serve` would run them here (`bundle-default`: each bundle's plan, see
+docs/serving.md; `--backend onnx-int8` for onnxruntime's int8 alone) in this one process with the same thread
+count, taking turns in short blocks at every shape so that a slow spell of the machine hits both alike. Inputs
 are real words (from `--data`) cut to exactly the shape's token count. Model-only median latency per call
 (tokenization excluded, as `tuneship bench`'s model-only columns) and the speed-up of the student; with
 `--data`, both bundles' accuracy and F1 on it. Prints a markdown table.
@@ -51,16 +52,22 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,32")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per model and shape")
+    parser.add_argument("--backend", default="bundle-default", help="the bench backend both bundles run on")
     args = parser.parse_args()
 
     bundles = {"teacher": args.teacher, "student": args.student}
-    backends = {name: load_backend("onnx-int8", "", bundle, args.threads) for name, bundle in bundles.items()}
+    batch = max(int(value) for value in args.batch_sizes.split(","))
+    backends = {name: load_backend(args.backend, "", bundle, args.threads, batch) for name, bundle in bundles.items()}
     manifest = BundleManifest.load(args.teacher)
     rows = read_rows(args.data, manifest, 100_000) if args.data else None
     words = words_of(rows[0][:200] + (rows[1] or [])[:200]) if rows else []
 
-    print(f"\n### Student ({args.student}) against teacher ({args.teacher}), int8, model only, "
+    print(f"\n### Student ({args.student}) against teacher ({args.teacher}), {args.backend}, model only, "
           f"{args.threads} threads ({os.cpu_count()} CPUs, {cpu_name()})\n")
+    for name, backend in backends.items():
+        if "ranges" in backend.details:
+            print(f"- {name}'s plan: " + ", ".join(f"{r}: {c}" for r, c in backend.details["ranges"]))
+    print()
     print("| tokens x batch | teacher ms | student ms | student speed-up |")
     print("|---|---:|---:|---:|")
     for seq_len in (int(value) for value in args.seq_lens.split(",")):
@@ -74,7 +81,7 @@ def main() -> None:
             print(f"| {seq_len} x {batch_size} | {medians['teacher'] * 1e3:.2f} | {medians['student'] * 1e3:.2f} | "
                   f"{medians['teacher'] / medians['student']:.2f}x |", flush=True)
     if rows:
-        print(f"\n| bundle (int8) | accuracy on {args.data} ({len(rows[2])} rows) | F1 |")
+        print(f"\n| bundle ({args.backend}) | accuracy on {args.data} ({len(rows[2])} rows) | F1 |")
         print("|---|---:|---:|")
         for name, backend in backends.items():
             metrics = score(backend.predictions(backend.model.manifest.max_length, rows[0], rows[1]),

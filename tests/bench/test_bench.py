@@ -16,7 +16,6 @@ from tuneship.serving import BundleManifest
 from tuneship.encoding import TextEncoder
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
-HAS_NNCF = HAS_OPENVINO and importlib.util.find_spec("nncf") is not None
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,9 @@ def short_run(pair_checkpoint, pair_bundle, tmp_path_factory):
     config = BenchConfig(checkpoint=str(pair_checkpoint), bundle=str(pair_bundle), data=str(data),
                          seq_lens="16,48", batch_sizes="1,4", threads=1, duration=0.1, min_calls=3,
                          output=str(folder / "out"))
-    return benchmark(config)
+    result = benchmark(config)
+    result.config_manifest = BundleManifest.load(pair_bundle)
+    return result
 
 
 def test_every_backend_runs_or_says_why_not(short_run):
@@ -36,12 +37,26 @@ def test_every_backend_runs_or_says_why_not(short_run):
         assert "openvino-fp32" in short_run.backends
     else:
         assert "not installed" in short_run.skipped["openvino-fp32"]
-    if HAS_NNCF:
+    if HAS_OPENVINO and "nncf-int8" in short_run.config_manifest.models:
         assert "openvino-int8" in short_run.backends
     else:
-        assert "not installed" in short_run.skipped["openvino-int8"]
+        assert "openvino-int8" in short_run.skipped
+    assert "bundle-default" in short_run.backends, "the bundle as served always runs"
     for name, facts in short_run.backends.items():
-        assert facts["runtime"] in ("pytorch", "onnxruntime", "openvino") and facts["version"], name
+        assert facts["runtime"] in ("pytorch", "onnxruntime", "openvino", "plan") and facts["version"], name
+
+
+def test_bundle_default_is_the_plan_serve_would_use(short_run, pair_bundle):
+    from tuneship.serving import Predictor
+
+    facts = short_run.backends["bundle-default"]
+    served = Predictor.from_bundle(pair_bundle, threads=1, batch_size=4)  # the plan cache the bench wrote
+    assert facts["plan"] == {str(b): c for b, c in served.plan.serving.items()}
+    assert served.plan.cached
+    report = (Path(short_run.output) / "bench.md").read_text()
+    assert "### Fastest backend per shape" in report and "bundle-default serves with" in report
+    candidate = served.plan.candidate_for(16)
+    assert f"| 16 tok x 1 | " in report and f"| {candidate} |" in report
 
 
 def test_every_row_has_sane_figures(short_run):
@@ -78,24 +93,28 @@ def test_sizes_match_the_files_and_onnx_processes_stay_small(short_run, pair_che
     assert 0 < facts["onnx-int8"]["peak_rss_mb"] < facts["pytorch-fp32"]["peak_rss_mb"] - 100
 
 
-@pytest.mark.skipif(not HAS_NNCF, reason="needs openvino and nncf (the bench extra)")
-def test_openvino_int8_is_nncf_static_int8_calibrated_on_the_checkpoint(short_run, pair_checkpoint):
+def test_openvino_int8_runs_the_bundles_nncf_model(short_run, pair_bundle):
+    manifest = short_run.config_manifest
+    if "openvino-int8" not in short_run.backends:
+        pytest.skip(f"openvino-int8 not run: {short_run.skipped['openvino-int8']}")
     facts = short_run.backends["openvino-int8"]
-    calibration_rows = len((pair_checkpoint / "calibration.jsonl").read_text().splitlines())
     assert facts["precision"] == "int8" and "NNCF" in facts["quantization"]
-    assert facts["calibration_rows"] == min(calibration_rows, 300) > 0
+    assert facts["size_bytes"] == (pair_bundle / manifest.model_file("nncf-int8")).stat().st_size
     assert 0 < facts["size_bytes"] < short_run.backends["openvino-fp32"]["size_bytes"]
     assert facts["agreement_with_torch"] >= 0.5
 
 
-def test_openvino_int8_needs_calibration_rows(pair_checkpoint, pair_bundle, tmp_path):
+def test_openvino_int8_needs_the_bundles_nncf_model(pair_checkpoint, pair_bundle, tmp_path):
     import shutil
 
-    checkpoint = tmp_path / "ckpt"
-    shutil.copytree(pair_checkpoint, checkpoint)
-    (checkpoint / "calibration.jsonl").unlink()
-    with pytest.raises(TuneshipError, match="openvino-int8 cannot run: .*calibration.jsonl"):
-        benchmark(BenchConfig(checkpoint=str(checkpoint), bundle=str(pair_bundle), backends="openvino-int8",
+    bundle = tmp_path / "bundle"
+    shutil.copytree(pair_bundle, bundle)
+    manifest = BundleManifest.load(bundle)
+    manifest.models.pop("nncf-int8", None)
+    manifest.gates["nncf-int8"] = {"passed": False, "reason": "its gate failed"}
+    manifest.save(bundle)
+    with pytest.raises(TuneshipError, match="openvino-int8 cannot run: the bundle has no NNCF int8 model: its gate"):
+        benchmark(BenchConfig(checkpoint=str(pair_checkpoint), bundle=str(bundle), backends="openvino-int8",
                               output=str(tmp_path / "out")))
 
 
