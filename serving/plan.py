@@ -13,9 +13,10 @@ plan is made where the bundle is served, on load:
    on none. onnxruntime fp32 is checked first: when it does not reproduce the file, the file is to blame, and
    the others are compared with fp32's outputs here instead.
 3. **Timing**: the passing candidates take turns on each length bucket (32, 64, 128, ... tokens up to the
-   bundle's max length) at one input and at a full batch, model only (tokenization is the same for all).
-4. **Plan**: each bucket gets the candidate with the lowest mean time relative to the fastest at each batch
-   size. The batcher never mixes buckets in a run, so an input's candidate, and therefore its answer, depends on
+   bundle's max length) at one input and at the caller's full batch (at most 4096 tokens of it), model only
+   (tokenization is the same for all), in short blocks that each open with an untimed run; the fastest run counts.
+4. **Plan**: each bucket gets the candidate with the lowest mean time relative to the fastest at those two
+   shapes. The batcher never mixes buckets in a run, so an input's candidate, and therefore its answer, depends on
    that input's length alone, never on its batch mates.
 
 A plan is cached next to the bundle (`PLAN_FILE`), keyed by the CPU, the runtimes' versions, the bundle's
@@ -40,20 +41,22 @@ from ..files import files_digest
 from ..log import get_logger
 from .engines import RUNTIMES, open_session, openvino_has_bf16, openvino_missing, runtime_versions
 from .manifest import NNCF_MODEL, BundleManifest
-from .session import available_cores, check_inputs
+from .session import available_cores, check_inputs, create_session
 
 logger = get_logger(__name__)
 
 GOLDEN_FILE = "golden.json"
 PLAN_FILE = ".tuneship-plan.json"
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 PRECISIONS = ("fp32", "int8", "bf16")
 GOLDEN_TOLERANCE = 0.1  # largest |probability difference| from the stored fp32 outputs on an agreeing golden input
 FP32_TOLERANCE = 1e-3  # onnxruntime fp32 reproducing its own stored outputs (another CPU moves them ~1e-6)
 DEFAULT_MIN_AGREEMENT = 0.985
 BUCKET_EDGES = (32, 64, 128, 256, 512, 1024)
-TIMING_ROUNDS = 3  # timed runs per candidate and shape, after one warm-up, taking turns
-TIMED_BATCH_CAP = 8  # the full batch timed at load: per-input cost changes little past 8 rows, start-up time does
+TIMING_ROUNDS = 4  # timed runs per candidate and shape (in two blocks, each after an untimed run); the fastest counts
+TIMED_TOKENS = 4096  # the full batch timed at load holds at most this many tokens (rows x length) ...
+TIMED_MIN_BATCH = 8  # ... and at least this many rows
+PRUNE_RATIO = 1.5  # a candidate this much slower than the best at one input is not timed at that bucket's full batch
 PAD_GRANULE = 16  # a fixed-width candidate pads each input to the next multiple of this many tokens
 
 
@@ -271,6 +274,8 @@ def candidates_for(manifest: BundleManifest, precision: str, runtime: str, bf16:
             why = openvino
         elif candidate.precision == "bf16" and not bf16:
             why = "this CPU has no bf16 instructions"
+        elif candidate.name == "openvino-fp32" and bf16 and precision == "auto":
+            why = "this CPU computes bf16 natively: OpenVINO's bf16 on the same model is the candidate (faster, and checked)"
         if why:
             dropped[candidate.name] = {"passed": False, "reason": why, "precision": candidate.precision}
         else:
@@ -313,31 +318,46 @@ def synthetic_feed(input_names: list[str], batch: int, length: int) -> dict[str,
     return {name: arrays[name] for name in input_names}
 
 
-def time_candidates(sessions: dict[str, object], input_names: list[str], buckets: list[int],
-                    batch_sizes: list[int], rounds: int = TIMING_ROUNDS) -> dict[str, dict[str, float]]:
-    """Median ms per run of each session at each `<length>x<batch>` shape, the candidates taking turns."""
+def timed_batch(length: int, batch_size: int) -> int:
+    """The full batch timed at `length` tokens: the caller's batch size, but no more rows than make `TIMED_TOKENS`
+    (at least `TIMED_MIN_BATCH`): OpenVINO's lead grows with rows x tokens, and start-up time with it too."""
+    return max(1, min(batch_size, max(TIMED_MIN_BATCH, TIMED_TOKENS // length)))
+
+
+def time_candidates(sessions: dict[str, object], input_names: list[str], buckets: list[int], batch_size: int,
+                    rounds: int = TIMING_ROUNDS) -> dict[str, dict[str, float]]:
+    """The fastest of `rounds` runs (ms) of each session at each bucket's `<length>x1` and `<length>x<timed_batch>`
+    shapes. The candidates take turns in short blocks, forth then back: one untimed run opens each block, since a
+    runtime's first run after another's pays for the other's threads still holding the cores (and, at a new shape,
+    for allocation and compilation). A candidate more than `PRUNE_RATIO` times slower than the best at one input is
+    not timed at the full batch of that bucket (it cannot win it)."""
     timings: dict[str, dict[str, list[float]]] = {name: {} for name in sessions}
     for length in buckets:
-        for batch in batch_sizes:
+        names = list(sessions)
+        for batch in dict.fromkeys((1, timed_batch(length, batch_size))):
             shape, feed = f"{length}x{batch}", synthetic_feed(input_names, batch, length)
-            for session in sessions.values():
-                session.run(None, feed)  # warm-up: the first run of a shape allocates (and OpenVINO compiles it)
-            for _ in range(rounds):
-                for name, session in sessions.items():
-                    started = time.perf_counter()
-                    session.run(None, feed)
-                    timings[name].setdefault(shape, []).append(1000 * (time.perf_counter() - started))
-    return {name: {shape: float(np.median(t)) for shape, t in shapes.items()} for name, shapes in timings.items()}
+            for turn in range(2):
+                for name in names if turn == 0 else reversed(names):
+                    sessions[name].run(None, feed)
+                    for _ in range(max(1, rounds // 2 + (turn == 0 and rounds % 2))):
+                        started = time.perf_counter()
+                        sessions[name].run(None, feed)
+                        timings[name].setdefault(shape, []).append(1000 * (time.perf_counter() - started))
+            best = min(min(timings[name][shape]) for name in names)
+            names = [name for name in names if min(timings[name][shape]) <= PRUNE_RATIO * best]
+    return {name: {shape: float(np.min(t)) for shape, t in shapes.items()} for name, shapes in timings.items()}
 
 
-def choose(timings: dict[str, dict[str, float]], buckets: list[int], batch_sizes: list[int]) -> dict[int, str]:
-    """Per bucket, the candidate with the lowest mean time relative to the fastest at each batch size. Ties go to the
-    candidate listed first (the reference, onnxruntime fp32, comes first)."""
+def choose(timings: dict[str, dict[str, float]], buckets: list[int]) -> dict[int, str]:
+    """Per bucket, the candidate with the lowest mean time relative to the fastest at each shape timed there (a
+    candidate not timed at a shape cannot win the bucket). Ties go to the candidate listed first (the reference,
+    onnxruntime fp32, comes first)."""
     serving = {}
     for length in buckets:
-        shapes = [f"{length}x{batch}" for batch in batch_sizes]
-        best = {shape: min(t[shape] for t in timings.values()) for shape in shapes}
-        scores = {name: float(np.mean([t[shape] / best[shape] for shape in shapes])) for name, t in timings.items()}
+        shapes = sorted({shape for t in timings.values() for shape in t if shape.split("x")[0] == str(length)})
+        best = {shape: min(t[shape] for t in timings.values() if shape in t) for shape in shapes}
+        scores = {name: float(np.mean([t.get(shape, math.inf) / best[shape] for shape in shapes]))
+                  for name, t in timings.items()}
         serving[length] = min(scores, key=lambda name: (scores[name], list(timings).index(name)))
     return serving
 
@@ -348,9 +368,9 @@ def bundle_digest(folder: Path, manifest: BundleManifest) -> str:
                                  *sorted({f for info in manifest.models.values() for f in info["files"]})])
 
 
-def plan_key(folder: Path, manifest: BundleManifest, threads: int, batch_sizes: list[int], requested: dict) -> dict:
+def plan_key(folder: Path, manifest: BundleManifest, threads: int, batch_size: int, requested: dict) -> dict:
     return {"version": PLAN_VERSION, "cpu": cpu_facts(), "runtimes": runtime_versions(),
-            "bundle": bundle_digest(folder, manifest), "threads": threads, "batch_sizes": list(batch_sizes),
+            "bundle": bundle_digest(folder, manifest), "threads": threads, "batch_size": batch_size,
             "requested": requested}
 
 
@@ -397,7 +417,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
         raise TuneshipError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, not {runtime!r}")
     threads = threads or available_cores()
     buckets = buckets or buckets_for(manifest.max_length)
-    batch_sizes = sorted({1, *(min(b, TIMED_BATCH_CAP) for b in (batch_sizes or [32]))})
+    batch_size = max(batch_sizes or [32])
     requested = {"precision": precision, "runtime": runtime}
     allowed, dropped = candidates_for(manifest, precision, runtime)
     explicit = precision != "auto" or runtime != "auto"
@@ -412,10 +432,14 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
 
     loaded: dict[str, object] = {}  # candidate -> the task's model on it, served alone (see `served_alone`)
     raw: dict[str, object] = {}  # candidate -> its runtime's session
+    # Two runtimes in one process: onnxruntime's idle threads must not spin, or they hold the cores OpenVINO's need
+    # (OpenVINO's int8 at 32 tokens x 1: 5.0 ms after spinning onnxruntime runs, 3.2 ms without). A plan served by
+    # onnxruntime alone gets its sessions back with `spinning` (see `_finish`).
+    spin = spinning and not any(c.runtime == "openvino" for c in allowed)
 
     def load(candidate: Candidate):
         if candidate.name not in loaded:
-            session = open_session(candidate.runtime, folder / manifest.model_file(candidate.model), threads, spinning,
+            session = open_session(candidate.runtime, folder / manifest.model_file(candidate.model), threads, spin,
                                    candidate.precision)
             check_inputs(session, manifest, folder)
             raw[candidate.name] = session
@@ -424,7 +448,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
 
     golden, golden_missing = read_golden(folder)
     cache = cache and not explicit  # a forced candidate is not timed: nothing to save, and the auto plan stays
-    key = plan_key(folder, manifest, threads, batch_sizes, requested) if cache else None
+    key = plan_key(folder, manifest, threads, batch_size, requested) if cache else None
     plan = None
     if cache:
         plan, why = read_cached(folder, key)
@@ -468,7 +492,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
             found = check([c for c in serving if c != REFERENCE], expected)
             if all(v["passed"] for v in found.values()) and all(verdicts.get(c.name, {}).get("passed", True) for c in serving):
                 plan.notes, plan.seconds = notes, time.perf_counter() - started
-                return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule)
+                return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, spinning and not spin)
         notes.append("the cached plan's candidates do not all pass their checks here; planning again")
         plan = None
 
@@ -484,8 +508,8 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
         passing = [forced]
     sessions = {c.name: load(c).session for c in passing}
     if len(passing) > 1:
-        timings = time_candidates(sessions, list(manifest.input_names), buckets, batch_sizes)
-        serving = choose(timings, buckets, batch_sizes)
+        timings = time_candidates(sessions, list(manifest.input_names), buckets, batch_size)
+        serving = choose(timings, buckets)
         for name, shapes in timings.items():
             verdicts[name]["ms"] = shapes
     else:
@@ -500,7 +524,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
     plan = Plan(serving, verdicts, requested, notes=notes, seconds=time.perf_counter() - started)
     if cache:
         write_cached(folder, key, plan)
-    return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule)
+    return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, spinning and not spin)
 
 
 def min_agreement(manifest: BundleManifest, candidate: Candidate) -> float:
@@ -508,13 +532,19 @@ def min_agreement(manifest: BundleManifest, candidate: Candidate) -> float:
 
 
 def _finish(folder: Path, manifest: BundleManifest, plan: Plan, loaded: dict, raw: dict, load, by_name: dict,
-            granule: int | None):
-    """The model of the plan's first bucket, its session replaced by the plan's sessions; unused models released."""
+            granule: int | None, respin: bool = False):
+    """The model of the plan's first bucket, its session replaced by the plan's sessions; unused models released.
+    `respin`: the sessions were opened without spinning threads for the plan; a plan served by onnxruntime alone
+    gets them back with spinning."""
     names = list(dict.fromkeys(plan.serving[b] for b in plan.buckets))
     models = {name: load(by_name[name]) for name in names}
     for name in list(loaded):
         if name not in models:
             del loaded[name], raw[name]
+    if respin and all(by_name[name].runtime == "onnxruntime" for name in names):
+        for name in names:
+            raw[name] = create_session(folder / manifest.model_file(by_name[name].model), raw[name].get_session_options()
+                                       .intra_op_num_threads, spinning=True)
     model = models[names[0]]
     model.session = PlannedSession(plan, {name: raw[name] for name in names}, granule)
     model.plan = plan

@@ -101,7 +101,9 @@ def test_int8_gate_failure_keeps_fp32_as_default_and_reports_every_try(pair_chec
     assert tried[0] == "calibrated, per-tensor" and tried[1] == "calibrated, per-channel"
     assert "outlier smoothing" in tried[2] and any("sensitive node" in t for t in tried) and tried[-1].startswith("static")
     assert (bundle / "model_quantized.onnx").is_file(), "the best int8 try is kept"
-    assert Predictor.from_bundle(bundle).precision == "fp32"
+    plan = Predictor.from_bundle(bundle).plan
+    assert "int8" not in plan.precision, "no model that failed its gate is served"
+    assert "did not pass the export's gate" in plan.candidates["onnxruntime-int8"]["reason"]
 
 
 def test_strict_export_exits_non_zero_when_int8_fails(pair_checkpoint, tmp_path):

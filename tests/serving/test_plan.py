@@ -37,11 +37,32 @@ def test_the_fastest_candidate_wins_each_bucket_on_injected_timings():
         "onnxruntime-int8": {"32x1": 1.0, "32x8": 6.0, "128x1": 5.0, "128x8": 40.0},
         "openvino-int8": {"32x1": 1.6, "32x8": 5.0, "128x1": 4.0, "128x8": 20.0},
     }
-    assert choose(timings, [32, 128], [1, 8]) == {32: "onnxruntime-int8", 128: "openvino-int8"}
-    # judged at the batch sizes the server forms: at batch 8 only, OpenVINO also wins the short bucket
-    assert choose(timings, [32, 128], [8]) == {32: "openvino-int8", 128: "openvino-int8"}
+    assert choose(timings, [32, 128]) == {32: "onnxruntime-int8", 128: "openvino-int8"}
+    # a candidate not timed at a bucket's full batch (pruned: far slower at one input) cannot win that bucket
+    pruned = {name: {k: v for k, v in t.items() if name != "onnxruntime-int8" or k != "32x8"} for name, t in timings.items()}
+    assert choose(pruned, [32, 128])[32] == "openvino-int8"
     tie = {"onnxruntime-fp32": {"32x1": 1.0}, "onnxruntime-int8": {"32x1": 1.0}}
-    assert choose(tie, [32], [1]) == {32: "onnxruntime-fp32"}, "a tie goes to the reference"
+    assert choose(tie, [32]) == {32: "onnxruntime-fp32"}, "a tie goes to the reference"
+
+
+def test_the_full_batch_timed_is_the_callers_within_a_token_budget():
+    assert plans.timed_batch(32, 64) == 64 and plans.timed_batch(128, 64) == 32 and plans.timed_batch(256, 64) == 16
+    assert plans.timed_batch(1024, 64) == 8 and plans.timed_batch(32, 1) == 1
+
+
+def test_timing_prunes_a_candidate_far_slower_at_one_input():
+    import time as clock
+
+    class Sleeper:
+        def __init__(self, seconds):
+            self.seconds = seconds
+
+        def run(self, output_names, feed):
+            clock.sleep(self.seconds * feed["input_ids"].shape[0])
+
+    timings = plans.time_candidates({"fast": Sleeper(0.001), "slow": Sleeper(0.004)}, ["input_ids"], [32], 4, rounds=2)
+    assert set(timings["fast"]) == {"32x1", "32x4"} and set(timings["slow"]) == {"32x1"}
+    assert timings["slow"]["32x1"] > 2 * timings["fast"]["32x1"]
 
 
 def test_one_slip_in_sixteen_keeps_a_gated_model_but_not_an_ungated_one():
@@ -86,8 +107,8 @@ def test_each_bucket_runs_its_own_candidate_and_batch_mates_never_move_an_answer
     fp32 = Predictor.from_bundle(pair_bundle, "fp32", runtime="onnxruntime")
     int8 = Predictor.from_bundle(pair_bundle, "int8", runtime="onnxruntime")
     plan = Plan({12: "onnxruntime-int8", 32: "onnxruntime-fp32"}, {}, {})
-    mixed = Predictor(PlannedSession(plan, {"onnxruntime-int8": int8.session.by_bucket[0],
-                                            "onnxruntime-fp32": fp32.session.by_bucket[0]}),
+    mixed = Predictor(PlannedSession(plan, {"onnxruntime-int8": int8.session.sessions["onnxruntime-int8"],
+                                            "onnxruntime-fp32": fp32.session.sessions["onnxruntime-fp32"]}),
                       fp32.encoder, fp32.manifest, plan.label)
     firsts, seconds = texts(16)
     firsts = [*firsts, "short", "tiny one"]
