@@ -473,28 +473,26 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
             found[candidate.name]["precision"] = candidate.precision
         return found
 
-    expected = None
-    if golden is not None:
-        expected = np.asarray(golden["fp32"])
-        if REFERENCE.name in by_name:
-            reference = check([REFERENCE], expected)[REFERENCE.name]
-            if not reference["passed"] and not reference.get("unloadable"):
-                notes.append(f"{GOLDEN_FILE} does not match onnxruntime fp32 here ({reference['reason']}): the file is "
-                             "damaged or not this bundle's; the other candidates are compared with fp32's outputs here")
-                expected = np.concatenate([outputs(load(REFERENCE), [row]) for row in golden["inputs"]])
-                reference = {"passed": True, "precision": "fp32",
-                             "reason": f"the reference (its outputs replace the {GOLDEN_FILE} that it does not reproduce)"}
-            verdicts[REFERENCE.name] = reference
-
-    if plan is not None:  # a cached plan: check what it serves with, or plan again
+    expected = None if golden is None else np.asarray(golden["fp32"])
+    if plan is not None:  # a cached plan: check what it serves with against the stored outputs, or plan again
         serving = [by_name.get(name) for name in dict.fromkeys(plan.serving.values())]
         if None not in serving:
-            found = check([c for c in serving if c != REFERENCE], expected)
-            if all(v["passed"] for v in found.values()) and all(verdicts.get(c.name, {}).get("passed", True) for c in serving):
+            found = check(serving, expected)
+            if all(v["passed"] for v in found.values()):
                 plan.notes, plan.seconds = notes, time.perf_counter() - started
                 return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, spinning and not spin)
         notes.append("the cached plan's candidates do not all pass their checks here; planning again")
         plan = None
+
+    if golden is not None and REFERENCE.name in by_name:  # the reference first: it blames the file, or not
+        reference = check([REFERENCE], expected)[REFERENCE.name]
+        if not reference["passed"] and not reference.get("unloadable"):
+            notes.append(f"{GOLDEN_FILE} does not match onnxruntime fp32 here ({reference['reason']}): the file is "
+                         "damaged or not this bundle's; the other candidates are compared with fp32's outputs here")
+            expected = np.concatenate([outputs(load(REFERENCE), [row]) for row in golden["inputs"]])
+            reference = {"passed": True, "precision": "fp32",
+                         "reason": f"the reference (its outputs replace the {GOLDEN_FILE} that it does not reproduce)"}
+        verdicts[REFERENCE.name] = reference
 
     verdicts.update(check([c for c in allowed if c.name not in verdicts], expected))
     passing = [c for c in allowed if verdicts[c.name]["passed"]]
