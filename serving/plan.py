@@ -551,3 +551,16 @@ def _finish(folder: Path, manifest: BundleManifest, plan: Plan, loaded: dict, ra
     for line in plan.describe():
         logger.debug(f"{folder}: {line}")
     return model
+
+
+def fixed_plan(manifest: BundleManifest, candidate: Candidate, reason: str, precision: str | None = "auto",
+               runtime: str | None = "auto") -> Plan:
+    """The plan of a bundle with one way to run it (summarization's fp32 graphs on onnxruntime); asking for
+    another precision or runtime is an error that says why."""
+    for asked, offered, what in ((precision or "auto", candidate.precision, "precision"),
+                                 (runtime or "auto", candidate.runtime, "runtime")):
+        if asked not in ("auto", offered):
+            raise TuneshipError(f"{what} {asked} is not available for this {manifest.task} bundle: {reason}")
+    verdict = {"passed": True, "precision": candidate.precision, "reason": reason}
+    return Plan({manifest.max_length: candidate.name}, {candidate.name: verdict},
+                {"precision": precision or "auto", "runtime": runtime or "auto"})
