@@ -137,7 +137,9 @@ class BundleManifest:
             if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
                 raise bad(f"{where}.files", "must be a list of graph files")
             for name in files:
-                if Path(name).name != name or not (folder / name).is_file():
+                if Path(name).name != name:
+                    raise bad(f"{where}.files", f"names {name!r}, which is not a file name")
+                if not (folder / name).is_file() and precision != NNCF_MODEL:  # a missing NNCF file: the plan drops it
                     raise bad(f"{where}.files", f"names {name!r}, which is not a file in {folder}")
         if self.default_precision not in self.models:
             raise bad("default_precision", f"is {self.default_precision!r}, but the bundle has "

@@ -252,9 +252,10 @@ def pad_feed(feed: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
 
 
 def candidates_for(manifest: BundleManifest, precision: str, runtime: str, bf16: bool | None = None,
-                   openvino: str | None = "") -> tuple[list[Candidate], dict[str, dict]]:
+                   openvino: str | None = "", folder: Path | None = None) -> tuple[list[Candidate], dict[str, dict]]:
     """The candidates `precision` and `runtime` allow for this bundle on this machine, and the ones left out with why.
-    `bf16` and `openvino` (why OpenVINO cannot run, None when it can) default to this machine's facts."""
+    `bf16` and `openvino` (why OpenVINO cannot run, None when it can) default to this machine's facts; with `folder`
+    (the bundle's), a model whose file is missing there is left out too."""
     openvino = openvino_missing() if openvino == "" else openvino
     bf16 = (openvino is None and openvino_has_bf16()) if bf16 is None else bf16
     chosen, dropped = [], {}
@@ -264,6 +265,8 @@ def candidates_for(manifest: BundleManifest, precision: str, runtime: str, bf16:
         why = None
         if candidate.model not in manifest.models:
             why = _missing_model_reason(manifest, candidate)
+        elif folder is not None and not all((folder / f).is_file() for f in manifest.models[candidate.model]["files"]):
+            why = f"the bundle's {candidate.model} file ({', '.join(manifest.models[candidate.model]['files'])}) is missing"
         elif candidate.gated and not manifest.gates.get(candidate.gate, {}).get("passed", False):
             why = f"the {candidate.model} model did not pass the export's gate"
             usable = openvino is None or candidate.runtime != "openvino"
@@ -419,7 +422,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
     buckets = buckets or buckets_for(manifest.max_length)
     batch_size = max(batch_sizes or [32])
     requested = {"precision": precision, "runtime": runtime}
-    allowed, dropped = candidates_for(manifest, precision, runtime)
+    allowed, dropped = candidates_for(manifest, precision, runtime, folder=folder)
     explicit = precision != "auto" or runtime != "auto"
     if not allowed and explicit:  # only a model that failed its export gate fits: obey, with a warning
         allowed = [c for c in CANDIDATES if dropped.get(c.name, {}).get("usable")][:1]

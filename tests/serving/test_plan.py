@@ -205,6 +205,16 @@ def test_a_damaged_nncf_file_is_dropped_with_its_reason(pair_bundle, tmp_path):
     assert planned.predict(["a"], ["b"])[0]["label"] in ("0", "1")
 
 
+def test_a_missing_nncf_file_is_dropped_with_its_reason(pair_bundle, tmp_path):
+    if "nncf-int8" not in BundleManifest.load(pair_bundle).models:
+        pytest.skip("the tiny bundle's NNCF model did not pass its gate")
+    bundle = copy_of(pair_bundle, tmp_path)
+    (bundle / BundleManifest.load(bundle).model_file("nncf-int8")).unlink()
+    planned = Predictor.from_bundle(bundle)
+    assert "model_nncf_int8.onnx) is missing" in planned.plan.candidates["openvino-int8"]["reason"]
+    assert "openvino-int8" not in planned.plan.serving.values()
+
+
 def test_a_damaged_golden_file_is_blamed_not_the_models(pair_bundle, tmp_path):
     bundle = copy_of(pair_bundle, tmp_path)
     golden = json.loads((bundle / "golden.json").read_text())
