@@ -8,8 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..checkpoint import CALIBRATION_FILE
-from ..data.classification import load_labelled_texts, load_texts
+from ..data.classification import load_labelled_texts
 from ..encoding import TextEncoder
 from ..metrics.classification import classification_metrics
 from ..serving.classification import Predictor, Settings
