@@ -110,7 +110,7 @@ def write_space(bundle: str | Path, output: str | Path, title: str | None = None
 
     def write(folder: Path) -> None:
         shutil.copy2(_app_file(), folder / "app.py")
-        shutil.copytree(bundle, folder / "bundle")
+        shutil.copytree(bundle, folder / "bundle", ignore=shutil.ignore_patterns(".*"))  # not the plan cache of this CPU
         _copy_serving_code(folder)
         (folder / "requirements.txt").write_text(requirements(), encoding="utf-8")
         (folder / "README.md").write_text(space_card(bundle, manifest, title), encoding="utf-8")
