@@ -126,7 +126,7 @@ def test_the_plan_is_in_model_info_and_metrics(pair_bundle):
     assert "flags" in info["plan"]["cpu"] and info["plan"]["ranges"][0]["lengths"] == "1-32 tokens"
     assert set(info["model_files"]) == set(predictor.model_files)
     assert f'tuneship_model_precision{{precision="{predictor.precision}"' in metrics
-    assert f'tuneship_plan_candidate{{max_tokens="32",candidate="{predictor.plan.serving[32]}"}} 1.0' in metrics
+    assert f'tuneship_plan_candidate{{candidate="{predictor.plan.serving[32]}",max_tokens="32"}} 1.0' in metrics
     assert "/" not in info["source"]["checkpoint"], "the export machine's path is not shown"
 
 
