@@ -97,14 +97,14 @@ def _onnx_backend(name: str, bundle: Path, manifest: BundleManifest, threads: in
     path = bundle / manifest.model_file(model_key)
     version = runtime_versions()[runtime]
     details = {"runtime": runtime, "version": version, "precision": precision, "file": path.name}
+    session = open_session(runtime, path, threads, precision=precision)
     if runtime == "openvino" and precision != "int8":
-        computed = open_session(runtime, path, threads, precision=precision).compiled.get_property(
-            "INFERENCE_PRECISION_HINT").to_string()  # what the CPU plugin really computes in
+        computed = session.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # what the plugin computes in
         details["precision"] = {"f32": "fp32"}.get(computed, computed)
     if model_key == NNCF_MODEL:
         details["quantization"] = manifest.models[NNCF_MODEL].get("quantization", "NNCF static int8")
     task = tasks.get(manifest.task).stage("bench")
-    model = task.serving_model(open_session(runtime, path, threads, precision=precision), bundle, manifest, name)
+    model = task.serving_model(session, bundle, manifest, name)
     return Backend(name, model, path.stat().st_size, task, details)
 
 

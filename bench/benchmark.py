@@ -179,15 +179,14 @@ def benchmark(config: BenchConfig) -> BenchResult:
     workers, facts = {}, {}
     try:
         # bundle-default plans (times its candidates) as it loads: alone, before the others load and compete for cores
-        ordered = sorted(names, key=lambda name: name != "bundle-default")
-        for name in tqdm(ordered, desc="loading backends", leave=False):
-            workers[name] = BackendProcess(name, config.checkpoint, config.bundle, config.threads,
-                                           max(config.batch_sizes))
-            if name == "bundle-default" or name == ordered[-1]:
-                for waiting, worker in workers.items():
-                    if waiting not in facts:
-                        size_bytes, details = worker.receive()
-                        facts[waiting] = {**details, "size_bytes": size_bytes}
+        first = [name for name in names if name == "bundle-default"]
+        for group in (first, [name for name in names if name not in first]):
+            for name in group:
+                workers[name] = BackendProcess(name, config.checkpoint, config.bundle, config.threads,
+                                               max(config.batch_sizes))
+            for name in tqdm(group, desc="loading backends", leave=False):
+                size_bytes, details = workers[name].receive()
+                facts[name] = {**details, "size_bytes": size_bytes}
         workers = {name: workers[name] for name in names}
         timings = {}
         shapes = [(s, b, mode) for s in config.seq_lens for b in config.batch_sizes for mode in MODES]

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..files import write_file, write_json
+from ..serving.plan import bucket_of
 from ..serving.session import available_cores
 
 PACKAGES = ("tuneship", "torch", "transformers", "onnxruntime", "openvino", "optimum-onnx", "tokenizers", "numpy")
@@ -121,8 +122,8 @@ def winners(result, shapes: list[tuple[int, int]], cell: dict) -> list[str]:
             best[prefix] = max(others, key=lambda name: cell[name, s, b][prefix + "throughput"])
             row += f" {best[prefix]} ({cell[best[prefix], s, b][prefix + 'throughput']:.0f}/s) |"
         if plan:
-            bucket = next((int(k) for k in sorted(plan, key=int) if s <= int(k)), max(map(int, plan)))
-            row += f" {plan[str(bucket)]} |"
+            bounds = sorted(map(int, plan))
+            row += f" {plan[str(bounds[bucket_of(bounds, s)])]} |"
             for prefix in ("", "model_"):
                 ratio = cell["bundle-default", s, b][prefix + "throughput"] / cell[best[prefix], s, b][prefix + "throughput"]
                 row += f" {ratio:.2f}x |"

@@ -5,8 +5,9 @@ correction; the mixed preset: symmetric weights, asymmetric activations), calibr
 calibration rows, writes a QDQ ONNX file. OpenVINO reads it directly and runs its int8 kernels; onnxruntime can
 run it too, but slower than its own int8 model, so the serving plan offers it on OpenVINO (`serving/plan.py`).
 It is gated like the onnxruntime int8 model, on the runtime that serves it and padded as the plan serves it
-(OpenVINO's int8 answers move with the padded width, so each input is padded to the next multiple of 16 tokens); a model that fails its gate, or
-that cannot be made here, is left out of the bundle with the reason in `gates["nncf-int8"]`.
+(OpenVINO's int8 answers move with the padded width, so each input is padded to the next multiple of 16 tokens);
+a model that fails its gate, or that cannot be made here, is left out of the bundle with the reason in
+`gates["nncf-int8"]`.
 """
 
 from __future__ import annotations

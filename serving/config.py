@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..cli import option
 from ..errors import TuneshipError
 from .engines import RUNTIMES
-from .plan import PRECISIONS
+from .plan import PRECISIONS, check_request
 
 API_KEY_VARIABLE = "TUNESHIP_API_KEY"
 ENGINES = ("uvicorn", "ray")
@@ -70,10 +70,7 @@ class ServeConfig:
             raise TuneshipError(f"max_wait_ms must be zero or more, not {self.max_wait_ms}")
         if self.port > 65535:
             raise TuneshipError(f"port must be at most 65535, not {self.port}")
-        if self.precision not in ("auto", *PRECISIONS):
-            raise TuneshipError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.runtime not in ("auto", *RUNTIMES):
-            raise TuneshipError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        check_request(self.precision, self.runtime)
         if self.engine not in ENGINES:
             raise TuneshipError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.max_request_inputs > self.max_queue:

@@ -27,6 +27,7 @@ A cached plan's candidates are still golden-checked on load (cheap); timing is w
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import time
@@ -102,6 +103,11 @@ def cpu_facts() -> dict:
     return {"model": fields.get("model name", platform.machine()), "flags": [f for f in known if f in flags]}
 
 
+def bucket_of(bounds: list[int], length: int) -> int:
+    """The index of the first of the ascending `bounds` that `length` fits under (the last one for longer inputs)."""
+    return min(bisect.bisect_left(bounds, length), len(bounds) - 1)
+
+
 def buckets_for(max_length: int) -> list[int]:
     """The length buckets' upper bounds (tokens): powers of two from 32, and the bundle's max length."""
     return sorted({edge for edge in BUCKET_EDGES if edge < max_length} | {max_length})
@@ -146,7 +152,8 @@ class Plan:
 
     def candidate_for(self, length: int) -> str:
         """The candidate that serves inputs of `length` tokens."""
-        return self.serving[next((b for b in self.buckets if length <= b), self.buckets[-1])]
+        buckets = self.buckets
+        return self.serving[buckets[bucket_of(buckets, length)]]
 
     @property
     def label(self) -> str:
@@ -224,7 +231,7 @@ class PlannedSession:
 
     def run(self, output_names, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         width = next(iter(feed.values())).shape[-1]
-        index = next((i for i, b in enumerate(self.buckets) if width <= b), len(self.buckets) - 1)
+        index = bucket_of(self.buckets, width)
         session, fixed = self._runs[index]
         if fixed and width < self.buckets[index]:
             feed = pad_feed(feed, self.buckets[index])
@@ -249,6 +256,14 @@ def pad_feed(feed: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
     """`feed` padded with masked columns (id 0, mask 0, type 0) to `width` tokens."""
     extra = width - next(iter(feed.values())).shape[-1]
     return {name: np.pad(array, ((0, 0), (0, extra))) for name, array in feed.items()}
+
+
+def check_request(precision: str, runtime: str) -> None:
+    """`precision` and `runtime` must be auto or one this plan knows (`ServeConfig` checks with this too)."""
+    if precision not in ("auto", *PRECISIONS):
+        raise TuneshipError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if runtime not in ("auto", *RUNTIMES):
+        raise TuneshipError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, not {runtime!r}")
 
 
 def candidates_for(manifest: BundleManifest, precision: str, runtime: str, bf16: bool | None = None,
@@ -297,10 +312,10 @@ def golden_check(candidate: Candidate, found: np.ndarray, expected: np.ndarray, 
     """The verdict of `candidate`'s outputs on the golden inputs (`found`) against `expected` (see the module
     docstring for the rule); `agree(expected, found)` gives the share of matching answers and the largest difference."""
     count = len(expected)
-    matching = [agree(expected[i : i + 1], found[i : i + 1])[0] == 1.0 for i in range(count)]
-    slips = count - sum(matching)
-    agreeing = [i for i in range(count) if matching[i]]
-    difference = max((agree(expected[i : i + 1], found[i : i + 1])[1] for i in agreeing), default=0.0)
+    per_input = [agree(expected[i : i + 1], found[i : i + 1]) for i in range(count)]
+    agreeing = [difference for share, difference in per_input if share == 1.0]
+    slips = count - len(agreeing)
+    difference = max(agreeing, default=0.0)
     allowed = allowed_slips(count, min_agreement) if candidate.gated else 0
     tolerance = FP32_TOLERANCE if candidate == REFERENCE else GOLDEN_TOLERANCE
     passed = slips <= allowed and difference <= tolerance
@@ -414,10 +429,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
     the model with `plan` set (its session a `PlannedSession`)."""
     started = time.perf_counter()
     precision, runtime = precision or "auto", runtime or "auto"
-    if precision not in ("auto", *PRECISIONS):
-        raise TuneshipError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if runtime not in ("auto", *RUNTIMES):
-        raise TuneshipError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    check_request(precision, runtime)
     threads = threads or available_cores()
     buckets = buckets or buckets_for(manifest.max_length)
     batch_size = max(batch_sizes or [32])
@@ -480,10 +492,14 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
     if plan is not None:  # a cached plan: check what it serves with against the stored outputs, or plan again
         serving = [by_name.get(name) for name in dict.fromkeys(plan.serving.values())]
         if None not in serving:
+            spin = spinning and all(c.runtime == "onnxruntime" for c in serving)  # opened as they will serve
             found = check(serving, expected)
             if all(v["passed"] for v in found.values()):
                 plan.notes, plan.seconds = notes, time.perf_counter() - started
-                return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, spinning and not spin)
+                return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, threads, respin=False)
+            loaded.clear()  # planning again: every candidate opened alike
+            raw.clear()
+            spin = spinning and not any(c.runtime == "openvino" for c in allowed)
         notes.append("the cached plan's candidates do not all pass their checks here; planning again")
         plan = None
 
@@ -525,7 +541,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
     plan = Plan(serving, verdicts, requested, notes=notes, seconds=time.perf_counter() - started)
     if cache:
         write_cached(folder, key, plan)
-    return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, spinning and not spin)
+    return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, threads, respin=spinning and not spin)
 
 
 def min_agreement(manifest: BundleManifest, candidate: Candidate) -> float:
@@ -533,7 +549,7 @@ def min_agreement(manifest: BundleManifest, candidate: Candidate) -> float:
 
 
 def _finish(folder: Path, manifest: BundleManifest, plan: Plan, loaded: dict, raw: dict, load, by_name: dict,
-            granule: int | None, respin: bool = False):
+            granule: int | None, threads: int, respin: bool = False):
     """The model of the plan's first bucket, its session replaced by the plan's sessions; unused models released.
     `respin`: the sessions were opened without spinning threads for the plan; a plan served by onnxruntime alone
     gets them back with spinning."""
@@ -544,8 +560,7 @@ def _finish(folder: Path, manifest: BundleManifest, plan: Plan, loaded: dict, ra
             del loaded[name], raw[name]
     if respin and all(by_name[name].runtime == "onnxruntime" for name in names):
         for name in names:
-            raw[name] = create_session(folder / manifest.model_file(by_name[name].model), raw[name].get_session_options()
-                                       .intra_op_num_threads, spinning=True)
+            raw[name] = create_session(folder / manifest.model_file(by_name[name].model), threads, spinning=True)
     model = models[names[0]]
     model.session = PlannedSession(plan, {name: raw[name] for name in names}, granule)
     model.plan = plan
