@@ -108,10 +108,11 @@ def markdown(result) -> str:
 
 def winners(result, shapes: list[tuple[int, int]], cell: dict) -> list[str]:
     """Per shape: the fastest backend end to end and model only and, where bundle-default ran, the candidate its
-    plan serves that length with and its throughput as a share of the fastest other backend's."""
+    plan serves that length with and its speed as a share of the fastest other backend's. Fastest means the lowest
+    median latency, as for the speed-ups: a median is not moved by the few calls a busy machine slows down."""
     plan = result.backends.get("bundle-default", {}).get("plan")
     others = [name for name in result.backends if name != "bundle-default"]
-    header = "| shape | fastest end to end | fastest model only |"
+    header = "| shape | fastest end to end (median ms per call) | fastest model only |"
     if plan:
         header += " bundle-default serves with | bundle-default / fastest other, end to end | model only |"
     lines = ["", "### Fastest backend per shape", "", header, "|---" * (header.count("|") - 1) + "|"]
@@ -119,13 +120,14 @@ def winners(result, shapes: list[tuple[int, int]], cell: dict) -> list[str]:
         row = f"| {s} tok x {b} |"
         best = {}
         for prefix in ("", "model_"):
-            best[prefix] = max(others, key=lambda name: cell[name, s, b][prefix + "throughput"])
-            row += f" {best[prefix]} ({cell[best[prefix], s, b][prefix + 'throughput']:.0f}/s) |"
+            best[prefix] = min(others, key=lambda name: cell[name, s, b][prefix + "latency_p50_ms"])
+            row += f" {best[prefix]} ({cell[best[prefix], s, b][prefix + 'latency_p50_ms']:.1f} ms) |"
         if plan:
             bounds = sorted(map(int, plan))
             row += f" {plan[str(bounds[bucket_of(bounds, s)])]} |"
             for prefix in ("", "model_"):
-                ratio = cell["bundle-default", s, b][prefix + "throughput"] / cell[best[prefix], s, b][prefix + "throughput"]
+                median = prefix + "latency_p50_ms"
+                ratio = cell[best[prefix], s, b][median] / cell["bundle-default", s, b][median]
                 row += f" {ratio:.2f}x |"
         lines.append(row)
     return lines
