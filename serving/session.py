@@ -21,14 +21,20 @@ def available_cores() -> int:
 DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
-def create_session(model_file: str | Path | bytes, threads: int | None = None, spinning: bool = True):
+SPINNING = (True, False, "run")
+
+
+def create_session(model_file: str | Path | bytes, threads: int | None = None, spinning: bool | str = True):
     """An onnxruntime CPU session tuned for latency: all graph optimizations (but one), `threads` intra-op threads.
 
     `model_file` is an ONNX file, or a serialized model (`ModelProto.SerializeToString()`).
 
-    `spinning=False` stops idle worker threads from busy-waiting, which a server needs so that the
-    threads leave the CPU to the HTTP event loop between runs.
+    `spinning`: True lets idle worker threads busy-wait for the next run (fastest back to back); False stops
+    them from ever busy-waiting; "run" lets them spin within a run and stops them as soon as it returns, so
+    that they leave the CPU to an HTTP event loop or to another runtime's threads between runs.
     """
+    if spinning not in SPINNING:
+        raise TuneshipError(f"spinning must be True, False or 'run', not {spinning!r}")
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -36,8 +42,10 @@ def create_session(model_file: str | Path | bytes, threads: int | None = None, s
     options.intra_op_num_threads = threads or available_cores()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if not spinning:
+    if spinning is False:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    elif spinning == "run":
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     try:
         source = model_file if isinstance(model_file, bytes) else str(model_file)
         return ort.InferenceSession(
