@@ -18,10 +18,10 @@ from typing import Any, Sequence
 
 
 from .. import tasks
+from ..bundle import NNCF_MODEL, BundleManifest
 from ..checkpoint import checkpoint_task, checkpoint_weights
 from ..errors import TuneshipError
 from ..serving.engines import open_session, runtime_versions
-from ..serving.manifest import NNCF_MODEL, BundleManifest
 
 OPENVINO_BACKENDS = ("openvino-fp32", "openvino-bf16", "openvino-int8")  # openvino-int8: the bundle's NNCF model
 

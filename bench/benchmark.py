@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import tasks
+from ..bundle import NNCF_MODEL, BundleManifest
 from ..checkpoint import checkpoint_weights
 from ..errors import MissingDependencyError, TuneshipError
 from ..log import get_logger
-from ..serving.manifest import NNCF_MODEL, BundleManifest
 from ..serving.engines import openvino_has_bf16, openvino_missing
 from .backends import OPENVINO_BACKENDS
 from .config import BACKENDS, BASELINE, BenchConfig

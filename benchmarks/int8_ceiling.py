@@ -142,7 +142,7 @@ def _runner(part: str, checkpoint: str, bundle: Path, threads: int):
             return call
         return pytorch
     if part == "int8 model":
-        from tuneship.serving.manifest import BundleManifest
+        from tuneship.bundle import BundleManifest
 
         session = _session(bundle / BundleManifest.load(bundle).model_file("int8"), threads)
     elif part == "int8 GEMMs":

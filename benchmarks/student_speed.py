@@ -23,7 +23,7 @@ from pathlib import Path
 from tuneship.bench.backends import load_backend
 from tuneship.bench.classification import make_inputs, read_rows, score
 from tuneship.bench.inputs import words_of
-from tuneship.serving.manifest import BundleManifest
+from tuneship.bundle import BundleManifest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serving_speed import cpu_name  # noqa: E402

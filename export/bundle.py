@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from ..bundle import EXAMPLES_FILE, NNCF_MODEL
 from ..files import files_digest
-from ..serving.manifest import EXAMPLES_FILE, NNCF_MODEL
 
 SOURCE_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json")
 CARD_FILE = "README.md"

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..bundle import BundleManifest
 from ..checkpoint import CALIBRATION_FILE, VALIDATION_FILE
 from ..data.classification import LabelledRows, load_texts, read_labelled, softmax
 from ..encoding import TextEncoder
@@ -16,7 +17,6 @@ from ..errors import TuneshipError, require
 from ..log import get_logger
 from ..metrics.classification import classification_metrics
 from ..serving.classification import Predictor, Settings, golden_outputs
-from ..serving.manifest import BundleManifest
 from ..serving.session import create_session
 from ..tasks import CLASSIFICATION
 from .bundle import int8_gate_line, write_examples, write_golden

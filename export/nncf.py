@@ -18,10 +18,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..bundle import NNCF_MODEL, BundleManifest  # NNCF_MODEL: its key in `models` and `gates`
 from ..errors import TuneshipError
 from ..log import get_logger
 from ..serving.engines import open_session, openvino_missing
-from ..serving.manifest import NNCF_MODEL, BundleManifest  # NNCF_MODEL: its key in `models` and `gates`
 from ..serving.plan import PAD_GRANULE, buckets_for, served_alone
 from .bundle import file_info
 from .conversion import ONNX_FILE

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bundle import BundleManifest
 from ..checkpoint import VALIDATION_FILE
 from ..data.question_answering import QAExample, read_qa_examples
 from ..encoding import pad_encodings
 from ..errors import TuneshipError, require
 from ..metrics.question_answering import squad_score
-from ..serving.manifest import BundleManifest
 from ..serving.question_answering import QuestionAnswerer, Settings, golden_outputs
 from ..serving.session import create_session
 from ..spans import windows_of

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
+from ..bundle import BundleManifest
 from ..checkpoint import checkpoint_weights
 from ..errors import TuneshipError
 from ..files import write_directory_atomically
 from ..log import get_logger
-from ..serving.manifest import BundleManifest
 from .bundle import checkpoint_digest, file_info, write_card
 from .config import ExportConfig
 from .conversion import ONNX_FILE, export_onnx, optimize_onnx

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bundle import BundleManifest
 from ..checkpoint import VALIDATION_FILE
 from ..data.summarization import read_summaries
 from ..errors import TuneshipError
 from ..log import get_logger
 from ..serving.generation import DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, GenerationSettings
-from ..serving.manifest import BundleManifest
 from ..serving.summarization import Settings, Summarizer
 from ..tasks import SUMMARIZATION
 from .bundle import file_info, write_examples

@@ -15,9 +15,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..bundle import MANIFEST_FILE
 from ..checkpoint import WEIGHT_FILES
 from ..errors import TuneshipError, require
-from ..serving.manifest import MANIFEST_FILE
 from .cards import card_license, with_license
 
 # What each kind of folder must hold (one of).

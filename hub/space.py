@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 
 from .. import tasks
+from ..bundle import BundleManifest
 from ..errors import TuneshipError
 from ..files import write_directory_atomically
-from ..serving.manifest import BundleManifest
 from .cards import card_license
 
 # What app.py imports at run time, as distributions to pin at the versions this tuneship runs with.

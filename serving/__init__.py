@@ -6,7 +6,7 @@ FastAPI, uvicorn) serves them over HTTP.
 """
 
 from .classification import Predictor
-from .manifest import MANIFEST_FILE, BundleManifest
+from ..bundle import MANIFEST_FILE, BundleManifest
 from .offline import evaluate, predict_file
 from .session import create_session
 

@@ -7,19 +7,19 @@ trainer's `TorchClassifier` (checkpoint), so a bundle is scored exactly as its c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 
+from ..bundle import BundleManifest, ManifestError, TaskSettings
 from ..data.classification import softmax, to_predictions
 from ..data.columns import ColumnMapping, label_text
 from ..data.records import Record, field_value
 from ..encoding import TextEncoder
 from ..errors import DataError
 from ..tasks import CLASSIFICATION
-from .manifest import BundleManifest, ManifestError
 from .plan import Plan, make_plan
 
 
@@ -27,8 +27,10 @@ TRUNCATIONS = ("longest_first", "only_first", "only_second")
 
 
 @dataclass
-class Settings:
+class Settings(TaskSettings):
     """The classification part of a manifest: the training data's columns, the labels, and pair truncation."""
+
+    task: ClassVar[str] = CLASSIFICATION
 
     text_column: str
     text_pair_column: str | None
@@ -45,30 +47,20 @@ class Settings:
     def input_columns(self) -> list[str]:
         return [c for c in (self.text_column, self.text_pair_column) if c]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "tuneship.json") -> "Settings":
-        """Read and check the manifest's `settings`; errors name `where` and the field."""
-        try:
-            settings = cls(**values)
-        except TypeError as error:
-            raise ManifestError(f"{where}: field 'settings' does not fit a {CLASSIFICATION} bundle ({error})") from None
-        labels = settings.labels
+    def check(self, where: str) -> None:
+        labels = self.labels
         if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(label, str) for label in labels):
             raise ManifestError(f"{where}: field 'settings.labels' must be a list of at least two label names, "
                                 f"not {labels!r}")
         if len(set(labels)) != len(labels):
             raise ManifestError(f"{where}: field 'settings.labels' names a label twice: {labels!r}")
         for name in ("text_column", "label_column"):
-            if not isinstance(getattr(settings, name), str) or not getattr(settings, name):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ManifestError(f"{where}: field 'settings.{name}' must be a column name")
-        if settings.truncation not in TRUNCATIONS:
+        if self.truncation not in TRUNCATIONS:
             raise ManifestError(f"{where}: field 'settings.truncation' must be one of {', '.join(TRUNCATIONS)}")
-        if settings.positive_label is not None and settings.positive_label not in labels:
-            raise ManifestError(f"{where}: field 'settings.positive_label' {settings.positive_label!r} is not a label")
-        return settings
+        if self.positive_label is not None and self.positive_label not in labels:
+            raise ManifestError(f"{where}: field 'settings.positive_label' {self.positive_label!r} is not a label")
 
 
 class Predictor:

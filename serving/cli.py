@@ -23,7 +23,7 @@ from .plan import PRECISIONS
 
 def _task(args: argparse.Namespace) -> tasks.Task:
     if args.bundle:
-        from .manifest import BundleManifest
+        from ..bundle import BundleManifest
 
         return tasks.get(BundleManifest.load(args.bundle).task)
     from ..checkpoint import checkpoint_task  # reads config.json, imports no torch

@@ -37,11 +37,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..bundle import NNCF_MODEL, BundleManifest
 from ..errors import TuneshipError
 from ..files import files_digest
 from ..log import get_logger
 from .engines import RUNTIMES, open_session, openvino_has_bf16, openvino_missing, runtime_versions
-from .manifest import NNCF_MODEL, BundleManifest
 from .session import available_cores, check_inputs, create_session
 
 logger = get_logger(__name__)

@@ -7,24 +7,27 @@ The file functions take any answerer with `answer_examples` (a bundle's `Questio
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
+from ..bundle import BundleManifest, ManifestError, TaskSettings
 from ..data.question_answering import QAExample, read_qa_examples
 from ..data.records import Record, field_value
 from ..encoding import TOKENIZER_FILE
 from ..metrics.question_answering import squad_score
 from ..spans import SpanAnswerer
 from ..tasks import QUESTION_ANSWERING
-from .manifest import BundleManifest, ManifestError
 from .plan import Plan, make_plan
 
 
 @dataclass
-class Settings:
+class Settings(TaskSettings):
     """The question-answering part of a manifest: the input columns, and how contexts are windowed and answered."""
+
+    task: ClassVar[str] = QUESTION_ANSWERING
 
     doc_stride: int
     max_answer_length: int
@@ -36,20 +39,11 @@ class Settings:
     def input_columns(self) -> list[str]:
         return [self.question_column, self.context_column]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "tuneship.json") -> "Settings":
-        try:
-            settings = cls(**values)
-        except TypeError as error:
-            raise ManifestError(f"{where}: field 'settings' does not fit a {QUESTION_ANSWERING} bundle ({error})") from None
+    def check(self, where: str) -> None:
         for name in ("doc_stride", "max_answer_length", "n_best"):
-            value = getattr(settings, name)
+            value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ManifestError(f"{where}: field 'settings.{name}' must be a positive whole number, not {value!r}")
-        return settings
 
 
 class QuestionAnswerer(SpanAnswerer):

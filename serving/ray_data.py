@@ -17,11 +17,11 @@ import glob
 from pathlib import Path
 
 from .. import tasks
+from ..bundle import BundleManifest
 from ..data.records import READ_FORMATS, Record, RecordReader, field_value
 from ..errors import DataError, TuneshipError, require
 from ..files import write_directory_atomically
 from ..log import get_logger
-from .manifest import BundleManifest
 
 logger = get_logger(__name__)
 ROW, FILE, ERROR = "__tuneship_row", "__tuneship_file", "__tuneship_error"

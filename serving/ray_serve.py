@@ -26,7 +26,7 @@ def build_app(config: ServeConfig, replicas: int = 1, autoscale: tuple[int, int]
     """The Ray Serve application for `config.bundle`: `replicas` replicas, or autoscaling between `autoscale`'s
     bounds; each replica reserves `config.threads` (default 1) CPUs for its onnxruntime threads."""
     serve = require("ray.serve", "ray")
-    from .manifest import BundleManifest
+    from ..bundle import BundleManifest
 
     BundleManifest.load(config.bundle)  # a clear error here, not in every replica
     threads = config.threads or 1

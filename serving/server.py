@@ -6,10 +6,10 @@ import dataclasses
 import json
 import os
 
+from ..bundle import BundleManifest
 from ..errors import TuneshipError, require
 from ..log import get_logger
 from .config import ServeConfig
-from .manifest import BundleManifest
 from .session import available_cores
 
 logger = get_logger(__name__)

@@ -7,16 +7,16 @@ The file functions take any summarizer with `summaries(documents)` (a bundle's `
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
+from ..bundle import BundleManifest, ManifestError, TaskSettings
 from ..data.records import Record, field_value
 from ..encoding import TOKENIZER_FILE, TextEncoder
 from ..errors import TuneshipError
 from ..tasks import SUMMARIZATION
 from .generation import DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, GenerationSettings, Seq2SeqGenerator
-from .manifest import BundleManifest, ManifestError
 from .plan import REFERENCE, Plan, fixed_plan
 from .session import create_session
 
@@ -24,9 +24,11 @@ GRAPH_FILES = (ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE)
 
 
 @dataclass
-class Settings:
+class Settings(TaskSettings):
     """The summarization part of a manifest: the document (and reference summary) columns, and the generation
     settings (`generation_config.json` of the checkpoint)."""
+
+    task: ClassVar[str] = SUMMARIZATION
 
     document_column: str
     generation: dict
@@ -36,17 +38,12 @@ class Settings:
     def input_columns(self) -> list[str]:
         return [self.document_column]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "tuneship.json") -> "Settings":
+    def check(self, where: str) -> None:
         try:
-            settings = cls(**values)
-            GenerationSettings.from_dict(settings.generation)
+            GenerationSettings.from_dict(self.generation)
         except (TypeError, AttributeError) as error:
-            raise ManifestError(f"{where}: field 'settings' does not fit a {SUMMARIZATION} bundle ({error})") from None
-        return settings
+            raise ManifestError(f"{where}: field 'settings.generation' does not fit a {SUMMARIZATION} bundle "
+                                f"({error})") from None
 
 
 class Summarizer:

@@ -23,7 +23,7 @@ def create_app(model, config: ServeConfig, api_key: str | None = None) -> FastAP
 
 def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
     """Load `config.bundle` (without spinning threads, which would starve the event loop) and build its app."""
-    from ..manifest import BundleManifest
+    from ...bundle import BundleManifest
 
     task = tasks.get(BundleManifest.load(config.bundle).task)
     task.check("serve")

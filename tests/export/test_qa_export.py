@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tuneship.serving.question_answering import QuestionAnswerer
-from tuneship.serving.manifest import BundleManifest
+from tuneship.bundle import BundleManifest
 from tuneship.data.question_answering import read_qa_examples
 from tuneship.trainer.question_answering import TorchQuestionAnswerer
 

@@ -1,8 +1,9 @@
-"""The bundle manifest `tuneship.json`: a common part every task has, and the task's own part (`settings`).
+"""The bundle format (what `tuneship export` writes and every other stage reads, beside the checkpoint format of
+`checkpoint.py`): the manifest `tuneship.json`, a common part every task has, and the task's own part (`settings`).
 
 The common part says what the bundle is (task, max length, the graphs' inputs, the models per precision,
 the gates, where it came from); `settings` is the task's part, read and checked by the task's
-`Settings` (`serving/<task>.py`): columns and labels for classification, windows for question
+`Settings` (a `TaskSettings` in `serving/<task>.py`): columns and labels for classification, windows for question
 answering, generation for summarization. A manifest is checked when loaded: one clear error names the
 file and the field, before any model is loaded.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
-from ..errors import TuneshipError
-from ..tasks import TASK_NAMES
+from .errors import TuneshipError
+from .tasks import TASK_NAMES
 
 MANIFEST_FILE = "tuneship.json"
 EXAMPLES_FILE = "examples.jsonl"  # a few validation inputs saved by `tuneship export`, for demos
@@ -25,6 +27,33 @@ MODELS = ("fp32", "int8", NNCF_MODEL)
 
 class ManifestError(TuneshipError):
     """A manifest that is missing, unreadable or does not describe a usable bundle."""
+
+
+T = TypeVar("T", bound="TaskSettings")
+
+
+@dataclass
+class TaskSettings:
+    """A task's part of the manifest (its `settings`): each task's serving module subclasses it as a dataclass with
+    its fields, names its `task`, and checks what the field types do not in `check`."""
+
+    task: ClassVar[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[T], values: dict, where: str = MANIFEST_FILE) -> T:
+        """Read and check the manifest's `settings`; errors name `where` and the field."""
+        try:
+            settings = cls(**values)
+        except TypeError as error:
+            raise ManifestError(f"{where}: field 'settings' does not fit a {cls.task} bundle ({error})") from None
+        settings.check(where)
+        return settings
+
+    def check(self, where: str) -> None:
+        """Raise a `ManifestError` naming `where` and the field where a value cannot serve."""
 
 
 @dataclass
@@ -75,7 +104,7 @@ class BundleManifest:
         return values
 
     def save(self, folder: str | Path) -> Path:
-        from ..files import write_json
+        from .files import write_json
 
         return write_json(Path(folder) / MANIFEST_FILE, self.to_dict())
 
