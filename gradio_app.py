@@ -57,11 +57,13 @@ class DemoModels:
     @classmethod
     def load(cls, bundle: str | Path, checkpoint: str | Path | None = None, threads: int | None = None) -> "DemoModels":
         manifest = BundleManifest.load(bundle, tasks.CLASSIFICATION)
-        planned = Predictor.from_bundle(bundle, "auto", threads)  # the plan: what serve would serve on this CPU
+        # the plan: what serve would serve on this CPU
+        planned = Predictor.from_bundle(bundle, "auto", threads, manifest=manifest)
         models = {f"ONNX plan ({planned.plan.label})": planned}
         for precision in ("fp32", "int8"):  # each of onnxruntime's models on its own, to compare with
             if precision in manifest.models:
-                models[f"ONNX {precision}"] = Predictor.from_bundle(bundle, precision, threads, runtime="onnxruntime")
+                models[f"ONNX {precision}"] = Predictor.from_bundle(bundle, precision, threads, runtime="onnxruntime",
+                                                                       manifest=manifest)
         if checkpoint:
             models["PyTorch fp32"] = tasks.get(tasks.CLASSIFICATION).stage("trainer").from_checkpoint(checkpoint)
         return cls(Path(bundle), manifest, models, next(iter(models)))

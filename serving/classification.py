@@ -80,7 +80,7 @@ class Predictor:
         self.session = session
         self.encoder = encoder
         self.manifest = manifest
-        self.settings = Settings.from_dict(manifest.settings, manifest.location)
+        self.settings = manifest.task_settings(Settings)
         self.precision = precision
         self.label_names = list(self.settings.labels)
         self.input_names = [i.name for i in session.get_inputs()]
@@ -93,17 +93,19 @@ class Predictor:
     def from_bundle(
         cls, path: str | Path, precision: str | None = "auto", threads: int | None = None, spinning: bool = True,
         runtime: str | None = "auto", batch_size: int = 32, plan_cache: bool = True,
+        manifest: BundleManifest | None = None,
     ) -> "Predictor":
         """Load `path` (a folder written by `tuneship export`) served by its plan on this CPU (see `serving.plan`):
         per input length, the fastest of onnxruntime fp32/int8 and OpenVINO int8/bf16/fp32 that passes its check.
         `precision` (fp32, int8, bf16) and `runtime` (onnxruntime, openvino) narrow the choice; both force one.
         `batch_size` is the batch the caller forms (the plan times a full batch too).
 
-        `threads` defaults to the cores available to the process; see `create_session` for `spinning`.
+        `threads` defaults to the cores available to the process; see `create_session` for `spinning`. `manifest`:
+        the bundle's, where the caller has read it already.
         """
         path = Path(path)
-        manifest = BundleManifest.load(path, CLASSIFICATION)
-        settings = Settings.from_dict(manifest.settings, manifest.location)
+        manifest = BundleManifest.load(path, CLASSIFICATION, loaded=manifest)
+        settings = manifest.task_settings(Settings)
         encoder = TextEncoder.from_file(path, manifest.max_length, settings.truncation)
         return make_plan(path, manifest, precision, runtime, threads, spinning,
                          lambda session, name: cls(session, encoder, manifest, name), golden_outputs, golden_agreement,

@@ -21,27 +21,26 @@ from .engines import RUNTIMES
 from .plan import PRECISIONS
 
 
-def _task(args: argparse.Namespace) -> tasks.Task:
-    if args.bundle:
-        from ..bundle import BundleManifest
-
-        return tasks.get(BundleManifest.load(args.bundle).task)
-    from ..checkpoint import checkpoint_task  # reads config.json, imports no torch
-
-    return tasks.get(checkpoint_task(args.model))
-
-
-def load_model(args: argparse.Namespace, task: tasks.Task):
-    """The task's model of `--bundle` (its serving class, no torch) or of `--model` (the trainer's PyTorch class)."""
+def load_model(args: argparse.Namespace) -> tuple[tasks.Task, object]:
+    """The task and its model of `--bundle` (its serving class, no torch; the manifest read once) or of `--model`
+    (the trainer's PyTorch class)."""
     if not args.bundle and (args.precision or args.threads or args.runtime):
         raise TuneshipError("--precision, --runtime and --threads apply to --bundle only")
     if args.bundle:
+        from ..bundle import BundleManifest
+
+        manifest = BundleManifest.load(args.bundle)
+        task = tasks.get(manifest.task)
         model = task.stage("serving").from_bundle(args.bundle, args.precision or "auto", args.threads,
-                                                  runtime=args.runtime or "auto", batch_size=args.batch_size)
+                                                  runtime=args.runtime or "auto", batch_size=args.batch_size,
+                                                  manifest=manifest)
         for line in model.plan.describe():  # standard error: standard output is the prediction's JSON
             print(line, file=sys.stderr)
-        return model
-    return task.stage("trainer").from_checkpoint(args.model)
+        return task, model
+    from ..checkpoint import checkpoint_task  # reads config.json, imports no torch
+
+    task = tasks.get(checkpoint_task(args.model))
+    return task, task.stage("trainer").from_checkpoint(args.model)
 
 
 def _model_id(args: argparse.Namespace) -> str:
@@ -65,8 +64,7 @@ def run_predict(args: argparse.Namespace) -> int:
         raise TuneshipError("--input needs --output (a .csv, .tsv or .jsonl file to write)")
     if args.engine == "ray":
         return _predict_on_ray(args)
-    task = _task(args)
-    model = load_model(args, task)
+    task, model = load_model(args)
     if args.text is not None:
         for flag, value in (("--text", args.text), ("--text-pair", args.text_pair)):
             if value is not None:
@@ -96,7 +94,7 @@ def _predict_on_ray(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from .offline import evaluate
 
-    metrics = evaluate(load_model(args, _task(args)), args.data, batch_size=args.batch_size)
+    metrics = evaluate(load_model(args)[1], args.data, batch_size=args.batch_size)
     print_json(metrics)
     if args.output:
         write_json(args.output, metrics)

@@ -63,7 +63,7 @@ class QuestionAnswerer(SpanAnswerer):
         self.tokenizer = tokenizer
         self.manifest = manifest
         self.precision = precision
-        settings = Settings.from_dict(manifest.settings, manifest.location)
+        settings = manifest.task_settings(Settings)
         self.settings = {"max_length": manifest.max_length, **settings.to_dict()}
         pad_id = tokenizer.token_to_id("[PAD]")
         self.pad_id = 0 if pad_id is None else pad_id
@@ -72,15 +72,15 @@ class QuestionAnswerer(SpanAnswerer):
     @classmethod
     def from_bundle(cls, path: str | Path, precision: str | None = "auto", threads: int | None = None,
                     spinning: bool = True, runtime: str | None = "auto", batch_size: int = 32,
-                    plan_cache: bool = True) -> "QuestionAnswerer":
+                    plan_cache: bool = True, manifest: BundleManifest | None = None) -> "QuestionAnswerer":
         """Load `path` served by its plan on this CPU (see `serving.plan`): windows are padded to the longest in a
         batch, so one candidate serves every length (a fixed-width one pads every window to max length).
         `precision` and `runtime` narrow the choice."""
         from tokenizers import Tokenizer
 
         path = Path(path)
-        manifest = BundleManifest.load(path, QUESTION_ANSWERING)
-        Settings.from_dict(manifest.settings, manifest.location)
+        manifest = BundleManifest.load(path, QUESTION_ANSWERING, loaded=manifest)
+        manifest.task_settings(Settings)
         tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
         return make_plan(path, manifest, precision, runtime, threads, spinning,
                          lambda session, name: cls(session, tokenizer, manifest, name), golden_outputs, golden_agreement,

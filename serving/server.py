@@ -35,7 +35,7 @@ def serve(config: ServeConfig) -> None:
     logger.info(f"serving {config.bundle} ({manifest.task}) on http://{config.host}:{config.port} with "
                 f"{config.workers} worker(s) x {threads} thread(s); API docs at /docs")
     if config.workers == 1:
-        uvicorn.run(load_app(config, threads), **options)  # the model is loaded (and checked) before the port opens
+        uvicorn.run(load_app(config, threads, manifest), **options)  # the model is loaded (and checked) before the port opens
         return
     os.environ[WORKER_CONFIG_VARIABLE] = json.dumps({**dataclasses.asdict(config), "threads": threads})
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers, **options)

@@ -64,16 +64,16 @@ class Summarizer:
         self.encoder = encoder
         self.manifest = manifest
         self.precision = precision
-        self.document_column = Settings.from_dict(manifest.settings, manifest.location).document_column
+        self.document_column = manifest.task_settings(Settings).document_column
 
     @classmethod
     def from_bundle(cls, path: str | Path, precision: str | None = "auto", threads: int | None = None,
                     spinning: bool = True, runtime: str | None = "auto", batch_size: int = 32,
-                    plan_cache: bool = True) -> "Summarizer":
+                    plan_cache: bool = True, manifest: BundleManifest | None = None) -> "Summarizer":
         """Load `path`; summarization bundles are fp32 graphs on onnxruntime, so "auto" is that (nothing to plan:
         `batch_size` and `plan_cache` are accepted for the same call as the other tasks)."""
         path = Path(path)
-        manifest = BundleManifest.load(path, SUMMARIZATION)
+        manifest = BundleManifest.load(path, SUMMARIZATION, loaded=manifest)
         plan = fixed_plan(manifest, REFERENCE, "summarization bundles hold fp32 graphs only (no int8 or NNCF model: "
                           "the export gates none for generation), run on onnxruntime with a KV cache", precision, runtime)
         summarizer = cls.from_folder(path, manifest, "fp32", threads, spinning)
@@ -85,7 +85,7 @@ class Summarizer:
                     spinning: bool = True) -> "Summarizer":
         """The graphs in `path` as `manifest` describes them (the export checks a bundle with this before its
         manifest is written)."""
-        task_settings = Settings.from_dict(manifest.settings, manifest.location)
+        task_settings = manifest.task_settings(Settings)
         files = manifest.model_files(precision)
         if sorted(files) != sorted(GRAPH_FILES):
             raise ManifestError(f"{manifest.location}: field 'models' must name the graphs {', '.join(GRAPH_FILES)}, "

@@ -77,6 +77,13 @@ class BundleManifest:
     versions: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     location: str = field(default=MANIFEST_FILE, repr=False, compare=False)  # where it was read from, for errors
+    _task_settings: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def task_settings(self, cls: type[T]) -> T:
+        """`settings` read and checked by the task's `cls` (a `TaskSettings`) once; later calls return the same."""
+        if cls not in self._task_settings:
+            self._task_settings[cls] = cls.from_dict(self.settings, self.location)
+        return self._task_settings[cls]
 
     def resolve_precision(self, precision: str | None) -> str:
         """`precision`, or the bundle's default, checked against what the bundle has."""
@@ -100,7 +107,7 @@ class BundleManifest:
 
     def to_dict(self) -> dict:
         values = asdict(self)
-        del values["location"]
+        del values["location"], values["_task_settings"]
         return values
 
     def save(self, folder: str | Path) -> Path:
@@ -117,9 +124,17 @@ class BundleManifest:
         return [[str(row.get(c, "")) for c in columns] for row in rows]
 
     @classmethod
-    def load(cls, folder: str | Path, task: str | None = None) -> "BundleManifest":
-        """Read and check `folder/tuneship.json`; with `task`, the bundle must be for that task."""
-        path = Path(folder) / MANIFEST_FILE
+    def load(cls, folder: str | Path, task: str | None = None, loaded: "BundleManifest | None" = None) -> "BundleManifest":
+        """Read and check `folder/tuneship.json`; with `task`, the bundle must be for that task. A caller that has
+        read it already passes it as `loaded` (the serve path reads a bundle's manifest once)."""
+        manifest = loaded if loaded is not None else cls._read(Path(folder))
+        if task is not None and manifest.task != task:
+            raise ManifestError(f"{manifest.location}: field 'task' is {manifest.task!r}; this needs a {task} bundle")
+        return manifest
+
+    @classmethod
+    def _read(cls, folder: Path) -> "BundleManifest":
+        path = folder / MANIFEST_FILE
         if not path.is_file():
             raise ManifestError(f"{folder}: not a tuneship bundle (no {MANIFEST_FILE}); make one with `tuneship export`")
         try:
@@ -132,15 +147,13 @@ class BundleManifest:
         if version != FORMAT_VERSION:
             raise ManifestError(f"{path}: field 'format_version' is {version!r}; this tuneship reads version "
                                 f"{FORMAT_VERSION}: export the checkpoint again with this tuneship")
-        known = {f.name: f for f in fields(cls)}
+        known = {f.name: f for f in fields(cls) if f.init and f.name != "location"}
         required = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
         missing = [name for name in required if name not in values]
         if missing:
             raise ManifestError(f"{path}: field {missing[0]!r} is missing")
-        manifest = cls(**{k: v for k, v in values.items() if k in known and k != "location"}, location=str(path))
-        manifest.check(path, Path(folder))
-        if task is not None and manifest.task != task:
-            raise ManifestError(f"{path}: field 'task' is {manifest.task!r}; this needs a {task} bundle")
+        manifest = cls(**{k: v for k, v in values.items() if k in known}, location=str(path))
+        manifest.check(path, folder)
         return manifest
 
     def check(self, path: Path, folder: Path) -> None:

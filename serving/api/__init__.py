@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ... import tasks
+from ...bundle import BundleManifest
 from ...log import get_logger
 from ..config import ServeConfig
 
@@ -21,14 +22,15 @@ def create_app(model, config: ServeConfig, api_key: str | None = None) -> FastAP
     return tasks.get(model.task).stage("serving.api").create_app(model, config, api_key)
 
 
-def load_app(config: ServeConfig, threads: int | None = None) -> FastAPI:
-    """Load `config.bundle` (without spinning threads, which would starve the event loop) and build its app."""
-    from ...bundle import BundleManifest
-
-    task = tasks.get(BundleManifest.load(config.bundle).task)
+def load_app(config: ServeConfig, threads: int | None = None, manifest: BundleManifest | None = None) -> FastAPI:
+    """Load `config.bundle` (without spinning threads, which would starve the event loop) and build its app.
+    `manifest`: the bundle's, where the caller has read it already."""
+    manifest = BundleManifest.load(config.bundle, loaded=manifest)
+    task = tasks.get(manifest.task)
     task.check("serve")
     model = task.stage("serving").from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False,
-                                              runtime=config.runtime, batch_size=config.max_batch_size)
+                                              runtime=config.runtime, batch_size=config.max_batch_size,
+                                              manifest=manifest)
     for line in model.plan.describe():
         logger.info(line)
     return create_app(model, config)
