@@ -82,7 +82,7 @@ def _check_inputs(config: BenchConfig) -> BundleManifest:
 
 
 def _examples(bundle: str, manifest: BundleManifest) -> list[list[str]]:
-    settings = tasks.get(manifest.task).stage("serving").Settings.from_dict(manifest.settings)
+    settings = manifest.task_settings(tasks.get(manifest.task).stage("serving").Settings)
     return manifest.examples(bundle, settings.input_columns)
 
 

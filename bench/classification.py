@@ -17,7 +17,7 @@ from .inputs import make_inputs as make_texts
 
 def serving_model(session, bundle: Path, manifest, precision: str) -> Predictor:
     """The bundle's classifier on `session` (onnxruntime's, or OpenVINO's behind the same `run` call)."""
-    settings = Settings.from_dict(manifest.settings)
+    settings = manifest.task_settings(Settings)
     return Predictor(session, TextEncoder.from_file(bundle, manifest.max_length, settings.truncation), manifest, precision)
 
 
@@ -54,12 +54,12 @@ def model_inputs(model, texts: Sequence[str], text_pairs: Sequence[str] | None) 
 
 def make_inputs(words: Sequence[str], seq_len: int, batch_size: int, bundle: Path, manifest):
     """`batch_size` inputs that each tokenize to exactly `seq_len` tokens once truncated."""
-    return make_texts(words, seq_len, batch_size, Settings.from_dict(manifest.settings).columns.is_pair)
+    return make_texts(words, seq_len, batch_size, manifest.task_settings(Settings).columns.is_pair)
 
 
 def read_rows(data: str, manifest, limit: int) -> tuple[list[str], list[str] | None, list]:
     """The first `limit` labelled rows of `data`, read with the bundle's columns and labels."""
-    settings = Settings.from_dict(manifest.settings)
+    settings = manifest.task_settings(Settings)
     label2id = {name: i for i, name in enumerate(settings.labels)}
     texts, pairs, labels = load_labelled_texts(data, settings.columns, label2id)
     return texts[:limit], None if pairs is None else pairs[:limit], list(labels)[:limit]
@@ -67,7 +67,7 @@ def read_rows(data: str, manifest, limit: int) -> tuple[list[str], list[str] | N
 
 def score(outputs: list, rows: tuple, manifest) -> dict:
     """Accuracy and F1 of predicted label ids against the rows' labels."""
-    settings = Settings.from_dict(manifest.settings)
+    settings = manifest.task_settings(Settings)
     positive = settings.labels.index(settings.positive_label) if settings.positive_label in settings.labels else None
     metrics = classification_metrics(rows[2], outputs, settings.labels, positive)
     return {"accuracy": metrics["accuracy"], "f1": metrics["f1"]}

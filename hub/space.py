@@ -56,7 +56,7 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
 
     license_name = card_license(bundle / "README.md") or "apache-2.0"
     task = tasks.get(manifest.task)
-    settings = task.stage("serving").Settings.from_dict(manifest.settings)
+    settings = manifest.task_settings(task.stage("serving").Settings)
     demo = gradio_app.DEMOS[task.module]
     labels = getattr(settings, "labels", None)
     short = f"{manifest.task}{f' ({chr(44).join(labels)})' if labels else ''} on CPU with onnxruntime"
