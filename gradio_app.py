@@ -31,18 +31,6 @@ BUNDLE_FOLDER = "bundle"  # beside app.py in a Space
 QUEUE_SIZE = 64  # requests waiting beyond this get "queue full" instead of an ever longer wait
 CONCURRENCY = 2  # requests run at once; each model call already uses every core
 OUTPUT_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv"}  # other inputs get JSON Lines predictions
-# Per task module (see `tuneship.tasks`): the main event's API name and the views, as a Space's README lists them.
-DEMOS = {
-    "classification": {"api_name": "classify", "views": [
-        "**Classify**: the prediction with every class probability, and the latency of the call.",
-        "**Compare**: the same input through each of the bundle's models, and a short benchmark.",
-        "**Batch**: upload a CSV or JSON Lines file, download the predictions."]},
-    "question_answering": {"api_name": "answer", "views": [
-        "**Answer**: a question and a context in, the answer highlighted in its context, with its score and the "
-        "latency of the call."]},
-    "summarization": {"api_name": "summarize", "views": [
-        "**Summarize**: a document in, its summary out, greedy or with beams, with the latency of the call."]},
-}
 
 
 @dataclass
@@ -188,7 +176,8 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             button = gr.Button("Classify", variant="primary")
             label = gr.Label(num_top_classes=len(labels), label="Prediction")
             note = gr.Markdown(elem_id="latency")
-            button.click(classify, read_inputs(text_box, pair_box), [label, note], api_name="classify")
+            button.click(classify, read_inputs(text_box, pair_box), [label, note],
+                         api_name=tasks.get(tasks.CLASSIFICATION).demo.api_name)
             if models.examples():
                 gr.Examples(models.examples(), read_inputs(text_box, pair_box))
         with gr.Tab("Compare"):
@@ -239,7 +228,8 @@ def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
         button = gr.Button("Answer", variant="primary")
         highlighted = gr.HighlightedText(label="Answer in its context", combine_adjacent=False)
         note = gr.Markdown(elem_id="latency")
-        button.click(answer, [question, context], [highlighted, note], api_name="answer")
+        button.click(answer, [question, context], [highlighted, note],
+                     api_name=tasks.get(tasks.QUESTION_ANSWERING).demo.api_name)
         if examples:
             gr.Examples(examples, [question, context])
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
@@ -272,7 +262,8 @@ def build_summary_demo(summarizer, bundle: Path) -> gr.Blocks:
         button = gr.Button("Summarize", variant="primary")
         summary = gr.Textbox(label="Summary", lines=3, elem_id="summary")
         note = gr.Markdown(elem_id="latency")
-        button.click(summarize, [document, beams], [summary, note], api_name="summarize")
+        button.click(summarize, [document, beams], [summary, note],
+                     api_name=tasks.get(tasks.SUMMARIZATION).demo.api_name)
         if examples:
             gr.Examples(examples, [document])
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)

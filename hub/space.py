@@ -52,15 +52,14 @@ def requirements() -> str:
 def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
     """The Space README: YAML header (sdk, app_file, title, license), then what the demo does."""
     import gradio
-    import gradio_app
 
     license_name = card_license(bundle / "README.md") or "apache-2.0"
     task = tasks.get(manifest.task)
     settings = manifest.task_settings(task.stage("serving").Settings)
-    demo = gradio_app.DEMOS[task.module]
+    demo = task.demo
     labels = getattr(settings, "labels", None)
     short = f"{manifest.task}{f' ({chr(44).join(labels)})' if labels else ''} on CPU with onnxruntime"
-    call = ", ".join(f'"<{c}>"' for c in settings.input_columns) + f', api_name="/{demo["api_name"]}"'
+    call = ", ".join(f'"<{c}>"' for c in settings.input_columns) + f', api_name="/{demo.api_name}"'
     return "\n".join([
         "---",
         f"title: {title}",
@@ -85,7 +84,7 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
         f"{manifest.default_precision} ONNX model of a bundle exported by [tuneship](https://github.com/tuneship/tuneship), "
         "on onnxruntime (no torch).",
         "",
-        *[f"- {view}" for view in demo["views"]],
+        *[f"- {view}" for view in demo.views],
         "",
         f"From Python: `gradio_client.Client(URL).predict({call})`. The bundle (manifest, models, tokenizer, "
         "model card) is in `bundle/`.",

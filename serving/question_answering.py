@@ -104,7 +104,7 @@ def golden_agreement(expected: np.ndarray, found: np.ndarray) -> tuple[float, fl
     return float(np.mean((expected == found).all(axis=-1))), 0.0
 
 
-def predict_text(answerer, question: str, context: str | None) -> dict:
+def predict_text(answerer, question: str, context: str | None = None) -> dict:
     """The best answer to `question` in `context`: answer, start, end, score."""
     from ..errors import TuneshipError
 

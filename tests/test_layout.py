@@ -4,6 +4,7 @@ no import circles inside a stage, no private names imported across modules, and 
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import re
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tuneship import tasks
+from tuneship.contract import STAGE_PROTOCOLS
 
 REPO = Path(__file__).resolve().parents[1]
 # Installed names of the repo's folders (pyproject.toml's package-dir).
@@ -68,6 +70,69 @@ def test_every_task_has_a_module_with_the_same_name_in_every_stage():
         import gradio_app
 
         assert callable(getattr(gradio_app, f"build_{task.module}_demo")), task.name
+
+
+# The registry's stage names for the packages of STAGE_PROTOCOLS (a task may lack a stage: `Task.unsupported`).
+STAGE_OF_PACKAGE = {"trainer": "train", "export": "export", "serving": "evaluate", "serving.api": "serve", "bench": "bench"}
+
+
+def misfits(module, protocol) -> list[str]:
+    """What `module` lacks of `protocol`: a missing member, or a function that does not take the Protocol's
+    required positional parameters (as many, any names) and its optional ones (with a default: by name, or at
+    their place where the Protocol makes them positional-only)."""
+    members = [n for n in [*vars(protocol), *getattr(protocol, "__annotations__", {})] if not n.startswith("_")]
+    found = []
+    for name in dict.fromkeys(members):
+        if not hasattr(module, name):
+            found.append(f"{module.__name__} has no {name}")
+            continue
+        wanted = getattr(protocol, name, None)
+        if not inspect.isfunction(wanted):
+            continue
+        expected = list(inspect.signature(wanted).parameters.values())[1:]  # without self
+        given = inspect.signature(getattr(module, name)).parameters
+        required = [p for p in given.values() if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        if len(required) != sum(p.default is p.empty for p in expected):
+            found.append(f"{module.__name__}.{name} takes {len(required)} required parameters, "
+                         f"the Protocol {sum(p.default is p.empty for p in expected)}")
+        by_position = list(given.values())
+        for i, p in enumerate(expected):
+            if p.default is p.empty:
+                continue
+            if p.kind is p.POSITIONAL_ONLY:  # any name, at its place
+                ok = i < len(by_position) and by_position[i].default is not p.empty
+            else:
+                ok = p.name in given and given[p.name].default is not p.empty
+            if not ok:
+                found.append(f"{module.__name__}.{name} has no optional parameter {p.name}")
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(STAGE_PROTOCOLS))
+def test_every_task_module_fits_its_stage_protocol(package):
+    protocol = STAGE_PROTOCOLS[package]
+    for task in tasks.TASKS.values():
+        if not task.supports(STAGE_OF_PACKAGE[package]):
+            assert f"tuneship.{package}.{task.module}" not in modules(), (task.name, "unsupported but present")
+            continue
+        module = task.stage(package)
+        assert isinstance(module, protocol), (task.name, package)
+        assert misfits(module, protocol) == []
+
+
+def test_the_protocol_check_finds_a_module_that_does_not_fit():
+    from types import SimpleNamespace
+
+    from tuneship.contract import ServingApiStage
+
+    def create_app(model):  # a required parameter short, the optional api_key missing
+        return model
+
+    broken = SimpleNamespace(__name__="broken", ROUTE="/v1/x", create_app=create_app)
+    assert misfits(broken, ServingApiStage) == ["broken.create_app takes 1 required parameters, the Protocol 2",
+                                                "broken.create_app has no optional parameter api_key"]
+    assert misfits(SimpleNamespace(__name__="empty"), ServingApiStage) == ["empty has no create_app",
+                                                                           "empty has no ROUTE"]
 
 
 def test_no_task_switch_outside_the_task_modules():

@@ -6,16 +6,10 @@ A task is the unit of extension. Every stage package has one module per task, na
 `serve`, `predict`/`evaluate`, `bench`, the Gradio app) find it here instead of branching on the task.
 Adding a task means adding its modules and one entry in `TASKS`.
 
-What each stage module provides:
-- `tuneship.trainer.<module>`: `train(config, callbacks) -> TrainResult`, `from_checkpoint(path)` (the PyTorch model).
-- `tuneship.export.<module>`: `export(config) -> ExportResult`.
-- `tuneship.serving.<module>`: `Settings` (the manifest's task part), `from_bundle(path, precision, threads,
-  spinning)`, `evaluate(model, data_file, batch_size)`, `predict_text(model, text, text_pair)` and
-  `predict_rows(model, records, source, batch_size)` (for `predict --input`); each works on the bundle's model
-  and on the checkpoint's PyTorch model alike (both carry a `task` attribute).
-- `tuneship.serving.api.<module>`: `create_app(model, config, api_key)` and the `ROUTE` it adds.
-- `tuneship.bench.<module>`: `read_rows`, `make_inputs`, `score`, and the end-to-end and model-only calls.
-- `gradio_app.build_<module>_demo(bundle, checkpoint, threads)`: the demo.
+What each stage module provides is `contract.py`'s Protocol of that stage (`STAGE_PROTOCOLS`); `Task.stage`
+returns the module, and `tests/test_layout.py` checks every task module against its Protocol. The demo is
+`gradio_app.build_<module>_demo(bundle, checkpoint, threads)`, whose main event and views `Task.demo` names.
+What a task does not support is said here (`Task.unsupported`) and nowhere else.
 """
 
 from __future__ import annotations
@@ -37,12 +31,22 @@ STAGES = {"train": "trainer", "evaluate": "serving", "predict": "serving", "expo
 
 
 @dataclass(frozen=True)
+class Demo:
+    """A task's Gradio demo, as a Space's README lists it: the main event's API name and the views."""
+
+    api_name: str
+    views: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Task:
-    """One task: its name (as in `--task` and the manifests), its module name in every stage, and what it lacks."""
+    """One task: its name (as in `--task` and the manifests), its module name in every stage, its demo, and what it
+    lacks."""
 
     name: str
     module: str
     description: str
+    demo: Demo
     unsupported: Mapping[str, str] = field(default_factory=dict)  # stage -> why not, and what to use instead
 
     def supports(self, stage: str) -> bool:
@@ -54,17 +58,25 @@ class Task:
             raise TuneshipError(f"{self.name} has no {stage} stage yet: {self.unsupported[stage]}")
 
     def stage(self, package: str) -> ModuleType:
-        """The task's module in `package` (`trainer`, `export`, `serving`, `serving.api`, `bench`)."""
+        """The task's module in `package` (`trainer`, `export`, `serving`, `serving.api`, `bench`): it fits the
+        package's Protocol in `contract.STAGE_PROTOCOLS`."""
         return importlib.import_module(f"tuneship.{package}.{self.module}")
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (
-    Task(CLASSIFICATION, "classification", "one text or a text pair into labels"),
-    Task(QUESTION_ANSWERING, "question_answering", "extractive: an answer span of a context", unsupported={
+    Task(CLASSIFICATION, "classification", "one text or a text pair into labels", Demo("classify", (
+        "**Classify**: the prediction with every class probability, and the latency of the call.",
+        "**Compare**: the same input through each of the bundle's models, and a short benchmark.",
+        "**Batch**: upload a CSV or JSON Lines file, download the predictions."))),
+    Task(QUESTION_ANSWERING, "question_answering", "extractive: an answer span of a context", Demo("answer", (
+        "**Answer**: a question and a context in, the answer highlighted in its context, with its score and the "
+        "latency of the call.",)), unsupported={
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
         "distill": "distillation takes a text-classification teacher; train a smaller model with --model instead",
     }),
-    Task(SUMMARIZATION, "summarization", "abstractive: a short summary of a document", unsupported={
+    Task(SUMMARIZATION, "summarization", "abstractive: a short summary of a document", Demo("summarize", (
+        "**Summarize**: a document in, its summary out, greedy or with beams, with the latency of the call.",)),
+         unsupported={
         "bench": "time generation with: python benchmarks/summarization_speed.py --checkpoint CKPT --bundle BUNDLE "
                  "--data FILE",
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
