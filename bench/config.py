@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..cli import option
+from ..options import option
 from ..errors import TuneshipError
 
 # Every backend `tuneship bench` knows, in report order. PyTorch eager fp32 is the baseline of every speed-up.

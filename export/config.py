@@ -6,7 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..cli import option
+from ..errors import TuneshipError
+from ..options import check_choices, option
 
 OPTIMIZE_CHOICES = ("O1", "O2", "O3", "none")
 QUANTIZE_CHOICES = ("calibrated", "dynamic", "static", "none")
@@ -56,5 +57,26 @@ class ExportConfig:
     strict: bool = option(False, "exit non-zero when no int8 model passes the gate (by default the bundle falls back to fp32)",
                           "gates")
 
+    def __post_init__(self) -> None:
+        for name in ("model", "output_dir"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise TuneshipError(f"{name} is required: the {'checkpoint' if name == 'model' else 'bundle'} folder")
+        check_choices(self)
+        if self.opset is not None and (not isinstance(self.opset, int) or self.opset < 1):
+            raise TuneshipError(f"opset must be a positive whole number, not {self.opset!r}")
+        if not isinstance(self.calibration_samples, int) or self.calibration_samples < 1:
+            raise TuneshipError(f"calibration_samples must be at least 1, not {self.calibration_samples!r}")
+        if not 0.0 < self.min_agreement <= 1.0:
+            raise TuneshipError(f"min_agreement is a share of labels: above 0 and at most 1, not {self.min_agreement}")
+        if not 0.0 <= self.max_accuracy_drop < 1.0:
+            raise TuneshipError(f"max_accuracy_drop is a share: 0 or more and below 1, not {self.max_accuracy_drop}")
+        if not self.max_logit_difference > 0:
+            raise TuneshipError(f"max_logit_difference must be positive, not {self.max_logit_difference}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def recipe(self) -> dict[str, Any]:
+        """The options that shaped the bundle, as its manifest keeps them (`export`): not the folders (the manifest's
+        `source` names the checkpoint) and not `overwrite`."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("model", "output_dir", "overwrite")}

@@ -89,7 +89,7 @@ class ExportRun:
         """The manifest fields every bundle has (the task part, `settings`, and `max_length` come from the task)."""
         return {"task": task, "input_names": input_names, "opset": opset, "models": models, "default_precision": "fp32",
                 "source": {"checkpoint": str(self.checkpoint.resolve()), "sha256": checkpoint_digest(self.checkpoint)},
-                "versions": versions()}
+                "versions": versions(), "export": self.config.recipe()}
 
     def convert(self, folder: Path, task: str) -> tuple[Path, dict]:
         """Stages 1 and 2: Optimum's ONNX export for `task` (config and tokenizer files copied into `folder`) and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..cli import option
+from ..options import check_choices, option
 from ..errors import TuneshipError
 from .engines import RUNTIMES
 from .plan import PRECISIONS, check_request
@@ -57,6 +57,7 @@ class ServeConfig:
     body_timeout_s: float = option(30.0, "seconds a client may take to send its request body; beyond this 408", "limits")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         positive = ("port", "workers", "max_batch_tokens", "max_batch_size", "max_queue", "max_request_inputs",
                     "max_body_bytes")
         for name in positive:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import checkpoint_weights
-from ..cli import key_values, option
+from ..options import key_values, option
 from ..errors import TuneshipError
 from ..tasks import CLASSIFICATION, TASK_NAMES
 

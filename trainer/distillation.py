@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..cli import option
+from ..options import option
 from ..errors import TuneshipError, require
 from ..log import get_logger
 from .. import tasks

@@ -75,6 +75,7 @@ class BundleManifest:
     gates: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
+    export: dict = field(default_factory=dict)  # the export's options (`ExportConfig.recipe`): how it was made
     format_version: int = FORMAT_VERSION
     location: str = field(default=MANIFEST_FILE, repr=False, compare=False)  # where it was read from, for errors
     _task_settings: dict = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -18,16 +18,11 @@ from typing import Any, Sequence
 
 from . import __version__
 from .errors import TuneshipError
+from .options import key_values
 
 # Each module exposes `register(subparsers)`. Later packages append theirs here.
 COMMAND_MODULES = ("tuneship.trainer.cli", "tuneship.export.cli", "tuneship.serving.cli", "tuneship.bench.cli",
                    "tuneship.hub.cli")
-
-
-def option(default: Any, help: str, group: str, **extra: Any) -> Any:
-    """A config dataclass field with what `add_config_arguments` needs: help text, group, flag, choices, and
-    `type` where the command line gives a string that `__post_init__` parses (e.g. "32,128" for a tuple)."""
-    return dataclasses.field(default=default, metadata={"help": help, "group": group, **extra})
 
 
 def _field_type(field: dataclasses.Field, hints: dict) -> type:
@@ -114,23 +109,6 @@ def config_from_args(config_cls: type, args: argparse.Namespace, config_file: st
             value = {**values[name], merge_keys[name]: value}
         values[name] = value
     return config_cls(**values)
-
-
-def key_values(items: dict | Sequence[str] | None, flag: str) -> dict[str, Any]:
-    """`KEY=VALUE` strings (a repeatable flag) as a mapping; a mapping (from a config file) passes through."""
-    if items is None:
-        return {}
-    if isinstance(items, dict):
-        return {str(key).replace("-", "_"): value for key, value in items.items()}
-    if isinstance(items, str):
-        items = [items]
-    result = {}
-    for item in items:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
-            raise TuneshipError(f"{flag} {item!r}: give KEY=VALUE")
-        result[key.strip().replace("-", "_")] = value.strip()
-    return result
 
 
 def print_json(payload: Any) -> None:

@@ -43,6 +43,8 @@ def test_bundle_is_self_contained_and_described_by_its_manifest(pair_bundle, pai
     for info in manifest.models.values():
         assert info["size_bytes"] == sum((pair_bundle / name).stat().st_size for name in info["files"])
     assert manifest.source["sha256"] and len(manifest.source["sha256"]) == 64
+    assert manifest.export["optimize"] == "O3" and manifest.export["min_agreement"] == 0.985, "how it was made"
+    assert "model" not in manifest.export and "output_dir" not in manifest.export
     parity = manifest.gates["fp32_parity"]
     assert parity["passed"] and parity["max_abs_logit_difference"] <= 1e-4 and parity["tokenization_identical"]
     assert parity["inputs"] >= 8

@@ -1,0 +1,43 @@
+"""Config options, defined once: the dataclass fields every stage's config declares with `option` (help text,
+group, flag, choices), read by the CLI (`cli.add_config_arguments`) and checked by the configs themselves
+(`check_choices` in their `__post_init__`), so that a config built in Python is checked as the command line is."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from .errors import TuneshipError
+
+
+def option(default: Any, help: str, group: str, **extra: Any) -> Any:
+    """A config dataclass field with what `add_config_arguments` needs: help text, group, flag, choices, and
+    `type` where the command line gives a string that `__post_init__` parses (e.g. "32,128" for a tuple)."""
+    return dataclasses.field(default=default, metadata={"help": help, "group": group, **extra})
+
+
+def check_choices(config: Any) -> None:
+    """Every field of `config` declared with `choices` holds one of them (None passes where it is the default)."""
+    for field in dataclasses.fields(config):
+        choices = field.metadata.get("choices")
+        value = getattr(config, field.name)
+        if choices is None or value in choices or (value is None and field.default is None):
+            continue
+        raise TuneshipError(f"{field.name} must be one of {', '.join(map(str, choices))}, not {value!r}")
+
+
+def key_values(items: dict | Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """`KEY=VALUE` strings (a repeatable flag) as a mapping; a mapping (from a config file) passes through."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return {str(key).replace("-", "_"): value for key, value in items.items()}
+    if isinstance(items, str):
+        items = [items]
+    result = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise TuneshipError(f"{flag} {item!r}: give KEY=VALUE")
+        result[key.strip().replace("-", "_")] = value.strip()
+    return result
