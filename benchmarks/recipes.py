@@ -62,7 +62,7 @@ def run_recipe(name: str, flags: str, fit: Path, dev: Path, output: Path, extra:
     return {"recipe": name, "flags": flags, "dev_accuracy": scores["accuracy"], "dev_f1": scores["f1"],
             "split_accuracy": result.metrics["accuracy"], "split_f1": result.metrics["f1"], "minutes": minutes,
             "refit": result.metrics.get("refit"), "averaged": result.metrics.get("averaged_epochs"),
-            "learning_rate": config.learning_rate}
+            "learning_rate": result.config.learning_rate}
 
 
 def main() -> None:

@@ -412,8 +412,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         raise DataError("--swap-pairs needs pairs of texts; this data has one text per row")
 
     model, tokenizer = _model(config, data)
-    resolve_learning_rate(config, model)
-    resolve_epochs(config, len(data.train))
+    config = resolve_epochs(resolve_learning_rate(config, model), len(data.train))
 
     def tokenize(batch):
         return tokenizer(batch["text"], batch.get("text_pair"), truncation=TRUNCATION, max_length=config.max_length)
@@ -435,7 +434,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         searcher = _trainer(config, data, None, tokenizer, train_set, validation_set, trainer_callbacks(config, callbacks),
                             model_init=lambda trial=None: _model(config, data)[0])
         search = run_search(config, searcher, metric, metric != "loss")
-        apply_best(config, search)
+        config = apply_best(config, search)
     keeper = best_weights(config.average_checkpoints, metric, metric != "loss") if config.average_checkpoints > 1 else None
     trainer = _trainer(config, data, model, tokenizer, train_set, validation_set,
                        [*trainer_callbacks(config, callbacks), *([keeper] if keeper else [])])

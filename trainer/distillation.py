@@ -14,6 +14,7 @@ not cover.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..options import option
 from ..errors import TuneshipError, require
+from ..options import option
 from ..log import get_logger
 from .. import tasks
 from .config import TrainConfig
@@ -144,12 +145,13 @@ def distill(config: DistillConfig, callbacks: Sequence = ()):
         raise TuneshipError(f"{config.teacher}: {error}") from None
     teacher = TorchClassifier.from_checkpoint(config.teacher)
     saved = _teacher_config(config.teacher)
-    config.train_file = config.train_file or saved.get("train_file")
-    if not config.train_file:
+    if not (config.train_file or saved.get("train_file")):
         raise TuneshipError("no training data: pass --train FILE (the teacher's train_config.json names none)")
     columns = teacher.columns
-    config.text_column, config.text_pair_column, config.label_column = columns.text, columns.text_pair, columns.label
-    config.max_length, config.model = teacher.settings["max_length"], config.teacher
+    config = dataclasses.replace(  # the teacher's data and columns: a new config, the caller's is left as it is
+        config, train_file=config.train_file or saved.get("train_file"), text_column=columns.text,
+        text_pair_column=columns.text_pair, label_column=columns.label, max_length=teacher.settings["max_length"],
+        model=config.teacher)
     resume = prepare_output(config)
     data = load_classification_data(
         config.train_file, config.validation_file, validation_split=config.validation_split, text_column=columns.text,
@@ -161,7 +163,7 @@ def distill(config: DistillConfig, callbacks: Sequence = ()):
     student, keep = student_from(teacher.model, config.layers)
     student.config.tuneship = task_settings(config, data)
     logger.info(f"student: layers {keep} of the teacher's {teacher.model.config.num_hidden_layers}")
-    resolve_learning_rate(config, student)
+    config = resolve_learning_rate(config, student)
     rows = data.train
     if config.unlabeled_file:
         from ..data.classification import load_texts
@@ -170,7 +172,7 @@ def distill(config: DistillConfig, callbacks: Sequence = ()):
         extra = {"text": texts, **({"text_pair": pairs} if pairs is not None else {}), "label": [-100] * len(texts)}
         rows = datasets.concatenate_datasets([rows, datasets.Dataset.from_dict(extra).cast(rows.features)])
         logger.info(f"{len(texts)} unlabeled rows from {config.unlabeled_file}")
-    resolve_epochs(config, len(rows))
+    config = resolve_epochs(config, len(rows))
 
     def soft_labels(dataset):
         logits, _ = teacher.logits(dataset["text"], dataset["text_pair"] if columns.is_pair else None, batch_size=64)

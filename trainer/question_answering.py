@@ -134,8 +134,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     logger.info(f"question answering: {len(train_examples)} training and {len(validation)} validation questions")
 
     model, tokenizer = load_base_model(config, "AutoModelForQuestionAnswering")
-    resolve_learning_rate(config, model)
-    resolve_epochs(config)
+    config = resolve_epochs(resolve_learning_rate(config, model))
     settings = {"task": QUESTION_ANSWERING, "max_length": config.max_length, "doc_stride": config.doc_stride,
                 "max_answer_length": config.max_answer_length, "n_best": 20}
     model.config.tuneship = settings

@@ -20,10 +20,12 @@ logger = get_logger(__name__)
 
 @dataclass
 class TrainResult:
-    """What `train()` returns: the checkpoint folder and its validation metrics."""
+    """What `train()` returns: the checkpoint folder, its validation metrics, and the options as used (`config`:
+    a copy with what was "auto" resolved; the caller's config is never changed)."""
 
     output_dir: Path
     metrics: dict
+    config: TrainConfig | None = None
 
 
 def resolve_model(name: str) -> str:
@@ -125,4 +127,4 @@ def finish_run(trainer, config: TrainConfig, metrics: dict, save: Callable[[Path
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
         logger.info(json.dumps(numbers))
         logger.info(f"\nModel saved to {output}\nNext:\n" + next_steps.format(output=output))
-    return TrainResult(output_dir=output, metrics=metrics)
+    return TrainResult(output_dir=output, metrics=metrics, config=config)

@@ -123,10 +123,9 @@ def run_search(config: TrainConfig, trainer, metric: str, greater_is_better: boo
             "space": space, "trials": trials}
 
 
-def apply_best(config: TrainConfig, result: dict) -> None:
-    """Set the best trial's options on `config` (the real run then uses them)."""
-    for name, value in result["best"].items():
-        setattr(config, name, value)
+def apply_best(config: TrainConfig, result: dict) -> TrainConfig:
+    """`config` with the best trial's options (a new config, which the real run then uses)."""
+    return dataclasses.replace(config, **result["best"])
 
 
 def write_search(folder: Path, result: dict) -> None:

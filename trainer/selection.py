@@ -10,6 +10,7 @@ data reported as held out:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -25,13 +26,15 @@ EPOCH_ROWS = 40_000  # `num_train_epochs="auto"` for classification: about this 
 DEFAULT_EPOCHS = 6
 
 
-def resolve_epochs(config: TrainConfig, rows: int | None = None) -> None:
-    """Fill in `num_train_epochs="auto"`: for classification (`rows` given) 40,000 / rows, between 2 and 6 (large sets
-    need fewer passes, and a default run must finish); 6 otherwise."""
+def resolve_epochs(config: TrainConfig, rows: int | None = None) -> TrainConfig:
+    """`config` with `num_train_epochs="auto"` filled in (a new config; the caller's is left as it is): for
+    classification (`rows` given) 40,000 / rows, between 2 and 6 (large sets need fewer passes, and a default run
+    must finish); 6 otherwise."""
     if config.num_train_epochs != "auto":
-        return
-    config.num_train_epochs = float(DEFAULT_EPOCHS if rows is None else min(DEFAULT_EPOCHS, max(2, round(EPOCH_ROWS / rows))))
-    logger.info(f"epochs {config.num_train_epochs:g} (auto" + (f": {rows} training rows)" if rows else ")"))
+        return config
+    epochs = float(DEFAULT_EPOCHS if rows is None else min(DEFAULT_EPOCHS, max(2, round(EPOCH_ROWS / rows))))
+    logger.info(f"epochs {epochs:g} (auto" + (f": {rows} training rows)" if rows else ")"))
+    return dataclasses.replace(config, num_train_epochs=epochs)
 
 
 def auto_learning_rate(parameters: int) -> float:
@@ -39,14 +42,16 @@ def auto_learning_rate(parameters: int) -> float:
     return next(rate for limit, rate in LEARNING_RATES if parameters < limit)
 
 
-def resolve_learning_rate(config: TrainConfig, model) -> None:
-    """Fill in `learning_rate="auto"` from the size of `model`'s encoder (saved in train_config.json as used)."""
+def resolve_learning_rate(config: TrainConfig, model) -> TrainConfig:
+    """`config` with `learning_rate="auto"` filled in from the size of `model`'s encoder (a new config, saved in
+    train_config.json as used; the caller's is left as it is)."""
     if config.learning_rate != "auto":
-        return
+        return config
     encoder = model.get_encoder() if getattr(model.config, "is_encoder_decoder", False) else model.base_model
     parameters = sum(p.numel() for p in encoder.parameters())
-    config.learning_rate = auto_learning_rate(parameters)
-    logger.info(f"learning rate {config.learning_rate:g} (auto: {parameters / 1e6:.1f}M parameters in the base model)")
+    rate = auto_learning_rate(parameters)
+    logger.info(f"learning rate {rate:g} (auto: {parameters / 1e6:.1f}M parameters in the base model)")
+    return dataclasses.replace(config, learning_rate=rate)
 
 
 def _copy(model) -> dict:

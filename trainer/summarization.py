@@ -188,8 +188,7 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
           f"(columns {columns[0]!r} -> {columns[1]!r})")
 
     model, tokenizer = load_seq2seq_model(config)
-    resolve_learning_rate(config, model)
-    resolve_epochs(config)
+    config = resolve_epochs(resolve_learning_rate(config, model))
     model.config.tuneship.update(document_column=columns[0], summary_column=columns[1])
     architecture = ("An `EncoderDecoderModel` warm-started from it in both halves (BERT2BERT): a small model."
                     if model.config.model_type == "encoder-decoder" else "")

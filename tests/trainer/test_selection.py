@@ -38,11 +38,14 @@ def test_learning_rate_follows_the_base_model_size():
 
 
 def test_averaged_epochs_and_refit_on_every_row(tiny_model, tmp_path):
-    result = train(config(tiny_model, tmp_path, ticket_rows(40), average_checkpoints=2, refit="yes",
-                          learning_rate="auto"))
+    given = config(tiny_model, tmp_path, ticket_rows(40), average_checkpoints=2, refit="yes", learning_rate="auto",
+                   num_train_epochs="auto")
+    result = train(given)
+    assert (given.learning_rate, given.num_train_epochs) == ("auto", "auto"), "the caller's config is left as it is"
+    assert result.config.learning_rate == 1e-4 and result.config.num_train_epochs == 6, "the options as used"
     averaged, refit = result.metrics["averaged_epochs"], result.metrics["refit"]
     assert len(averaged["epochs"]) == 2 and isinstance(averaged["kept"], bool)
-    assert refit["rows"] == 40 and 1 <= refit["epochs"] <= 3
+    assert refit["rows"] == 40 and 1 <= refit["epochs"] <= 6
     saved = json.loads((result.output_dir / "train_config.json").read_text())
     assert saved["learning_rate"] == 1e-4, "auto is saved as the rate used (a 2-layer model is small)"
     history = json.loads((result.output_dir / "log_history.json").read_text())
