@@ -265,6 +265,13 @@ def direct_route(app: FastAPI, path: str, handler, **route_options) -> None:
     app.post(path, **route_options)(endpoint)
 
 
+def inference_route(app: FastAPI, path: str, response_model: type[BaseModel]):
+    """The decorator of a `serial_app`'s inference route: `POST path`, its response model, its refusals documented."""
+    errors = {"model": ErrorResponse}
+    return app.post(path, response_model=response_model, tags=["inference"],
+                    responses={401: errors, 413: errors, 422: errors, 429: errors})
+
+
 def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, model, info: dict):
     """An `app_shell` whose `model` runs one request at a time, with `GET /v1/model` (`model_info` and `info`) and a
     `/readyz` that fails while the queue is full. Returns the app and `respond(inputs, non_empty, fn, *args)`:

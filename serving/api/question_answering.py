@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import ServeConfig
 from ..question_answering import QuestionAnswerer
-from .app import ErrorResponse, InputsRequest, Text, serial_app
+from .app import InputsRequest, Text, inference_route, serial_app
 
 ROUTE = "/v1/answer"
 
@@ -52,10 +52,8 @@ def create_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | N
                               "Answer questions with a span of their context. Bad input gets 4xx with a message naming "
                               "the field.", config, api_key, answerer, {"settings": answerer.settings})
     app.state.answerer = answerer
-    errors = {"model": ErrorResponse}
 
-    @app.post(ROUTE, response_model=AnswerResponse, tags=["inference"],
-              responses={401: errors, 413: errors, 422: errors, 429: errors})
+    @inference_route(app, ROUTE, AnswerResponse)
     async def answer(body: AnswerRequest) -> Response:
         """Answer one question or a list of them, each with its own context."""
         questions, contexts = [i.question for i in body.inputs], [i.context for i in body.inputs]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import ServeConfig
 from ..summarization import Summarizer
-from .app import ErrorResponse, InputsRequest, Text, serial_app
+from .app import InputsRequest, Text, inference_route, serial_app
 
 ROUTE = "/v1/summarize"
 
@@ -54,10 +54,8 @@ def create_app(summarizer: Summarizer, config: ServeConfig, api_key: str | None 
                               "the field.", config, api_key, summarizer,
                               {"generation": summarizer.settings.to_dict()})
     app.state.summarizer = summarizer
-    errors = {"model": ErrorResponse}
 
-    @app.post(ROUTE, response_model=SummarizeResponse, tags=["inference"],
-              responses={401: errors, 413: errors, 422: errors, 429: errors})
+    @inference_route(app, ROUTE, SummarizeResponse)
     async def summarize(body: SummarizeRequest) -> Response:
         """Summarize one document or a list of them."""
         return await respond(body.inputs, ("document",), summarizer.summarize, [i.document for i in body.inputs],
