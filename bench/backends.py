@@ -22,6 +22,7 @@ from ..bundle import NNCF_MODEL, BundleManifest
 from ..checkpoint import checkpoint_task, checkpoint_weights
 from ..errors import TuneshipError
 from ..serving.engines import open_session, runtime_versions
+from ..serving.session import SERVER_SPINNING
 
 OPENVINO_BACKENDS = ("openvino-fp32", "openvino-bf16", "openvino-int8")  # openvino-int8: the bundle's NNCF model
 
@@ -111,7 +112,7 @@ def _onnx_backend(name: str, bundle: Path, manifest: BundleManifest, threads: in
 def _bundle_default(bundle: Path, manifest: BundleManifest, threads: int, batch_size: int) -> Backend:
     """The bundle served exactly as `tuneship serve` would serve it here: its plan (see `serving.plan`)."""
     task = tasks.get(manifest.task)
-    model = task.stage("serving").from_bundle(bundle, "auto", threads, batch_size=batch_size)
+    model = task.stage("serving").from_bundle(bundle, "auto", threads, SERVER_SPINNING, batch_size=batch_size)
     plan = model.plan
     details = {"runtime": "plan", "version": ", ".join(f"{k} {v}" for k, v in runtime_versions().items()),
                "precision": plan.precision, "plan": plan.to_dict()["serving"], "ranges": plan.ranges(),

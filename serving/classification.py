@@ -91,7 +91,7 @@ class Predictor:
 
     @classmethod
     def from_bundle(
-        cls, path: str | Path, precision: str | None = "auto", threads: int | None = None, spinning: bool = True,
+        cls, path: str | Path, precision: str | None = "auto", threads: int | None = None, spinning: bool | str = True,
         runtime: str | None = "auto", batch_size: int = 32, plan_cache: bool = True,
         manifest: BundleManifest | None = None,
     ) -> "Predictor":

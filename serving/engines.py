@@ -102,7 +102,7 @@ def openvino_session(model_file: str | Path, threads: int | None = None, precisi
         raise TuneshipError(f"{model_file}: OpenVINO could not load the model: {str(error).splitlines()[0]}") from None
 
 
-def open_session(runtime: str, model_file: str | Path, threads: int | None = None, spinning: bool = True,
+def open_session(runtime: str, model_file: str | Path, threads: int | None = None, spinning: bool | str = True,
                  precision: str = "fp32"):
     """A session of `runtime` on `model_file`; `precision` is what OpenVINO computes in (onnxruntime runs the
     file as it is: fp32, or the int8 model)."""

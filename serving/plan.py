@@ -419,8 +419,19 @@ def write_cached(folder: Path, key: dict, plan: Plan) -> None:
         logger.debug(f"{folder}: plan not cached ({error})")
 
 
+def spinning_beside(spinning: bool | str, candidates) -> bool | str:
+    """onnxruntime's spinning (`create_session`) in a process that also runs OpenVINO: idle threads that spin hold
+    the cores OpenVINO's threads need, so `True` becomes "run" (spin within a run, stop when it returns). On the
+    AMD EPYC (benchmarks/spinning.py, 2026-12-03), OpenVINO int8 at 32 tokens x 1 taking turns with onnxruntime int8:
+    5.67 ms after spinning runs, 3.63 ms after "run", 4.10 ms without spinning; onnxruntime int8 alone at 128 x 1:
+    7.96 ms spinning, 7.68 ms "run", 9.18 ms without."""
+    if spinning is True and any(c.runtime == "openvino" for c in candidates):
+        return "run"
+    return spinning
+
+
 def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "auto", runtime: str | None = "auto",
-              threads: int | None = None, spinning: bool = True, build: Callable[[object, str], object] | None = None,
+              threads: int | None = None, spinning: bool | str = True, build: Callable[[object, str], object] | None = None,
               outputs=None, agree=None, batch_sizes: list[int] | None = None, buckets: list[int] | None = None,
               cache: bool = True, granule: int | None = PAD_GRANULE):
     """The bundle's model served by its plan on this CPU: `build(session, name)` makes the task's model on a session,
@@ -447,10 +458,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
 
     loaded: dict[str, object] = {}  # candidate -> the task's model on it, served alone (see `served_alone`)
     raw: dict[str, object] = {}  # candidate -> its runtime's session
-    # Two runtimes in one process: onnxruntime's idle threads must not spin, or they hold the cores OpenVINO's need
-    # (OpenVINO's int8 at 32 tokens x 1: 5.0 ms after spinning onnxruntime runs, 3.2 ms without). A plan served by
-    # onnxruntime alone gets its sessions back with `spinning` (see `_finish`).
-    spin = spinning and not any(c.runtime == "openvino" for c in allowed)
+    spin = spinning_beside(spinning, allowed)  # a plan served by onnxruntime alone gets `spinning` back (`_finish`)
 
     def load(candidate: Candidate):
         if candidate.name not in loaded:
@@ -492,14 +500,14 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
     if plan is not None:  # a cached plan: check what it serves with against the stored outputs, or plan again
         serving = [by_name.get(name) for name in dict.fromkeys(plan.serving.values())]
         if None not in serving:
-            spin = spinning and all(c.runtime == "onnxruntime" for c in serving)  # opened as they will serve
+            spin = spinning_beside(spinning, serving)  # opened as they will serve
             found = check(serving, expected)
             if all(v["passed"] for v in found.values()):
                 plan.notes, plan.seconds = notes, time.perf_counter() - started
                 return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, threads, respin=False)
             loaded.clear()  # planning again: every candidate opened alike
             raw.clear()
-            spin = spinning and not any(c.runtime == "openvino" for c in allowed)
+            spin = spinning_beside(spinning, allowed)
         notes.append("the cached plan's candidates do not all pass their checks here; planning again")
         plan = None
 
@@ -541,7 +549,8 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
     plan = Plan(serving, verdicts, requested, notes=notes, seconds=time.perf_counter() - started)
     if cache:
         write_cached(folder, key, plan)
-    return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, threads, respin=spinning and not spin)
+    return _finish(folder, manifest, plan, loaded, raw, load, by_name, granule, threads,
+                   respin=spin != spinning)
 
 
 def min_agreement(manifest: BundleManifest, candidate: Candidate) -> float:
@@ -551,8 +560,8 @@ def min_agreement(manifest: BundleManifest, candidate: Candidate) -> float:
 def _finish(folder: Path, manifest: BundleManifest, plan: Plan, loaded: dict, raw: dict, load, by_name: dict,
             granule: int | None, threads: int, respin: bool = False):
     """The model of the plan's first bucket, its session replaced by the plan's sessions; unused models released.
-    `respin`: the sessions were opened without spinning threads for the plan; a plan served by onnxruntime alone
-    gets them back with spinning."""
+    `respin`: the sessions were opened spinning within a run only, beside OpenVINO's, though full spinning was asked
+    for; a plan served by onnxruntime alone gets them back with it."""
     names = list(dict.fromkeys(plan.serving[b] for b in plan.buckets))
     models = {name: load(by_name[name]) for name in names}
     for name in list(loaded):

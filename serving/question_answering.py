@@ -71,7 +71,7 @@ class QuestionAnswerer(SpanAnswerer):
 
     @classmethod
     def from_bundle(cls, path: str | Path, precision: str | None = "auto", threads: int | None = None,
-                    spinning: bool = True, runtime: str | None = "auto", batch_size: int = 32,
+                    spinning: bool | str = True, runtime: str | None = "auto", batch_size: int = 32,
                     plan_cache: bool = True, manifest: BundleManifest | None = None) -> "QuestionAnswerer":
         """Load `path` served by its plan on this CPU (see `serving.plan`): windows are padded to the longest in a
         batch, so one candidate serves every length (a fixed-width one pads every window to max length).

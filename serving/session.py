@@ -22,6 +22,9 @@ DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
 SPINNING = (True, False, "run")
+# What `serve` (and bench's bundle-default, which is served as `serve` serves) opens onnxruntime with: threads spin
+# within a run and leave the CPU to the event loop (and to OpenVINO's threads) as soon as it returns.
+SERVER_SPINNING = "run"
 
 
 def create_session(model_file: str | Path | bytes, threads: int | None = None, spinning: bool | str = True):

@@ -68,7 +68,7 @@ class Summarizer:
 
     @classmethod
     def from_bundle(cls, path: str | Path, precision: str | None = "auto", threads: int | None = None,
-                    spinning: bool = True, runtime: str | None = "auto", batch_size: int = 32,
+                    spinning: bool | str = True, runtime: str | None = "auto", batch_size: int = 32,
                     plan_cache: bool = True, manifest: BundleManifest | None = None) -> "Summarizer":
         """Load `path`; summarization bundles are fp32 graphs on onnxruntime, so "auto" is that (nothing to plan:
         `batch_size` and `plan_cache` are accepted for the same call as the other tasks)."""
@@ -82,7 +82,7 @@ class Summarizer:
 
     @classmethod
     def from_folder(cls, path: Path, manifest: BundleManifest, precision: str | None = None, threads: int | None = None,
-                    spinning: bool = True) -> "Summarizer":
+                    spinning: bool | str = True) -> "Summarizer":
         """The graphs in `path` as `manifest` describes them (the export checks a bundle with this before its
         manifest is written)."""
         task_settings = manifest.task_settings(Settings)

@@ -12,6 +12,7 @@ from ... import tasks
 from ...bundle import BundleManifest
 from ...log import get_logger
 from ..config import ServeConfig
+from ..session import SERVER_SPINNING
 
 logger = get_logger(__name__)
 
@@ -23,14 +24,14 @@ def create_app(model, config: ServeConfig, api_key: str | None = None) -> FastAP
 
 
 def load_app(config: ServeConfig, threads: int | None = None, manifest: BundleManifest | None = None) -> FastAPI:
-    """Load `config.bundle` (without spinning threads, which would starve the event loop) and build its app.
-    `manifest`: the bundle's, where the caller has read it already."""
+    """Load `config.bundle` (its threads spinning within a run only, so that they leave the event loop its CPU)
+    and build its app. `manifest`: the bundle's, where the caller has read it already."""
     manifest = BundleManifest.load(config.bundle, loaded=manifest)
     task = tasks.get(manifest.task)
     task.check("serve")
-    model = task.stage("serving").from_bundle(config.bundle, config.precision, threads or config.threads, spinning=False,
-                                              runtime=config.runtime, batch_size=config.max_batch_size,
-                                              manifest=manifest)
+    model = task.stage("serving").from_bundle(config.bundle, config.precision, threads or config.threads,
+                                              spinning=SERVER_SPINNING, runtime=config.runtime,
+                                              batch_size=config.max_batch_size, manifest=manifest)
     for line in model.plan.describe():
         logger.info(line)
     return create_app(model, config)

@@ -249,3 +249,16 @@ def test_both_runtimes_give_the_same_labels(pair_bundle):
         assert nncf.plan.serving == {32: "openvino-int8"}
         found = nncf.logits(firsts, seconds)[0]
         assert np.mean(found.argmax(-1) == ort.argmax(-1)) >= 0.9
+
+
+def test_onnxruntime_spins_within_a_run_only_beside_openvino(pair_bundle):
+    from tuneship.serving.session import create_session
+
+    ort = [c for c in CANDIDATES if c.runtime == "onnxruntime"]
+    assert plans.spinning_beside(True, CANDIDATES) == "run", "full spinning would hold OpenVINO's cores"
+    assert plans.spinning_beside(True, ort) is True and plans.spinning_beside(False, CANDIDATES) is False
+    assert plans.spinning_beside("run", ort) == "run"
+    model_file = pair_bundle / BundleManifest.load(pair_bundle).model_file("fp32")
+    assert create_session(model_file, 1, "run").get_inputs()
+    with pytest.raises(TuneshipError, match="spinning must be True, False or 'run', not 'sometimes'"):
+        create_session(model_file, 1, "sometimes")
