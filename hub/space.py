@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
+import sys
 from pathlib import Path
 
 from .. import tasks
@@ -19,6 +20,7 @@ from .cards import card_license
 
 # What app.py imports at run time, as distributions to pin at the versions this tuneship runs with.
 REQUIREMENTS = ("gradio", "onnxruntime", "tokenizers", "numpy", "tqdm")
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"  # the Python the pins were resolved on
 
 
 def _app_file() -> Path:
@@ -50,7 +52,8 @@ def requirements() -> str:
 
 
 def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
-    """The Space README: YAML header (sdk, app_file, title, license), then what the demo does."""
+    """The Space README (`huggingface_hub.SpaceCard`): its metadata (sdk and its version, the Python version the
+    requirements were pinned on, app_file, title, license), then what the demo does."""
     import gradio
 
     license_name = card_license(bundle / "README.md") or "apache-2.0"
@@ -60,24 +63,14 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
     labels = getattr(settings, "labels", None)
     short = f"{manifest.task}{f' ({chr(44).join(labels)})' if labels else ''} on CPU with onnxruntime"
     call = ", ".join(f'"<{c}>"' for c in settings.input_columns) + f', api_name="/{demo.api_name}"'
-    return "\n".join([
-        "---",
-        f"title: {title}",
-        "emoji: 🚢",
-        "colorFrom: blue",
-        "colorTo: green",
-        "sdk: gradio",
-        f"sdk_version: {gradio.__version__}",
-        "app_file: app.py",
-        "pinned: false",
-        f"license: {license_name}",
-        f"short_description: {short}",
-        "tags:",
-        "- tuneship",
-        "- onnx",
-        f"- {manifest.task}",
-        "---",
-        "",
+    from huggingface_hub import SpaceCard, SpaceCardData
+
+    data = SpaceCardData(
+        title=title, sdk="gradio", sdk_version=gradio.__version__, app_file="app.py", license=license_name,
+        python_version=PYTHON_VERSION,
+        tags=["tuneship", "onnx", manifest.task], emoji="🚢", colorFrom="blue", colorTo="green", pinned=False,
+        short_description=short)
+    body = "\n".join([
         f"# {title}",
         "",
         f"{manifest.task} ({task.description}{f': {chr(44).join(labels)}' if labels else ''}), with the "
@@ -90,6 +83,7 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
         "model card) is in `bundle/`.",
         "",
     ])
+    return SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}").content
 
 
 def write_space(bundle: str | Path, output: str | Path, title: str | None = None, overwrite: bool = False) -> Path:

@@ -33,8 +33,13 @@ def test_space_folder_has_app_requirements_card_and_bundle(space, pair_bundle):
     assert not any(name in " ".join(requirements) for name in ("torch", "transformers", "optimum"))
     card = (space / "README.md").read_text()
     header = card.split("---")[1]
-    for line in ("sdk: gradio", "app_file: app.py", f"title: {pair_bundle.name}", "license: apache-2.0"):
+    for line in ("sdk: gradio", "app_file: app.py", f"title: {pair_bundle.name}", "license: apache-2.0",
+                 f"python_version: '{sys.version_info.major}.{sys.version_info.minor}'"):
         assert f"\n{line}\n" in header
+    from huggingface_hub import SpaceCard
+
+    data = SpaceCard(card).data  # the Hub's own reader
+    assert data.sdk == "gradio" and data.python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
     shipped = sorted(p.name for p in pair_bundle.iterdir() if not p.name.startswith("."))  # not this CPU's plan cache
     assert sorted(p.name for p in (space / "bundle").iterdir()) == shipped
     assert (space / "tuneship" / "serving" / "classification.py").is_file()
