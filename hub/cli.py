@@ -20,7 +20,12 @@ def run_push(args: argparse.Namespace) -> int:
     from .push import plan_push, push
 
     kind, folder = ("model", args.model) if args.model else ("bundle", args.bundle)
-    plan = plan_push(folder, args.repo_id, kind, args.private, args.license)
+    plan = plan_push(folder, args.repo_id, kind, args.private, args.license, args.include_data)
+    if not args.private:
+        print(f"note: {args.repo_id} will be a PUBLIC repository: anyone can download what is listed below "
+              "(pass --private to keep it to yourself and those you invite)")
+    if plan.left_out:
+        print(f"left out, as your own data: {', '.join(plan.left_out)} (--include-data publishes them)")
     sizes = plan.sizes()
     print(f"{'would upload' if args.dry_run else 'uploading'} {len(sizes)} files "
           f"({sum(sizes.values()) / 1e6:.1f} MB) from {folder} to {'private ' if args.private else ''}repo {args.repo_id}:")
@@ -53,4 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     push.add_argument("--private", action="store_true", help="create the repo private")
     push.add_argument("--license", help="license for the model card when it has none (e.g. apache-2.0)")
     push.add_argument("--dry-run", action="store_true", help="list what would be uploaded; send nothing")
+    push.add_argument("--include-data", action="store_true",
+                      help="also publish the checkpoint's rows of your data (validation.jsonl, calibration.jsonl) and "
+                      "the Trainer's pickled training_args.bin, left out by default")
     push.set_defaults(run=run_push)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bundle import MANIFEST_FILE
-from ..checkpoint import WEIGHT_FILES
+from ..checkpoint import CALIBRATION_FILE, VALIDATION_FILE, WEIGHT_FILES
 from ..errors import TuneshipError, require
 from .cards import card_license, with_license
 
@@ -25,6 +25,9 @@ KINDS = {"model": WEIGHT_FILES, "bundle": (MANIFEST_FILE,)}
 # Not published: the trainer's intermediate checkpoints, hidden and half-written files, caches (upload_folder's
 # `ignore_patterns`, matched against paths relative to the folder).
 IGNORED = ["checkpoint-*", ".*", "*/.*", "*.partial", "*.partial/*", "__pycache__/*", "*/__pycache__/*", "*.pyc"]
+# Not published unless asked (`include_data`): rows of the user's own data (the validation rows and the calibration
+# sample a checkpoint keeps for its export) and the Trainer's pickled arguments, which the Hub flags as unsafe.
+DATA_FILES = [VALIDATION_FILE, CALIBRATION_FILE, "training_args.bin"]
 REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]{0,95}$")
 CARD = "README.md"
 
@@ -38,14 +41,18 @@ class PushPlan:
     kind: str
     private: bool
     files: dict[str, Path | bytes] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)  # files of the folder withheld as the user's data
+    ignore_patterns: list[str] = field(default_factory=lambda: list(IGNORED))
     url: str | None = None
 
     def sizes(self) -> dict[str, int]:
         return {name: len(f) if isinstance(f, bytes) else f.stat().st_size for name, f in self.files.items()}
 
 
-def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False, license_name: str | None = None) -> PushPlan:
-    """Check the folder and the card, and list what would be uploaded (nothing is sent)."""
+def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False, license_name: str | None = None,
+              include_data: bool = False) -> PushPlan:
+    """Check the folder and the card, and list what would be uploaded (nothing is sent). The user's data files
+    (`DATA_FILES`) are left out unless `include_data`."""
     folder = Path(folder)
     if kind not in KINDS:
         raise TuneshipError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -56,10 +63,11 @@ def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False
         raise TuneshipError(f"--repo-id {repo_id!r}: use NAME or OWNER/NAME (letters, digits, '-', '_', '.')")
     from huggingface_hub.utils import filter_repo_objects
 
-    plan = PushPlan(folder, repo_id, kind, private)
+    plan = PushPlan(folder, repo_id, kind, private, ignore_patterns=IGNORED + ([] if include_data else DATA_FILES))
     paths = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
-    for name in filter_repo_objects(paths, ignore_patterns=IGNORED):  # what upload_folder will send
+    for name in filter_repo_objects(paths, ignore_patterns=plan.ignore_patterns):  # what upload_folder will send
         plan.files[name] = paths[name]
+    plan.left_out = [name for name in filter_repo_objects(paths, ignore_patterns=IGNORED) if name not in plan.files]
     if license_name:
         card = (folder / CARD).read_text(encoding="utf-8") if (folder / CARD).is_file() else ""
         plan.files[CARD] = with_license(card, license_name).encode("utf-8")
@@ -102,7 +110,7 @@ def push(plan: PushPlan, token: str | None = None) -> PushPlan:
         repo = api.create_repo(plan.repo_id, private=plan.private, exist_ok=True, repo_type="model")
         with tempfile.TemporaryDirectory(prefix="tuneship-push-") as staging:
             api.upload_folder(repo_id=repo.repo_id, folder_path=_staged(plan, Path(staging)), repo_type="model",
-                              ignore_patterns=IGNORED, commit_message=f"Upload {plan.kind} with tuneship")
+                              ignore_patterns=plan.ignore_patterns, commit_message=f"Upload {plan.kind} with tuneship")
     except Exception as error:  # noqa: BLE001 - network, auth and Hub errors all end here, token removed
         raise TuneshipError(f"push to {plan.repo_id} failed: {_scrub(str(error), token)}") from None
     plan.url = str(repo)

@@ -155,6 +155,17 @@ def test_dry_run_lists_files_and_sends_nothing(hub, pair_checkpoint, tmp_path):
     assert "would upload" in result.stdout and "model.safetensors" in result.stdout and "config.json" in result.stdout
     assert not any(name.startswith("checkpoint-") for name in result.stdout.split())
     assert hub.requests == []
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    held = [name for name in ("validation.jsonl", "calibration.jsonl", "training_args.bin") if (pair_checkpoint / name).exists()]
+    assert held and not set(held) & set(listed), "the user's data and the pickle are not published by default"
+    left_out = next(line for line in result.stdout.splitlines() if line.startswith("left out, as your own data: "))
+    assert all(name in left_out for name in held) and "--include-data publishes them" in left_out
+    assert "tiny will be a PUBLIC repository" in result.stdout
+
+    everything = run_push("--model", str(pair_checkpoint), "--repo-id", "tiny", "--dry-run", "--include-data",
+                          "--private", hub=hub, token=None, home=tmp_path)
+    assert everything.returncode == 0 and "PUBLIC" not in everything.stdout and "left out" not in everything.stdout
+    assert set(held) <= {line.split()[0] for line in everything.stdout.splitlines() if line.startswith("  ")}
 
 
 def test_errors_are_clear_and_never_show_the_token(hub, pair_bundle, tmp_path):
