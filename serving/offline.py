@@ -20,22 +20,35 @@ CHUNK_ROWS = 1024
 
 
 def chunks_of(reader: RecordReader, description: str) -> Iterator[list[Record]]:
-    """The records of `reader` in chunks of `CHUNK_ROWS`, with a progress bar over the file's bytes."""
+    """The records of `reader` in chunks of `CHUNK_ROWS`, with a progress bar: the share of the file read (a stream
+    has no row count until its end), the rows done and rows per second."""
+    import time
+
     from tqdm.auto import tqdm
 
     size = CHUNK_ROWS
-    progress = tqdm(total=reader.size, unit="B", unit_scale=True, desc=description, leave=False)
+    progress = tqdm(total=reader.size, desc=description, leave=False,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]")
+    started, rows = time.perf_counter(), 0
+
+    def advance(done: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        progress.update(reader.position - progress.n)
+        progress.set_postfix_str(f"{done} rows, {rate:.0f} rows/s")  # drawn once per chunk of rows
+
     try:
         chunk: list[Record] = []
         for record in reader:
             chunk.append(record)
             if len(chunk) == size:
                 yield chunk
+                rows += len(chunk)
                 chunk = []
-                progress.update(reader.position - progress.n)
+                advance(rows)
         if chunk:
             yield chunk
-        progress.update(reader.position - progress.n)
+            rows += len(chunk)
+        advance(rows)
     finally:
         progress.close()
 

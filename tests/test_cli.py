@@ -71,6 +71,25 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path):
     assert result.returncode == 2 and "not a model checkpoint (no config.json)" in result.stderr
 
 
+def test_a_mistyped_choice_or_command_gets_did_you_mean_not_the_whole_usage():
+    result = run("train", "--task", "text-clasification", "--train", "x.csv", check=False)
+    assert result.returncode == 2 and "did you mean 'text-classification'?" in result.stderr
+    assert len(result.stderr.splitlines()) == 2 and "usage:" not in result.stderr
+    result = run("trian", check=False)
+    assert result.returncode == 2 and "did you mean 'train'?" in result.stderr
+
+
+def test_a_bundle_and_a_checkpoint_given_for_each_other_are_named(pair_bundle, pair_checkpoint, tmp_path):
+    data = write_csv(tmp_path / "d.csv", ticket_rows(4))
+    result = run("evaluate", "--model", str(pair_bundle), "--data", str(data), check=False)
+    assert result.returncode == 2 and "this is an ONNX bundle (it has tuneship.json), not a checkpoint; pass it as " \
+        "--bundle" in result.stderr
+    result = run("evaluate", "--bundle", str(pair_checkpoint), "--data", str(data), check=False)
+    assert result.returncode == 2 and "this is a checkpoint, not a bundle; pass it as --model" in result.stderr
+    result = run("evaluate", "--bundle", str(tmp_path / "nowhere"), "--data", str(data), check=False)
+    assert result.returncode == 2 and "nowhere: no such bundle folder" in result.stderr
+
+
 def test_unknown_config_option_is_named(tmp_path):
     config = tmp_path / "run.json"
     config.write_text(json.dumps({"learning_rate": 1e-4, "epochz": 3}))

@@ -136,7 +136,12 @@ class BundleManifest:
     @classmethod
     def _read(cls, folder: Path) -> "BundleManifest":
         path = folder / MANIFEST_FILE
+        if not folder.is_dir():
+            raise ManifestError(f"{folder}: no such bundle folder")
         if not path.is_file():
+            if (folder / "config.json").is_file() and not any(folder.glob("*.onnx")):
+                raise ManifestError(f"{folder}: this is a checkpoint, not a bundle; pass it as --model, or export it "
+                                    f"first with `tuneship export --model {folder} --output BUNDLE`")
             raise ManifestError(f"{folder}: not a tuneship bundle (no {MANIFEST_FILE}); make one with `tuneship export`")
         try:
             values = json.loads(path.read_text(encoding="utf-8"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .bundle import MANIFEST_FILE
 from .errors import TuneshipError
 from .tasks import CLASSIFICATION
 
@@ -18,6 +19,9 @@ def checkpoint_weights(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise TuneshipError(f"{path}: no such checkpoint folder")
+    if (path / MANIFEST_FILE).is_file():
+        raise TuneshipError(f"{path}: this is an ONNX bundle (it has {MANIFEST_FILE}), not a checkpoint; "
+                            "pass it as --bundle")
     if not (path / "config.json").is_file():
         raise TuneshipError(f"{path}: not a model checkpoint (no config.json); give the folder `tuneship train` wrote")
     for name in WEIGHT_FILES:

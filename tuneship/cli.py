@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import importlib
 import json
+import re
 import sys
 import types
 import typing
@@ -115,10 +117,24 @@ def print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with short errors: the error, "did you mean" for a mistyped choice or command, and where the help
+    is, instead of the command's whole usage (its subcommands are `Parser`s too)."""
+
+    def error(self, message: str):
+        hint = ""
+        mistyped = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if mistyped:
+            close = difflib.get_close_matches(mistyped.group(1), re.findall(r"'([^']*)'", mistyped.group(2)), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n(`{self.prog} --help` lists every option)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tuneship",
-        description="Fine-tune a text classifier, export it to quantized ONNX, and serve it on CPUs.",
+        description="Fine-tune a Hugging Face model (text classification of one text or a pair, extractive question "
+        "answering, summarization), export it to quantized ONNX, and serve it on CPUs.",
     )
     parser.add_argument("--version", action="version", version=f"tuneship {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

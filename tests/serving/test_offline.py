@@ -128,3 +128,23 @@ def test_predict_command_on_a_bundle(pair_bundle, tmp_path):
     assert missing.returncode == 2 and "this model classifies pairs" in missing.stderr
     neither = run()
     assert neither.returncode == 2 and "give either --text" in neither.stderr
+
+
+def test_progress_counts_rows_not_bytes(tmp_path, capsys, monkeypatch):
+    from tuneship.data.records import RecordReader
+
+    monkeypatch.setattr(offline, "CHUNK_ROWS", 10)
+    source = write_csv(tmp_path / "rows.csv", pair_rows(25))
+    chunks = list(offline.chunks_of(RecordReader(source), "reading"))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    shown = capsys.readouterr().err
+    assert "25 rows" in shown and "rows/s" in shown and "B/s" not in shown and "100%" in shown
+
+
+def test_a_binary_file_under_a_text_name_is_named_for_what_it_is(tmp_path):
+    from tuneship.data.records import RecordReader
+
+    parquet = tmp_path / "rows.csv"
+    parquet.write_bytes(b"PAR1\x15\x04\x15\xff\xff\x00" * 8)
+    with pytest.raises(DataError, match=r"rows.csv: this is a Parquet file .*, not .csv; name it .parquet"):
+        list(RecordReader(parquet))

@@ -37,9 +37,19 @@ class Record:
     values: dict
 
 
+# Binary formats a text file's name may hide, by their first bytes: what the file is, and what to do.
+MAGIC = ((b"PAR1", "a Parquet file", "name it .parquet"),
+         (b"PK\x03\x04", "a zip archive (an .xlsx workbook is one)", "save the sheet as CSV, or unzip it"),
+         (b"\x1f\x8b", "a gzip archive", "decompress it"))
+
+
 def _first_invalid_utf8(path: Path) -> DataError:
-    """The error naming the line and character of the first byte of `path` that is not UTF-8."""
+    """The error naming the line and character of the first byte of `path` that is not UTF-8 (or, for a binary
+    file under a text file's name, what it is)."""
     raw = path.read_bytes()
+    for magic, what, fix in MAGIC:
+        if raw.startswith(magic):
+            return DataError(f"{path}: this is {what} (it starts with {magic!r}), not {path.suffix or 'text'}; {fix}")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
