@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -11,6 +13,8 @@ from ..files import files_digest
 
 SOURCE_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json")
 CARD_FILE = "README.md"
+USAGE_SECTION = re.compile(r"^## How to use\n.*?(?=^## )", re.MULTILINE | re.DOTALL)  # the checkpoint's: PyTorch
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")  # the images a card embeds, by file name
 
 
 def checkpoint_digest(checkpoint: Path) -> str:
@@ -56,8 +60,10 @@ def export_section(manifest, task_lines: Sequence[str]) -> str:
     lines = [
         "## Export",
         "",
-        f"Exported with `tuneship export` to ONNX (opset {manifest.opset}) with Optimum and onnxruntime. The default "
-        f"model of this bundle is **{manifest.default_precision}**.",
+        f"Exported with `tuneship export` to ONNX (opset {manifest.opset}) with Optimum and onnxruntime. "
+        f"`tuneship serve`, `predict` and the demo choose among the models below on the CPU that serves them (each "
+        f"checked against the export's outputs there, the fastest kept per input length: they log the plan); a "
+        f"reader that makes no plan (Optimum, an older tuneship) loads **{manifest.default_precision}**.",
         "",
         "| files | precision | size |",
         "|---|---|---|",
@@ -112,5 +118,12 @@ def write_card(folder: Path, checkpoint: Path, manifest, task_lines: Sequence[st
         card = ModelCard(f"---\n{ModelCardData(library_name='transformers', pipeline_tag=manifest.task).to_yaml()}\n---\n\n"
                          f"# {checkpoint.name}\n")
     card.data.tags = sorted(set(card.data.tags or []) | {"onnx", "optimum", *manifest.models})
-    card.text = card.text.rstrip() + "\n\n" + export_section(manifest, task_lines)
+    text = USAGE_SECTION.sub("## How to use\n\nThis folder holds the ONNX export; see **Export** below for how to "
+                             "load it (the PyTorch checkpoint's `pipeline` call does not load it).\n\n", card.text)
+    for image in dict.fromkeys(IMAGE.findall(text)):  # the card's plots, so that they show on the Hub and in a Space
+        if Path(image).name == image and (checkpoint / image).is_file():
+            shutil.copy2(checkpoint / image, folder / image)
+        else:  # nothing to show: no broken image
+            text = re.sub(rf"!\[[^\]]*\]\({re.escape(image)}\)\n?", "", text)
+    card.text = text.rstrip() + "\n\n" + export_section(manifest, task_lines)
     card.save(folder / CARD_FILE)

@@ -262,7 +262,8 @@ def _card(trainer, config: TrainConfig, data: ClassificationData, metrics: dict)
         train_source=data.train_source, validation_source=data.validation_source, num_train=len(data.train),
         num_validation=len(data.validation), unit="rows", headline_metrics=headline,
         evaluation_extra="\n".join([
-            f"| majority-class baseline accuracy | {metrics['majority_baseline_accuracy']:.4f} |", "", "Per class:", "",
+            f"Majority-class baseline accuracy (always the most frequent label): "
+            f"{metrics['majority_baseline_accuracy']:.4f}.", "", "Per class:", "",
             "| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |", per_class, "",
             "![confusion matrix](confusion_matrix.png)", "![training curve](training_curve.png)"]),
         intended_use=f"Classifying {inputs} into {', '.join(data.label_names)}, for data like the training data. "

@@ -1,6 +1,7 @@
 """export() on tiny random checkpoints and on the default model fine-tuned on the bundled examples."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -53,6 +54,10 @@ def test_bundle_is_self_contained_and_described_by_its_manifest(pair_bundle, pai
     assert manifest.default_precision == ("int8" if int8["passed"] else "fp32")
     card = ModelCard.load(pair_bundle / "README.md")
     assert "onnx" in card.data.tags and "## Export" in card.text
+    assert "pipeline(" not in card.text, "the checkpoint's PyTorch snippet does not load a bundle"
+    assert "ORTModelForSequenceClassification.from_pretrained" in card.text and "choose among the models" in card.text
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", card.text)
+    assert all((pair_bundle / image).is_file() for image in images), "every image the card shows is in the bundle"
     examples = [json.loads(line) for line in (pair_bundle / "examples.jsonl").read_text().splitlines()]
     assert examples and set(examples[0]) == {"sentence1", "sentence2"}
 
