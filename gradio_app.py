@@ -31,6 +31,7 @@ BUNDLE_FOLDER = "bundle"  # beside app.py in a Space
 QUEUE_SIZE = 64  # requests waiting beyond this get "queue full" instead of an ever longer wait
 CONCURRENCY = 2  # requests run at once; each model call already uses every core
 OUTPUT_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv"}  # other inputs get JSON Lines predictions
+PREVIEW_ROWS = 10  # predictions shown under the Batch tab's download
 
 
 @dataclass
@@ -154,11 +155,12 @@ def build_demo(models: DemoModels) -> gr.Blocks:
     def benchmark(batch_size: float):
         rows = _benchmark_rows(models, int(batch_size), seconds=2.0)
         table = pd.DataFrame(rows, columns=["model", "latency per batch (ms)", "inputs/s"])
-        return table, table
+        top = float(table["inputs/s"].max()) * 1.1 if len(table) else 1.0
+        return gr.BarPlot(value=table, y_lim=[0, top]), table  # the axis from 0: bar heights compare as ratios
 
     def predict_upload(path: str | None):
         if not path:
-            return None, "Upload a CSV, TSV, JSON Lines, JSON or Parquet file first."
+            return None, "Upload a CSV, TSV, JSON Lines, JSON or Parquet file first.", None
         source = Path(path)
         output = Path(tempfile.mkdtemp(prefix="tuneship-")) / (
             f"{source.stem}-predictions{OUTPUT_SUFFIXES.get(source.suffix.lower(), '.jsonl')}")
@@ -166,7 +168,13 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             written = predict_file(default, source, output)
         except TuneshipError as error:
             raise gr.Error(str(error).replace(str(source.parent) + os.sep, "")) from None
-        return str(written), f"Predicted every row of **{source.name}** with {models.default}."
+        if written.suffix in (".csv", ".tsv"):
+            preview = pd.read_csv(written, sep="\t" if written.suffix == ".tsv" else ",", nrows=PREVIEW_ROWS,
+                                  dtype=str, keep_default_na=False)  # as written: a label "0" stays a label
+        else:
+            preview = pd.read_json(written, lines=True, nrows=PREVIEW_ROWS)
+        return str(written), f"Predicted every row of **{source.name}** with {models.default}; the first " \
+            f"{min(len(preview), PREVIEW_ROWS)} below.", preview
 
     with gr.Blocks(title=f"tuneship: {models.bundle.name}") as demo:
         gr.Markdown(f"# {models.bundle.name}\n{manifest.task} · labels: {', '.join(labels)} · "
@@ -176,6 +184,9 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             button = gr.Button("Classify", variant="primary")
             label = gr.Label(num_top_classes=len(labels), label="Prediction")
             note = gr.Markdown(elem_id="latency")
+            gr.Markdown("Each score is the model's probability for that label (the softmax of its outputs): a ranking "
+                        "of the labels for this input, not a calibrated chance of being right. The model card "
+                        "(`README.md` of the bundle) has its validation figures and limits.")
             button.click(classify, read_inputs(text_box, pair_box), [label, note],
                          api_name=tasks.get(tasks.CLASSIFICATION).demo.api_name)
             if models.examples():
@@ -199,7 +210,9 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             batch_button = gr.Button("Predict the file", variant="primary")
             download = gr.File(label="Predictions")
             batch_note = gr.Markdown()
-            batch_button.click(predict_upload, [upload], [download, batch_note], api_name="predict_file")
+            batch_preview = gr.Dataframe(label="First predictions")
+            batch_button.click(predict_upload, [upload], [download, batch_note, batch_preview],
+                               api_name="predict_file")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
 

@@ -115,12 +115,15 @@ def test_batch_upload_returns_a_predictions_file(client, pair_app, tmp_path):
     from gradio_client.exceptions import AppError
 
     rows = pair_rows(12)
-    path, note = client.predict(handle_file(str(write_csv(tmp_path / "pairs.csv", rows))), api_name="/predict_file")
+    path, note, preview = client.predict(handle_file(str(write_csv(tmp_path / "pairs.csv", rows))),
+                                         api_name="/predict_file")
     with open(path, newline="", encoding="utf-8") as handle:
         predicted = list(csv.DictReader(handle))
     assert Path(path).name == "pairs-predictions.csv" and len(predicted) == 12 and "pairs.csv" in note
     expected = pair_app[0].models[pair_app[0].default].predict([r["sentence1"] for r in rows], [r["sentence2"] for r in rows])
     assert [r["predicted_label"] for r in predicted] == [e["label"] for e in expected]
+    shown = preview["headers"].index("predicted_label")
+    assert [row[shown] for row in preview["data"]] == [e["label"] for e in expected][:10], "a preview of the first rows"
 
     bad = write_csv(tmp_path / "bad.csv", [{"title": "x", "body": "y"}])
     with pytest.raises(AppError, match="sentence1"):
