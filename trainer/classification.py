@@ -25,7 +25,7 @@ from ..metrics.classification import classification_metrics, query_ranking, scal
 from ..tasks import CLASSIFICATION
 from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
-from .runs import TrainResult, finish_run, load_base_model, prepare_output, trainer_callbacks
+from .runs import TrainResult, finish_run, load_base_model, prepare_output, readable_progress, trainer_callbacks
 
 logger = get_logger(__name__)
 TRUNCATION = "longest_first"  # cuts the longer text of a pair first, token by token
@@ -361,13 +361,13 @@ def _trainer(config: TrainConfig, data: ClassificationData, model, tokenizer, tr
         return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names, data.positive_label_id))
 
     weights = class_weights(data.train["label"], len(data.label_names), config.class_weights)
-    return transformers.Trainer(
+    return readable_progress(transformers.Trainer(
         model=model, model_init=model_init,
         args=training_arguments(config, best_metric(config, len(data.label_names)), **arguments),
         train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
         data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
         compute_loss_func=None if weights is None else weighted_loss(weights), callbacks=list(callbacks),
-    )
+    ))
 
 
 def _refit(config: TrainConfig, data: ClassificationData, train_set, validation_set, epochs: int, average_last: int):

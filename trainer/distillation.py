@@ -136,7 +136,7 @@ def distill(config: DistillConfig, callbacks: Sequence = ()):
     from ..metrics.classification import classification_metrics, scalar_metrics
     from .arguments import training_arguments
     from .classification import TorchClassifier, best_metric, load_classification_data, task_settings
-    from .runs import finish_run, prepare_output, trainer_callbacks
+    from .runs import finish_run, prepare_output, readable_progress, trainer_callbacks
     from .selection import resolve_epochs, resolve_learning_rate
 
     try:
@@ -194,12 +194,12 @@ def distill(config: DistillConfig, callbacks: Sequence = ()):
                                                      data.positive_label_id))
 
     metric = best_metric(config, len(data.label_names))
-    trainer = _trainer_class()(
+    trainer = readable_progress(_trainer_class()(
         model=student, args=training_arguments(config, metric, remove_unused_columns=False),
         train_dataset=train_set, eval_dataset=validation_set, processing_class=teacher.tokenizer,
         data_collator=transformers.DataCollatorWithPadding(teacher.tokenizer), compute_metrics=compute_metrics,
         callbacks=trainer_callbacks(config, callbacks), temperature=config.temperature, alpha=config.alpha,
-    )
+    ))
     trainer.train(resume_from_checkpoint=resume)
     logits = trainer.predict(validation_set).predictions
     metrics = classification_metrics(data.validation["label"], np.argmax(logits, axis=-1), data.label_names,

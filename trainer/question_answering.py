@@ -21,7 +21,7 @@ from ..spans import SpanAnswerer, answer_positions, answers_from_logits, windows
 from ..tasks import QUESTION_ANSWERING
 from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
-from .runs import TrainResult, finish_run, load_base_model, prepare_output, trainer_callbacks
+from .runs import TrainResult, finish_run, load_base_model, prepare_output, readable_progress, trainer_callbacks
 from .selection import resolve_epochs, resolve_learning_rate
 
 logger = get_logger(__name__)
@@ -152,11 +152,11 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         result = squad_score(validation, answers)
         return {"exact_match": result["exact_match"], "f1": result["f1"]}
 
-    trainer = transformers.Trainer(
+    trainer = readable_progress(transformers.Trainer(
         model=model, args=training_arguments(config, "f1"), train_dataset=train_set, eval_dataset=validation_set,
         processing_class=tokenizer, data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
         callbacks=trainer_callbacks(config, callbacks),
-    )
+    ))
     trainer.train(resume_from_checkpoint=resume)
     metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
     metrics.update(num_examples=len(validation))

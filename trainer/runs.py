@@ -108,6 +108,40 @@ def trainer_callbacks(config: TrainConfig, callbacks: Sequence = ()) -> list:
     return [*stopping, *callbacks]
 
 
+SPEED_KEYS = ("runtime", "samples_per_second", "steps_per_second", "total_flos")
+
+
+def format_log(logs: dict) -> str:
+    """One Trainer log as a line people read: "epoch 1.19 · loss 0.3635 · learning rate 8.9e-05", or for an
+    evaluation "epoch 2 · validation loss 0.41 · accuracy 0.872 · f1 0.884" (speed figures left out)."""
+    def number(value) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    parts = [f"epoch {logs['epoch']:.2f}".rstrip("0").rstrip(".")] if "epoch" in logs else []
+    for key, value in logs.items():
+        if key == "epoch" or key.removeprefix("eval_").removeprefix("train_") in SPEED_KEYS:
+            continue
+        name = {"eval_loss": "validation loss", "learning_rate": "learning rate", "grad_norm": "gradient norm",
+                "train_loss": "mean training loss"}.get(key, key.removeprefix("eval_"))
+        parts.append(f"{name} {number(value)}")
+    return " · ".join(parts)
+
+
+def readable_progress(trainer):
+    """`trainer` with its progress bar writing each log as one readable line (`format_log`) instead of a dict."""
+    import transformers
+
+    class ReadableProgress(transformers.ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                self.training_bar.write(format_log(logs))
+
+    if any(type(c) is transformers.ProgressCallback for c in trainer.callback_handler.callbacks):
+        trainer.remove_callback(transformers.ProgressCallback)
+        trainer.add_callback(ReadableProgress())
+    return trainer
+
+
 def train_runtime(trainer) -> float | None:
     """Seconds the Trainer spent training (every run in its log, a refit included; None before it has trained)."""
     runtimes = [e["train_runtime"] for e in trainer.state.log_history if "train_runtime" in e]

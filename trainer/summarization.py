@@ -20,7 +20,8 @@ from ..metrics.summarization import lead3_scores, rouge
 from ..tasks import SUMMARIZATION
 from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
-from .runs import TrainResult, finish_run, load_base_model, prepare_output, resolve_model, trainer_callbacks
+from .runs import (TrainResult, finish_run, load_base_model, prepare_output, readable_progress, resolve_model,
+                   trainer_callbacks)
 from .selection import resolve_epochs, resolve_learning_rate
 
 logger = get_logger(__name__)
@@ -202,11 +203,11 @@ def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         return rouge(summaries, references)
 
     args = training_arguments(config, "rougeL", "Seq2SeqTrainingArguments", predict_with_generate=True)
-    trainer = transformers.Seq2SeqTrainer(
+    trainer = readable_progress(transformers.Seq2SeqTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=validation_set, processing_class=tokenizer,
         data_collator=transformers.DataCollatorForSeq2Seq(tokenizer, model=model), compute_metrics=compute_metrics,
         callbacks=trainer_callbacks(config, callbacks),
-    )
+    ))
     trainer.train(resume_from_checkpoint=resume)
     metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
     metrics.update(lead3_scores(validation))

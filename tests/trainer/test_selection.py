@@ -70,3 +70,14 @@ def test_swap_pairs_is_for_pairs_only(tiny_model, tmp_path):
     assert both[len(data.train)]["text"] == data.train[0]["text_pair"] and both[len(data.train)]["label"] == data.train[0]["label"]
     with pytest.raises(DataError, match="--swap-pairs needs pairs of texts"):
         train(config(tiny_model, tmp_path, ticket_rows(12), swap_pairs=True))
+
+
+def test_training_logs_read_as_lines_not_dicts():
+    from tuneship.trainer.runs import format_log
+
+    assert format_log({"loss": 0.6945, "grad_norm": 0.54308, "learning_rate": 1.3636e-05, "epoch": 0.09}) == \
+        "epoch 0.09 · loss 0.6945 · gradient norm 0.5431 · learning rate 1.364e-05"
+    assert format_log({"eval_loss": 0.41, "eval_accuracy": 0.8723, "eval_runtime": 3.2,
+                       "eval_samples_per_second": 60.0, "epoch": 2.0}) == "epoch 2 · validation loss 0.41 · accuracy 0.8723"
+    assert format_log({"train_runtime": 300.0, "train_loss": 0.35, "total_flos": 1e12, "epoch": 10.0}) == \
+        "epoch 10 · mean training loss 0.35"
