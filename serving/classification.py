@@ -189,7 +189,7 @@ def predict_text(classifier, text: str, text_pair: str | None = None) -> dict:
     return classifier.predict([text], None if text_pair is None else [text_pair])[0]
 
 
-def evaluate(classifier, data_file: str | Path, batch_size: int = 64) -> dict:
+def evaluate(classifier, data_file: str | Path, batch_size: int = 32) -> dict:
     """Score `classifier` on a labelled file: accuracy, macro F1, per-class figures (see `tuneship.metrics`)."""
     from ..data.records import RecordReader
     from ..metrics.classification import classification_metrics, query_ranking

@@ -156,5 +156,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_model_arguments(evaluate)
     evaluate.add_argument("--data", required=True, metavar="FILE", help="labelled CSV, TSV, JSON Lines, JSON or Parquet file")
     evaluate.add_argument("--output", metavar="FILE", help="also write the metrics to this JSON file")
-    evaluate.add_argument("--batch-size", type=int, default=64, help="inference batch size (default: 64)")
+    evaluate.add_argument("--batch-size", type=int, default=32, help="inference batch size (default: 32, as predict)")
     evaluate.set_defaults(run=run_evaluate)

@@ -128,7 +128,7 @@ def predict_file(model, input_file: str | Path, output_file: str | Path, batch_s
     return written
 
 
-def evaluate(model, data_file: str | Path, batch_size: int = 64) -> dict:
+def evaluate(model, data_file: str | Path, batch_size: int = 32) -> dict:
     """The task's metrics of `model` on a labelled file (classification: accuracy, F1, per class; question
     answering: exact match and F1; summarization: ROUGE and the lead-3 baseline)."""
     return tasks.get(model.task).stage("serving").evaluate(model, data_file, batch_size)

@@ -127,7 +127,7 @@ def predict_rows(answerer, records: list[Record], source: Path, batch_size: int 
             for a in answerer.answer_examples(examples)]
 
 
-def evaluate(answerer, data_file: str | Path, batch_size: int = 64) -> dict:
+def evaluate(answerer, data_file: str | Path, batch_size: int = 32) -> dict:
     """Exact match and F1 of any QA answerer (`answer_examples`: a bundle's or a checkpoint's) on a labelled file."""
     examples = read_qa_examples(data_file, split="validation")
     return squad_score(examples, answerer.answer_examples(examples))
