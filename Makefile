@@ -36,7 +36,7 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship export --model $(DEMO_OUT) --output $(DEMO_BUNDLE) --overwrite
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship evaluate --bundle $(DEMO_BUNDLE) \
 		--data examples/relevance/validation.csv
-	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship bench --checkpoint $(DEMO_OUT) --bundle $(DEMO_BUNDLE) \
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship bench --model $(DEMO_OUT) --bundle $(DEMO_BUNDLE) \
 		--data examples/relevance/validation.csv --seq-lens 32,128 --batch-sizes 1,32 --output $(DEMO_BENCH)
 	@echo
 	@echo "Fine-tuned model: $(DEMO_OUT)/ (a Hugging Face checkpoint: weights, tokenizer, metrics.json,"
@@ -49,7 +49,7 @@ demo: $(STAMP)
 	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --text \"<article>\" --text-pair \"<comment>\""
 	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --input <file.csv> --output <predictions.csv>"
 	@echo "  $(VENV)/bin/tuneship evaluate --bundle $(DEMO_BUNDLE) --data <labelled file>"
-	@echo "  $(VENV)/bin/tuneship bench --checkpoint $(DEMO_OUT) --bundle $(DEMO_BUNDLE)   (all lengths and batch sizes)"
+	@echo "  $(VENV)/bin/tuneship bench --model $(DEMO_OUT) --bundle $(DEMO_BUNDLE)   (all lengths and batch sizes)"
 	@echo "  $(VENV)/bin/tuneship train --train <your data.csv> --output runs/<name>   (see README.md)"
 
 test: $(STAMP) $(CHROMIUM)

@@ -1,6 +1,6 @@
 """tuneship's Gradio demo: classify with an exported bundle, compare it with PyTorch, predict a whole file.
 
-    python gradio_app.py --bundle runs/relevance-minilm-onnx [--checkpoint runs/relevance-minilm] [--share]
+    python gradio_app.py --bundle runs/relevance-minilm-onnx [--model runs/relevance-minilm] [--share]
 
 Without --bundle, the bundle comes from $TUNESHIP_BUNDLE or from a `bundle/` folder beside this file
 (how the Hugging Face Space written by `tuneship space` runs). Inference goes through
@@ -318,7 +318,7 @@ def find_bundle(given: str | None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A Gradio demo of a tuneship bundle.")
     parser.add_argument("--bundle", help=f"bundle folder (default: ${BUNDLE_VARIABLE} or ./{BUNDLE_FOLDER})")
-    parser.add_argument("--checkpoint", help="PyTorch checkpoint to compare with (needs tuneship[train])")
+    parser.add_argument("--model", dest="checkpoint", help="PyTorch checkpoint to compare with (needs tuneship[train])")
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))

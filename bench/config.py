@@ -37,6 +37,7 @@ class BenchConfig:
     """
 
     checkpoint: str = option(None, "PyTorch checkpoint folder (the one the bundle was exported from)", "input and output",
+                             flag="--model",
                              metavar="CKPT", required=True)
     bundle: str = option(None, "bundle folder written by `tuneship export`", "input and output", metavar="BUNDLE",
                          required=True)

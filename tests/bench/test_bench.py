@@ -174,7 +174,7 @@ def test_command_line_run_and_bad_input(pair_checkpoint, pair_bundle, tmp_path):
     tuneship = str(Path(sys.executable).with_name("tuneship"))
     output = tmp_path / "out"
     result = subprocess.run(
-        [tuneship, "bench", "--checkpoint", str(pair_checkpoint), "--bundle", str(pair_bundle), "--seq-lens", "16",
+        [tuneship, "bench", "--model", str(pair_checkpoint), "--bundle", str(pair_bundle), "--seq-lens", "16",
          "--batch-sizes", "2", "--backends", "onnx-int8", "--threads", "1", "--duration", "0.05", "--min-calls", "2",
          "--output", str(output)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -183,10 +183,10 @@ def test_command_line_run_and_bad_input(pair_checkpoint, pair_bundle, tmp_path):
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = subprocess.run([tuneship, "bench", "--checkpoint", str(empty), "--bundle", str(pair_bundle)],
+    result = subprocess.run([tuneship, "bench", "--model", str(empty), "--bundle", str(pair_bundle)],
                             capture_output=True, text=True, timeout=120, cwd=empty)
     assert result.returncode == 2 and "not a model checkpoint (no config.json)" in result.stderr
-    result = subprocess.run([tuneship, "bench", "--checkpoint", str(pair_checkpoint), "--bundle", str(pair_bundle),
+    result = subprocess.run([tuneship, "bench", "--model", str(pair_checkpoint), "--bundle", str(pair_bundle),
                              "--seq-lens", "1024"], capture_output=True, text=True, timeout=120, cwd=empty)
     assert result.returncode == 2 and "at most 512 tokens, not 1024" in result.stderr
     assert not list(empty.iterdir()), "nothing is written when the input is bad"
