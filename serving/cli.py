@@ -61,7 +61,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if (args.text is None) == (args.input is None):
         raise TuneshipError("give either --text (and --text-pair) for one input, or --input FILE --output FILE")
     if args.input is not None and args.output is None:
-        raise TuneshipError("--input needs --output (a .csv, .tsv or .jsonl file to write)")
+        raise TuneshipError("--input needs --output (a .csv, .tsv, .jsonl or .parquet file to write)")
     if args.engine == "ray":
         return _predict_on_ray(args)
     task, model = load_model(args)
@@ -133,7 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--text", help="the text (the first text of a pair; the question; the document)")
     predict.add_argument("--text-pair", help="the second text, for pair models (the context, for question answering)")
     predict.add_argument("--input", metavar="FILE", help="CSV, TSV, JSON Lines, JSON or Parquet file of inputs")
-    predict.add_argument("--output", metavar="FILE", help="CSV, TSV or JSON Lines file to write the predictions to")
+    predict.add_argument("--output", metavar="FILE", help="CSV, TSV, JSON Lines or Parquet file to write the predictions to")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     predict.add_argument("--batch-size", type=int, default=32, help="inference batch size (default: 32)")
     predict.add_argument("--drop-invalid", action="store_true",

@@ -24,7 +24,7 @@ from ..errors import DataError, TuneshipError, require
 from ..files import write_json
 
 READ_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
-WRITE_FORMATS = (".csv", ".tsv", ".jsonl")
+WRITE_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
 HUB_NAME = re.compile(r"^[\w.-]+(/[\w.-]+)?(:[\w.-]+)?$")  # owner/name or owner/name:config
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long documents are legitimate inputs
 
@@ -318,10 +318,11 @@ class ResumableWriter:
         return int(progress["records"]), int(progress["bytes"]), progress.get("fields")
 
     def write(self, records: list[dict]) -> None:
-        """Append `records` and make them durable, with the progress that lets a rerun skip them."""
+        """Append `records` and make them durable, with the progress that lets a rerun skip them (a Parquet
+        output is written as JSON Lines until `finish`, since a Parquet file cannot be appended to)."""
         if not records:
             return
-        if self.format == ".jsonl":
+        if self.format in (".jsonl", ".parquet"):
             for values in records:
                 self._text.write(json.dumps(values, ensure_ascii=False) + "\n")
         else:
@@ -342,7 +343,15 @@ class ResumableWriter:
 
     def finish(self) -> Path:
         self._text.close()
-        os.replace(self.partial, self.path)
+        if self.format == ".parquet":  # the JSON Lines written so far, as one Parquet file beside it, then in place
+            json_reader, parquet = require("pyarrow.json", "train"), require("pyarrow.parquet", "train")
+            converted = self.path.with_name(self.path.name + ".partial.parquet")
+            table = json_reader.read_json(self.partial) if self.done else require("pyarrow", "train").table({})
+            parquet.write_table(table, converted)
+            os.replace(converted, self.path)
+            self.partial.unlink(missing_ok=True)
+        else:
+            os.replace(self.partial, self.path)
         self.progress_file.unlink(missing_ok=True)
         return self.path
 
