@@ -155,3 +155,18 @@ def test_a_binary_file_under_a_text_name_is_named_for_what_it_is(tmp_path):
     parquet.write_bytes(b"PAR1\x15\x04\x15\xff\xff\x00" * 8)
     with pytest.raises(DataError, match=r"rows.csv: this is a Parquet file .*, not .csv; name it .parquet"):
         list(RecordReader(parquet))
+
+
+def test_a_damaged_parquet_file_is_one_line_naming_it(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tuneship.data.records import RecordReader
+
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(pa.table({"sentence1": ["a"] * 500, "sentence2": ["b"] * 500}), whole)
+    raw = whole.read_bytes()
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(raw[: len(raw) // 2] + raw[-8:])  # the middle cut out, the footer's length kept
+    with pytest.raises(DataError, match=r"damaged.parquet: could not be read as Parquet .*damaged or not Parquet"):
+        list(RecordReader(damaged))

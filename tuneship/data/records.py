@@ -218,8 +218,9 @@ class RecordReader:
                 for values in batch.to_pylist():
                     row += 1
                     yield Record(row, values)
-        except OSError as error:  # pyarrow's ArrowInvalid is an OSError subclass here
-            raise DataError(f"{self.path}: could not be read as Parquet: {error}") from None
+        except (OSError, ValueError) as error:  # pyarrow's ArrowIOError is an OSError, its ArrowInvalid a ValueError
+            where = f" after row {row}" if row else ""
+            raise DataError(f"{self.path}: could not be read as Parquet{where} (damaged or not Parquet): {error}") from None
 
     def _hub(self) -> Iterator[Record]:
         datasets = require("datasets", "train")
