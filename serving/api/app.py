@@ -91,6 +91,15 @@ def count_refusal(inputs: list, config: ServeConfig, non_empty: tuple[str, ...] 
     return None
 
 
+MAX_DETAIL_ERRORS = 20  # a 422 lists at most this many errors (and says how many more): its body stays small
+MAX_ECHO_CHARS = 64  # a field name or value from the request, as an error repeats it
+
+
+def _short(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters (with how long it was): an error never echoes a request back whole."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _field_name(location: tuple | list) -> str:
     parts = [str(part) for part in location if part != "body"]
     name = ""
@@ -100,15 +109,18 @@ def _field_name(location: tuple | list) -> str:
 
 
 def validation_detail(errors: list[dict]) -> tuple[str, list[dict]]:
-    detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-              for e in errors]
+    """The 422's message (the first error, by field) and detail: at most `MAX_DETAIL_ERRORS` errors, each field
+    name and message cut short (`_short`), so that the body is small whatever the request held."""
+    detail = [{"loc": [part if isinstance(part, int) else _short(str(part)) for part in e.get("loc", ())],
+               "msg": _short(str(e.get("msg", "")), 4 * MAX_ECHO_CHARS), "type": str(e.get("type", ""))}
+              for e in errors[:MAX_DETAIL_ERRORS]]
     first = detail[0] if detail else {"loc": [], "msg": "invalid request", "type": ""}
     if first["type"] == "json_invalid":
         message = f"body: not valid JSON ({first['msg']})"
     else:
         message = f"{_field_name(first['loc'])}: {first['msg']}"
-    if len(detail) > 1:
-        message += f" (and {len(detail) - 1} more)"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
     return message, detail
 
 

@@ -211,3 +211,21 @@ def test_fuzzed_bodies_never_get_a_500(url, body):
                           headers={"content-type": "application/json"})
     assert response.status_code in (200, 413, 422), (response.status_code, body, response.text)
     assert "error" in response.json() or "outputs" in response.json()
+
+
+def test_an_error_never_echoes_the_request_back_whole():
+    from pydantic import ValidationError
+
+    from tuneship.serving.api.app import error_response, validation_detail
+    from tuneship.serving.api.classification import ClassifyRequest
+
+    attacks = [json.dumps({"inputs": [{**PAIR, "k" * 900_000: 1}]}),  # a 900 KB field name
+               json.dumps({"inputs": [{**PAIR, **{f"x{i}": 1 for i in range(60_000)}}]})]  # 60,000 extra keys
+    for body in attacks:
+        with pytest.raises(ValidationError) as error:
+            ClassifyRequest.model_validate_json(body)
+        message, detail = validation_detail(error.value.errors())
+        response = error_response(422, message, detail)
+        assert response.status_code == 422 and len(response.body) < 4096, len(response.body)
+        assert message.startswith("inputs[0].") and "Extra inputs are not permitted" in message
+    assert "(900000 characters)" in message or "(and 59999 more)" in message
