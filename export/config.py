@@ -68,8 +68,8 @@ class ExportConfig:
             raise TuneshipError(f"calibration_samples must be at least 1, not {self.calibration_samples!r}")
         if not 0.0 < self.min_agreement < 2.0:  # above 1 no int8 model can pass: the fp32 fallback, on purpose
             raise TuneshipError(f"min_agreement is a share of labels (0.985 for 98.5%), above 0, not {self.min_agreement}")
-        if not 0.0 <= self.max_accuracy_drop < 1.0:
-            raise TuneshipError(f"max_accuracy_drop is a share: 0 or more and below 1, not {self.max_accuracy_drop}")
+        if not self.max_accuracy_drop < 1.0:  # below 0: int8 must score above fp32 (no model passes: on purpose)
+            raise TuneshipError(f"max_accuracy_drop is a share (0.01 for one point), below 1, not {self.max_accuracy_drop}")
         if not self.max_logit_difference > 0:
             raise TuneshipError(f"max_logit_difference must be positive, not {self.max_logit_difference}")
 

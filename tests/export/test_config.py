@@ -15,7 +15,7 @@ from tuneship.export.config import ExportConfig
     ({"isa": "sse2"}, "isa must be one of auto"),
     ({"min_agreement": 0}, "min_agreement is a share of labels"),
     ({"min_agreement": 98.5}, "min_agreement is a share of labels"),
-    ({"max_accuracy_drop": -0.1}, "max_accuracy_drop is a share"),
+    ({"max_accuracy_drop": 5}, "max_accuracy_drop is a share"),
     ({"max_logit_difference": 0}, "max_logit_difference must be positive"),
     ({"calibration_samples": 0}, "calibration_samples must be at least 1"),
     ({"opset": 0}, "opset must be a positive whole number"),
