@@ -16,12 +16,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import gradio as gr
 
 from tuneship import tasks
-from tuneship.data.records import check_text
+from tuneship.data.records import RecordReader, check_text
 from tuneship.errors import DataError, TuneshipError
 from tuneship.serving import BundleManifest, Predictor, predict_file
 from tuneship.serving.classification import Settings
@@ -168,11 +169,8 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             written = predict_file(default, source, output)
         except TuneshipError as error:
             raise gr.Error(str(error).replace(str(source.parent) + os.sep, "")) from None
-        if written.suffix in (".csv", ".tsv"):
-            preview = pd.read_csv(written, sep="\t" if written.suffix == ".tsv" else ",", nrows=PREVIEW_ROWS,
-                                  dtype=str, keep_default_na=False)  # as written: a label "0" stays a label
-        else:
-            preview = pd.read_json(written, lines=True, nrows=PREVIEW_ROWS)
+        # read back as every input is read (a label "0" stays the text "0"), the first rows only
+        preview = pd.DataFrame([record.values for record in islice(RecordReader(written), PREVIEW_ROWS)])
         return str(written), f"Predicted every row of **{source.name}** with {models.default}; the first " \
             f"{min(len(preview), PREVIEW_ROWS)} below.", preview
 
