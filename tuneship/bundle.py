@@ -139,7 +139,9 @@ class BundleManifest:
         if not folder.is_dir():
             raise ManifestError(f"{folder}: no such bundle folder")
         if not path.is_file():
-            if (folder / "config.json").is_file() and not any(folder.glob("*.onnx")):
+            from .checkpoint import WEIGHT_FILES  # here: checkpoint.py reads MANIFEST_FILE from this module
+
+            if any((folder / name).is_file() for name in WEIGHT_FILES):
                 raise ManifestError(f"{folder}: this is a checkpoint, not a bundle; pass it as --model, or export it "
                                     f"first with `tuneship export --model {folder} --output BUNDLE`")
             raise ManifestError(f"{folder}: not a tuneship bundle (no {MANIFEST_FILE}); make one with `tuneship export`")
