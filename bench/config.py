@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..options import option
 from ..errors import TuneshipError
+from ..options import option
 
 # Every backend `tuneship bench` knows, in report order. PyTorch eager fp32 is the baseline of every speed-up.
 BACKENDS = ("pytorch-fp32", "pytorch-int8", "onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-bf16", "openvino-int8",

@@ -55,6 +55,7 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
     """The Space README (`huggingface_hub.SpaceCard`): its metadata (sdk and its version, the Python version the
     requirements were pinned on, app_file, title, license), then what the demo does."""
     import gradio
+    from huggingface_hub import SpaceCard, SpaceCardData
 
     license_name = card_license(bundle / "README.md") or "apache-2.0"
     task = tasks.get(manifest.task)
@@ -63,8 +64,6 @@ def space_card(bundle: Path, manifest: BundleManifest, title: str) -> str:
     labels = getattr(settings, "labels", None)
     short = f"{manifest.task}{f' ({chr(44).join(labels)})' if labels else ''} on CPU with onnxruntime"
     call = ", ".join(f'"<{c}>"' for c in settings.input_columns) + f', api_name="/{demo.api_name}"'
-    from huggingface_hub import SpaceCard, SpaceCardData
-
     data = SpaceCardData(
         title=title, sdk="gradio", sdk_version=gradio.__version__, app_file="app.py", license=license_name,
         python_version=PYTHON_VERSION,

@@ -5,8 +5,8 @@ One module per task (`classification`: `Predictor`; `question_answering`: `Quest
 FastAPI, uvicorn) serves them over HTTP.
 """
 
-from .classification import Predictor
 from ..bundle import MANIFEST_FILE, BundleManifest
+from .classification import Predictor
 from .offline import evaluate, predict_file
 from .session import create_session
 

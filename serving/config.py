@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..options import check_choices, option
 from ..errors import TuneshipError
+from ..options import check_choices, option
 from .engines import RUNTIMES
 from .plan import PRECISIONS, check_request
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import checkpoint_weights
-from ..options import key_values, option
 from ..errors import TuneshipError
+from ..options import key_values, option
 from ..tasks import CLASSIFICATION, TASK_NAMES
 
 METRIC_CHOICES = (

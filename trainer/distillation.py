@@ -22,10 +22,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import TuneshipError, require
-from ..options import option
-from ..log import get_logger
 from .. import tasks
+from ..errors import TuneshipError, require
+from ..log import get_logger
+from ..options import option
 from .config import TrainConfig
 
 logger = get_logger(__name__)
