@@ -15,6 +15,7 @@ plan is made where the bundle is served, on load:
 3. **Timing**: the passing candidates take turns on each length bucket (32, 64, 128, ... tokens up to the
    bundle's max length) at one input and at the caller's full batch (at most 4096 tokens of it), model only
    (tokenization is the same for all), in short blocks that each open with an untimed run; the fastest run counts.
+   Where the full batch was cut and two candidates are close, those are timed again at up to 8192 tokens of it.
 4. **Plan**: each bucket gets the candidate with the lowest mean time relative to the fastest at those two
    shapes. The batcher never mixes buckets in a run, so an input's candidate, and therefore its answer, depends on
    that input's length alone, never on its batch mates.
@@ -58,6 +59,9 @@ TIMING_ROUNDS = 4  # timed runs per candidate and shape (in two blocks, each aft
 TIMED_TOKENS = 4096  # the full batch timed at load holds at most this many tokens (rows x length) ...
 TIMED_MIN_BATCH = 8  # ... and at least this many rows
 PRUNE_RATIO = 1.5  # a candidate this much slower than the best at one input is not timed at that bucket's full batch
+CLOSE_RATIO = 1.2  # candidates whose scores are within this factor of the best are a close call ...
+SETTLE_TOKENS = 8192  # ... timed again at a full batch of up to this many tokens, where TIMED_TOKENS cut it ...
+SETTLE_ROUNDS = 2  # ... this many runs each (long runs: their fastest is steady)
 PAD_GRANULE = 16  # a fixed-width candidate pads each input to the next multiple of this many tokens
 
 
@@ -345,25 +349,67 @@ def timed_batch(length: int, batch_size: int) -> int:
 def time_candidates(sessions: dict[str, object], input_names: list[str], buckets: list[int], batch_size: int,
                     rounds: int = TIMING_ROUNDS) -> dict[str, dict[str, float]]:
     """The fastest of `rounds` runs (ms) of each session at each bucket's `<length>x1` and `<length>x<timed_batch>`
-    shapes. The candidates take turns in short blocks, forth then back: one untimed run opens each block, since a
-    runtime's first run after another's pays for the other's threads still holding the cores (and, at a new shape,
-    for allocation and compilation). A candidate more than `PRUNE_RATIO` times slower than the best at one input is
-    not timed at the full batch of that bucket (it cannot win it)."""
-    timings: dict[str, dict[str, list[float]]] = {name: {} for name in sessions}
+    shapes (see `time_shape`). A candidate more than `PRUNE_RATIO` times slower than the best at one input is not
+    timed at the full batch of that bucket (it cannot win it)."""
+    timings: dict[str, dict[str, float]] = {name: {} for name in sessions}
     for length in buckets:
         names = list(sessions)
         for batch in dict.fromkeys((1, timed_batch(length, batch_size))):
-            shape, feed = f"{length}x{batch}", synthetic_feed(input_names, batch, length)
-            for turn in range(2):
-                for name in names if turn == 0 else reversed(names):
-                    sessions[name].run(None, feed)
-                    for _ in range(max(1, rounds // 2 + (turn == 0 and rounds % 2))):
-                        started = time.perf_counter()
-                        sessions[name].run(None, feed)
-                        timings[name].setdefault(shape, []).append(1000 * (time.perf_counter() - started))
-            best = min(min(timings[name][shape]) for name in names)
-            names = [name for name in names if min(timings[name][shape]) <= PRUNE_RATIO * best]
-    return {name: {shape: float(np.min(t)) for shape, t in shapes.items()} for name, shapes in timings.items()}
+            found = time_shape(sessions, names, input_names, length, batch, rounds)
+            best = min(found.values())
+            for name, ms in found.items():
+                timings[name][f"{length}x{batch}"] = ms
+            names = [name for name in names if found[name] <= PRUNE_RATIO * best]
+    return timings
+
+
+def time_shape(sessions: dict[str, object], names: list[str], input_names: list[str], length: int, batch: int,
+               rounds: int) -> dict[str, float]:
+    """The fastest of `rounds` runs (ms) of each named session at `length` x `batch`. They take turns in two blocks,
+    forth then back: one untimed run opens each block, since a runtime's first run after another's pays for the
+    other's threads still holding the cores (and, at a new shape, for allocation and compilation)."""
+    feed, times = synthetic_feed(input_names, batch, length), {name: [] for name in names}
+    for turn in range(2):
+        for name in names if turn == 0 else reversed(names):
+            sessions[name].run(None, feed)
+            for _ in range(max(1, rounds // 2 + (turn == 0 and rounds % 2))):
+                started = time.perf_counter()
+                sessions[name].run(None, feed)
+                times[name].append(1000 * (time.perf_counter() - started))
+    return {name: float(np.min(t)) for name, t in times.items()}
+
+
+def settle_close(sessions: dict[str, object], input_names: list[str], buckets: list[int], batch_size: int,
+                 timings: dict[str, dict[str, float]], rounds: int = SETTLE_ROUNDS) -> list[int]:
+    """Close calls timed again at the batch the caller forms: at a bucket whose full batch `time_candidates` cut to
+    `TIMED_TOKENS`, the candidates within `CLOSE_RATIO` of the best score are timed at up to `SETTLE_TOKENS`
+    (rows x length), and that shape replaces the cut one (the others, not close, keep no full-batch time there and
+    cannot win). Two candidates can trade places between 16 and 32 rows of 256 tokens. Changes `timings`; returns
+    the buckets timed again."""
+    settled = []
+    for length in buckets:
+        cut, batch = timed_batch(length, batch_size), min(batch_size, max(TIMED_MIN_BATCH, SETTLE_TOKENS // length))
+        scores = bucket_scores(timings, length)
+        best = min(scores.values())
+        close = [name for name in timings if scores[name] <= CLOSE_RATIO * best]
+        if batch <= cut or len(close) < 2:
+            continue
+        found = time_shape(sessions, close, input_names, length, batch, rounds)
+        for name, shapes in timings.items():
+            shapes.pop(f"{length}x{cut}", None)
+            if name in found:
+                shapes[f"{length}x{batch}"] = found[name]
+        settled.append(length)
+    return settled
+
+
+def bucket_scores(timings: dict[str, dict[str, float]], length: int) -> dict[str, float]:
+    """Each candidate's mean time relative to the fastest at each shape timed at bucket `length` (infinite for a
+    candidate not timed at one of them)."""
+    shapes = sorted({shape for t in timings.values() for shape in t if shape.split("x")[0] == str(length)})
+    best = {shape: min(t[shape] for t in timings.values() if shape in t) for shape in shapes}
+    return {name: float(np.mean([t.get(shape, math.inf) / best[shape] for shape in shapes]))
+            for name, t in timings.items()}
 
 
 def choose(timings: dict[str, dict[str, float]], buckets: list[int]) -> dict[int, str]:
@@ -372,10 +418,7 @@ def choose(timings: dict[str, dict[str, float]], buckets: list[int]) -> dict[int
     onnxruntime fp32, comes first)."""
     serving = {}
     for length in buckets:
-        shapes = sorted({shape for t in timings.values() for shape in t if shape.split("x")[0] == str(length)})
-        best = {shape: min(t[shape] for t in timings.values() if shape in t) for shape in shapes}
-        scores = {name: float(np.mean([t.get(shape, math.inf) / best[shape] for shape in shapes]))
-                  for name, t in timings.items()}
+        scores = bucket_scores(timings, length)
         serving[length] = min(scores, key=lambda name: (scores[name], list(timings).index(name)))
     return serving
 
@@ -534,6 +577,7 @@ def make_plan(folder: Path, manifest: BundleManifest, precision: str | None = "a
     sessions = {c.name: load(c).session for c in passing}
     if len(passing) > 1:
         timings = time_candidates(sessions, list(manifest.input_names), buckets, batch_size)
+        settle_close(sessions, list(manifest.input_names), buckets, batch_size, timings)
         serving = choose(timings, buckets)
         for name, shapes in timings.items():
             verdicts[name]["ms"] = shapes

@@ -65,6 +65,33 @@ def test_timing_prunes_a_candidate_far_slower_at_one_input():
     assert timings["slow"]["32x1"] > 2 * timings["fast"]["32x1"]
 
 
+def test_a_close_call_at_a_cut_full_batch_is_timed_again_at_the_batch_the_caller_forms():
+    import time as clock
+
+    class Rows:
+        """Sleeps per row: `small` for each of the first 16 rows, `large` for each row past them."""
+
+        def __init__(self, small, large):
+            self.small, self.large = small, large
+
+        def run(self, output_names, feed):
+            rows = feed["input_ids"].shape[0]
+            clock.sleep(0.0005 + self.small * min(rows, 16) + self.large * max(0, rows - 16))
+
+    # at 256 tokens the first pass times 16 rows (the 4096-token cut): "a" leads there, "b" wins at 32 rows
+    sessions = {"a": Rows(0.0008, 0.004), "b": Rows(0.0009, 0.0009), "far": Rows(0.004, 0.004)}
+    timings = plans.time_candidates(sessions, ["input_ids"], [256], 32, rounds=2)
+    assert choose(timings, [256]) == {256: "a"}
+    assert plans.settle_close(sessions, ["input_ids"], [256], 32, timings) == [256]
+    assert set(timings["a"]) == set(timings["b"]) == {"256x1", "256x32"}, "the cut shape is replaced"
+    assert set(timings["far"]) == {"256x1"}, "a candidate not in the close call is not timed again"
+    assert choose(timings, [256]) == {256: "b"}
+    # nothing was cut (the caller's 16 rows were timed) or nobody is close: no second timing
+    assert plans.settle_close(sessions, ["input_ids"], [256], 16, plans.time_candidates(sessions, ["input_ids"], [256], 16, rounds=2)) == []
+    apart = {"a": {"256x1": 1.0, "256x16": 10.0}, "b": {"256x1": 2.0, "256x16": 20.0}}
+    assert plans.settle_close(sessions, ["input_ids"], [256], 32, apart) == [] and "256x16" in apart["a"]
+
+
 def test_one_slip_in_sixteen_keeps_a_gated_model_but_not_an_ungated_one():
     assert allowed_slips(16, 0.985) == 1 and allowed_slips(200, 0.985) == 4
     expected = np.tile([[0.9, 0.1]], (16, 1))
