@@ -117,6 +117,11 @@ def test_every_task_module_fits_its_stage_protocol(package):
             continue
         module = task.stage(package)
         assert isinstance(module, protocol), (task.name, package)
+        if package == "trainer":  # the task's Run fills in every hook of the one skeleton
+            from tuneship.trainer.training import TrainingRun
+
+            assert issubclass(module.Run, TrainingRun) and not module.Run.__abstractmethods__, task.name
+            assert (module.Run.rows is not TrainingRun.rows) == task.supports("refit"), task.name
         assert misfits(module, protocol) == []
 
 

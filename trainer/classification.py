@@ -1,4 +1,4 @@
-"""Text classification (one text or a pair): the training data, `train()`, and `TorchClassifier` for checkpoints.
+"""Text classification (one text or a pair): the training data, its `Run`, and `TorchClassifier` for checkpoints.
 
 Whatever the user's column names, the datasets handed to the Trainer have `text`, an optional `text_pair`,
 and `label` (an integer id). Every data problem is reported before training starts, naming the file, the
@@ -19,13 +19,13 @@ from ..data.classification import (
 )
 from ..data.columns import ColumnMapping, detect_columns, label_text
 from ..data.records import Record, column_names, read_records
-from ..errors import DataError, require
+from ..errors import DataError
 from ..log import get_logger
 from ..metrics.classification import classification_metrics, query_ranking, scalar_metrics
 from ..tasks import CLASSIFICATION
-from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
-from .runs import TrainResult, finish_run, load_base_model, prepare_output, readable_progress, trainer_callbacks
+from .runs import load_base_model
+from .training import TrainingRun
 
 logger = get_logger(__name__)
 TRUNCATION = "longest_first"  # cuts the longer text of a pair first, token by token
@@ -338,134 +338,108 @@ def swapped(dataset):
     return datasets.concatenate_datasets([dataset, flipped])
 
 
-def _model(config: TrainConfig, data: ClassificationData):
-    """The base model with a fresh classification head (seeded) for `data`'s labels, and its tokenizer."""
-    model, tokenizer = load_base_model(
-        config, "AutoModelForSequenceClassification", num_labels=len(data.label_names),
-        id2label=dict(enumerate(data.label_names)), label2id={name: i for i, name in enumerate(data.label_names)},
-        problem_type="single_label_classification",
-    )
-    model.config.tuneship = task_settings(config, data)
-    tokenizer.model_max_length = config.max_length
-    return model, tokenizer
-
-
-def _trainer(config: TrainConfig, data: ClassificationData, model, tokenizer, train_set, eval_set, callbacks,
-             model_init=None, **arguments):
-    """A `transformers.Trainer` for this run (with `model_init` instead of `model` for a search); `arguments` override
-    the TrainingArguments (e.g. for the refit)."""
-    import transformers
-
-    def compute_metrics(prediction):
-        predicted = np.argmax(prediction.predictions, axis=-1)
-        return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names, data.positive_label_id))
-
-    weights = class_weights(data.train["label"], len(data.label_names), config.class_weights)
-    return readable_progress(transformers.Trainer(
-        model=model, model_init=model_init,
-        args=training_arguments(config, best_metric(config, len(data.label_names)), **arguments),
-        train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
-        data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
-        compute_loss_func=None if weights is None else weighted_loss(weights), callbacks=list(callbacks),
-    ))
-
-
-def _refit(config: TrainConfig, data: ClassificationData, train_set, validation_set, epochs: int, average_last: int):
-    """A fresh model trained on every training row for `epochs` epochs (its last `average_last` averaged)."""
-    import datasets
-
-    from .selection import average, last_weights
-
-    logger.info(f"refitting on all {len(train_set) + len(validation_set)} training rows for {epochs} epoch(s)"
-                + (f", averaging the last {average_last}" if average_last > 1 else ""))
-    model, tokenizer = _model(config, data)
-    keeper = last_weights(average_last) if average_last > 1 else None
-    trainer = _trainer(config, data, model, tokenizer, datasets.concatenate_datasets([train_set, validation_set]), None,
-                       [keeper] if keeper else [], num_train_epochs=epochs, eval_strategy="no", save_strategy="no",
-                       load_best_model_at_end=False, output_dir=str(config.checkpoints_dir / "refit"))
-    trainer.train()
-    if keeper:
-        trainer.model.load_state_dict(average([k.state for k in keeper.kept]))
-    return trainer
-
-
-def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
-    """Fine-tune `config.model` to classify `config.train_file`'s texts (or pairs) into its labels.
+class Run(TrainingRun):
+    """Classify `config.train_file`'s texts (or pairs) into its labels (the skeleton is `TrainingRun.run`).
 
     The epochs are scored on the selection rows (`--validation`, else a split of `--train`); the best epoch is
     kept, or the average of the best `average_checkpoints` when that scores as well; with `refit`, a fresh model
     is then trained on every training row for the epoch count chosen.
     """
-    from .selection import best_epoch, best_weights, refit_wanted, resolve_epochs, resolve_learning_rate, try_average
 
-    require("transformers", "train")
-    resume = prepare_output(config)
-    data = load_classification_data(
-        config.train_file, config.validation_file, validation_split=config.validation_split,
-        text_column=config.text_column, text_pair_column=config.text_pair_column, label_column=config.label_column,
-        drop_invalid=config.drop_invalid, positive_label=config.positive_label, seed=config.seed,
-    )
+    data: ClassificationData
+
+    def read_data(self) -> ClassificationData:
+        config = self.config
+        data = load_classification_data(
+            config.train_file, config.validation_file, validation_split=config.validation_split,
+            text_column=config.text_column, text_pair_column=config.text_pair_column, label_column=config.label_column,
+            drop_invalid=config.drop_invalid, positive_label=config.positive_label, seed=config.seed,
+        )
+        log_data(data)
+        if config.swap_pairs and not data.columns.is_pair:
+            raise DataError("--swap-pairs needs pairs of texts; this data has one text per row")
+        weights = self.class_weights(data)
+        if weights is not None:
+            logger.info("class weights: " + ", ".join(f"{name} {w:.2f}" for name, w in zip(data.label_names, weights)))
+        return data
+
+    def build_model(self):
+        """The base model with a fresh classification head (seeded) for the data's labels, and its tokenizer."""
+        names = self.data.label_names
+        model, tokenizer = load_base_model(
+            self.config, "AutoModelForSequenceClassification", num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={name: i for i, name in enumerate(names)}, problem_type="single_label_classification",
+        )
+        model.config.tuneship = task_settings(self.config, self.data)
+        tokenizer.model_max_length = self.config.max_length
+        return model, tokenizer
+
+    def epoch_rows(self) -> int:
+        return len(self.data.train)
+
+    def rows(self) -> int:
+        return len(self.data.train) + len(self.data.validation)
+
+    def tokenized(self, dataset, tokenizer, description: str):
+        """`dataset`'s texts tokenized as inference will tokenize them (`TRUNCATION`, `max_length`)."""
+        def tokenize(batch):
+            return tokenizer(batch["text"], batch.get("text_pair"), truncation=TRUNCATION,
+                             max_length=self.config.max_length)
+
+        remove = [c for c in ("text", "text_pair") if c in dataset.column_names]
+        return dataset.map(tokenize, batched=True, remove_columns=remove, desc=f"tokenizing {description}")
+
+    def features(self, model, tokenizer):
+        rows = swapped(self.data.train) if self.config.swap_pairs else self.data.train
+        return (self.tokenized(rows, tokenizer, "training data"),
+                self.tokenized(self.data.validation, tokenizer, "validation data"))
+
+    def best_metric(self) -> str:
+        return best_metric(self.config, len(self.data.label_names))
+
+    def compute_metrics(self, tokenizer):
+        data = self.data
+
+        def compute_metrics(prediction):
+            predicted = np.argmax(prediction.predictions, axis=-1)
+            return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names,
+                                                         data.positive_label_id))
+
+        return compute_metrics
+
+    def class_weights(self, data: ClassificationData) -> list[float] | None:
+        return class_weights(data.train["label"], len(data.label_names), self.config.class_weights)
+
+    def trainer_options(self) -> dict:
+        weights = self.class_weights(self.data)
+        return {"compute_loss_func": None if weights is None else weighted_loss(weights)}
+
+    def score(self, trainer, validation_set) -> dict:
+        data = self.data
+        logits = trainer.predict(validation_set).predictions
+        metrics = classification_metrics(data.validation["label"], np.argmax(logits, axis=-1), data.label_names,
+                                         data.positive_label_id)
+        queries = data.validation["text"] if data.columns.is_pair else None
+        metrics.update(query_ranking(queries, data.validation["label"], softmax(logits), data.positive_label_id))
+        metrics["majority_baseline_accuracy"] = data.majority_baseline_accuracy
+        return metrics
+
+    def refit_set(self, tokenizer, train_set, validation_set):
+        import datasets
+
+        rows = swapped(self.data.validation) if self.config.swap_pairs else self.data.validation
+        return datasets.concatenate_datasets([train_set, self.tokenized(rows, tokenizer, "validation data (refit)")])
+
+    def save(self, folder: Path, trainer, metrics: dict) -> None:
+        save_classifier(folder, trainer, self.config, self.data, metrics, self.search)
+
+    def next_steps(self) -> str:
+        pair = ' --text-pair "..."' if self.data.columns.is_pair else ""
+        return f'  tuneship evaluate --model {{output}} --data FILE\n  tuneship predict --model {{output}} --text "..."{pair}'
+
+
+def log_data(data: ClassificationData) -> None:
     logger.info(f"columns: {data.columns.describe()}")
     logger.info(f"labels: {', '.join(data.label_names)}; {len(data.train)} training and {len(data.validation)} "
                 "validation rows")
     logger.info(f"validation: {data.validation_source}; majority-class accuracy {data.majority_baseline_accuracy:.3f}")
-    if config.swap_pairs and not data.columns.is_pair:
-        raise DataError("--swap-pairs needs pairs of texts; this data has one text per row")
-
-    model, tokenizer = _model(config, data)
-    config = resolve_epochs(resolve_learning_rate(config, model), len(data.train))
-
-    def tokenize(batch):
-        return tokenizer(batch["text"], batch.get("text_pair"), truncation=TRUNCATION, max_length=config.max_length)
-
-    def prepared(dataset, description: str):
-        remove = [c for c in ("text", "text_pair") if c in dataset.column_names]
-        return dataset.map(tokenize, batched=True, remove_columns=remove, desc=f"tokenizing {description}")
-
-    train_rows = swapped(data.train) if config.swap_pairs else data.train
-    train_set, validation_set = prepared(train_rows, "training data"), prepared(data.validation, "validation data")
-    weights = class_weights(data.train["label"], len(data.label_names), config.class_weights)
-    if weights is not None:
-        logger.info("class weights: " + ", ".join(f"{name} {w:.2f}" for name, w in zip(data.label_names, weights)))
-    metric = best_metric(config, len(data.label_names))
-    search = None
-    if config.search:
-        from .search import apply_best, run_search
-
-        searcher = _trainer(config, data, None, tokenizer, train_set, validation_set, trainer_callbacks(config, callbacks),
-                            model_init=lambda trial=None: _model(config, data)[0])
-        search = run_search(config, searcher, metric, metric != "loss")
-        config = apply_best(config, search)
-    keeper = best_weights(config.average_checkpoints, metric, metric != "loss") if config.average_checkpoints > 1 else None
-    trainer = _trainer(config, data, model, tokenizer, train_set, validation_set,
-                       [*trainer_callbacks(config, callbacks), *([keeper] if keeper else [])])
-    trainer.train(resume_from_checkpoint=resume)
-    averaged = try_average(trainer, keeper, metric, metric != "loss") if keeper else None
-
-    # The best checkpoint (or the average) is loaded now; score it once more with the full metric set.
-    logits = trainer.predict(validation_set).predictions
-    metrics = classification_metrics(
-        data.validation["label"], np.argmax(logits, axis=-1), data.label_names, data.positive_label_id
-    )
-    queries = data.validation["text"] if data.columns.is_pair else None
-    metrics.update(query_ranking(queries, data.validation["label"], softmax(logits), data.positive_label_id))
-    metrics["majority_baseline_accuracy"] = data.majority_baseline_accuracy
-    if averaged:
-        metrics["averaged_epochs"] = averaged
-    if search:
-        metrics["search"] = {k: search[k] for k in ("metric", "best_trial", "best_value", "best")}
-    if refit_wanted(config, config.validation_file is None, len(data.train) + len(data.validation)):
-        kept_average = bool(averaged and averaged["kept"])
-        epochs = round(max(averaged["epochs"])) if kept_average else best_epoch(trainer)
-        validation_rows = swapped(data.validation) if config.swap_pairs else data.validation
-        selection = trainer
-        trainer = _refit(config, data, train_set, prepared(validation_rows, "validation data (refit)"), epochs,
-                         len(averaged["epochs"]) if kept_average else 1)
-        trainer.state.log_history = [*selection.state.log_history,
-                                     *({**entry, "refit": True} for entry in trainer.state.log_history)]
-        metrics["refit"] = {"epochs": epochs, "rows": len(data.train) + len(data.validation),
-                            "note": "the metrics above are the selection run's on the selection rows"}
-    pair = ' --text-pair "..."' if data.columns.is_pair else ""
-    return finish_run(trainer, config, metrics, lambda folder: save_classifier(folder, trainer, config, data, metrics, search),
-                      "  tuneship evaluate --model {output} --data FILE\n"
-                      f'  tuneship predict --model {{output}} --text "..."{pair}')

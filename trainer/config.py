@@ -112,7 +112,7 @@ class TrainConfig:
     )
     early_stopping_patience: int = option(2, "stop after N evaluations without improvement (0: never)", "model selection")
     average_checkpoints: int = option(
-        1, "classification: average the weights of the N best epochs (on the selection rows), kept only when the "
+        1, "average the weights of the N best epochs (on the selection rows), kept only when the "
         "average scores at least as well as the best epoch there (1: the best epoch alone)", "model selection")
     refit: str = option(
         "auto", "classification: after choosing the epoch count on the split held out of --train, train again on "

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from .. import tasks
 from ..errors import TuneshipError, require
 from ..log import get_logger
 from ..options import option
+from .classification import Run as ClassificationRun
+from .classification import task_settings
 from .config import TrainConfig
+from .training import NEXT_STEPS
 
 logger = get_logger(__name__)
 
@@ -128,92 +130,117 @@ def _trainer_class():
 
 def distill(config: DistillConfig, callbacks: Sequence = ()):
     """Distill `config.teacher` into a student with `config.layers` layers, trained like `train` trains a classifier
-    (same data reading, selection rows, epochs, checkpoint folder), and return its `TrainResult`."""
-    transformers = require("transformers", "train")
-    import datasets
-
+    (the same skeleton, data reading, selection rows, epochs and checkpoint folder), and return its `TrainResult`."""
+    require("transformers", "train")
     from ..checkpoint import checkpoint_task
-    from ..metrics.classification import classification_metrics, scalar_metrics
-    from .arguments import training_arguments
-    from .classification import TorchClassifier, best_metric, load_classification_data, task_settings
-    from .runs import finish_run, prepare_output, readable_progress, trainer_callbacks
-    from .selection import resolve_epochs, resolve_learning_rate
 
     try:
         tasks.get(checkpoint_task(config.teacher)).check("distill")
     except TuneshipError as error:
         raise TuneshipError(f"{config.teacher}: {error}") from None
-    teacher = TorchClassifier.from_checkpoint(config.teacher)
-    saved = _teacher_config(config.teacher)
-    if not (config.train_file or saved.get("train_file")):
-        raise TuneshipError("no training data: pass --train FILE (the teacher's train_config.json names none)")
-    columns = teacher.columns
-    config = dataclasses.replace(  # the teacher's data and columns: a new config, the caller's is left as it is
-        config, train_file=config.train_file or saved.get("train_file"), text_column=columns.text,
-        text_pair_column=columns.text_pair, label_column=columns.label, max_length=teacher.settings["max_length"],
-        model=config.teacher)
-    resume = prepare_output(config)
-    data = load_classification_data(
-        config.train_file, config.validation_file, validation_split=config.validation_split, text_column=columns.text,
-        text_pair_column=columns.text_pair, label_column=columns.label, drop_invalid=config.drop_invalid,
-        positive_label=teacher.settings.get("positive_label"), seed=config.seed)
-    if data.label_names != teacher.label_names:
-        raise TuneshipError(f"{config.train_file}: labels {data.label_names} differ from the teacher's {teacher.label_names}")
+    return Run(config, callbacks).run()
 
-    student, keep = student_from(teacher.model, config.layers)
-    student.config.tuneship = task_settings(config, data)
-    logger.info(f"student: layers {keep} of the teacher's {teacher.model.config.num_hidden_layers}")
-    config = resolve_learning_rate(config, student)
-    rows = data.train
-    if config.unlabeled_file:
-        from ..data.classification import load_texts
 
-        texts, pairs = load_texts(config.unlabeled_file, columns)
-        extra = {"text": texts, **({"text_pair": pairs} if pairs is not None else {}), "label": [-100] * len(texts)}
-        rows = datasets.concatenate_datasets([rows, datasets.Dataset.from_dict(extra).cast(rows.features)])
-        logger.info(f"{len(texts)} unlabeled rows from {config.unlabeled_file}")
-    config = resolve_epochs(config, len(rows))
+class Run(ClassificationRun):
+    """A student taught by the teacher's soft labels and the hard labels (the skeleton is `TrainingRun.run`): the
+    teacher's data, columns and length unless given; no search, checkpoint averaging or refit."""
 
-    def soft_labels(dataset):
-        logits, _ = teacher.logits(dataset["text"], dataset["text_pair"] if columns.is_pair else None, batch_size=64)
-        return dataset.add_column("teacher_logits", logits.tolist())
+    config: DistillConfig
 
-    def tokenize(batch):
-        return teacher.tokenizer(batch["text"], batch.get("text_pair"), truncation=teacher.settings["truncation"],
-                                 max_length=config.max_length)
+    def __init__(self, config: DistillConfig, callbacks: Sequence = ()):
+        from .classification import TorchClassifier
 
-    logger.info(f"teacher's soft labels for {len(rows)} rows")
-    train_set = soft_labels(rows).map(tokenize, batched=True, remove_columns=[c for c in ("text", "text_pair")
-                                                                                if c in rows.column_names])
-    validation_set = data.validation.map(tokenize, batched=True, remove_columns=[c for c in ("text", "text_pair")
-                                                                                 if c in data.validation.column_names])
+        self.teacher = TorchClassifier.from_checkpoint(config.teacher)
+        saved = _teacher_config(config.teacher)
+        if not (config.train_file or saved.get("train_file")):
+            raise TuneshipError("no training data: pass --train FILE (the teacher's train_config.json names none)")
+        columns = self.teacher.columns
+        super().__init__(dataclasses.replace(  # a new config: the caller's is left as it is
+            config, train_file=config.train_file or saved.get("train_file"), text_column=columns.text,
+            text_pair_column=columns.text_pair, label_column=columns.label,
+            max_length=self.teacher.settings["max_length"], positive_label=self.teacher.settings.get("positive_label"),
+            model=config.teacher, search=0, refit="no", average_checkpoints=1, class_weights="none",
+            swap_pairs=False), callbacks)
+        self.unlabeled = None
+        self.kept: list[int] = []
 
-    def compute_metrics(prediction):
-        predicted = np.argmax(prediction.predictions, axis=-1)
-        return scalar_metrics(classification_metrics(prediction.label_ids, predicted, data.label_names,
-                                                     data.positive_label_id))
+    def read_data(self):
+        import datasets
 
-    metric = best_metric(config, len(data.label_names))
-    trainer = readable_progress(_trainer_class()(
-        model=student, args=training_arguments(config, metric, remove_unused_columns=False),
-        train_dataset=train_set, eval_dataset=validation_set, processing_class=teacher.tokenizer,
-        data_collator=transformers.DataCollatorWithPadding(teacher.tokenizer), compute_metrics=compute_metrics,
-        callbacks=trainer_callbacks(config, callbacks), temperature=config.temperature, alpha=config.alpha,
-    ))
-    trainer.train(resume_from_checkpoint=resume)
-    logits = trainer.predict(validation_set).predictions
-    metrics = classification_metrics(data.validation["label"], np.argmax(logits, axis=-1), data.label_names,
-                                     data.positive_label_id)
-    teacher_logits, _ = teacher.logits(data.validation["text"], data.validation["text_pair"] if columns.is_pair else None)
-    teacher_scores = classification_metrics(data.validation["label"], teacher_logits.argmax(-1), data.label_names,
-                                            data.positive_label_id)
-    metrics["majority_baseline_accuracy"] = data.majority_baseline_accuracy
-    metrics["distillation"] = {"teacher": Path(config.teacher).resolve().name,
-                               "teacher_layers": teacher.model.config.num_hidden_layers, "layers_kept": keep, "teacher_accuracy": teacher_scores["accuracy"],
-                               "teacher_f1": teacher_scores["f1"], "temperature": config.temperature, "alpha": config.alpha}
-    return finish_run(trainer, config, metrics, lambda folder: _save(folder, trainer, config, data, metrics),
-                      "  tuneship evaluate --model {output} --data FILE\n  tuneship export --model {output} "
-                      "--output {output}-onnx")
+        data = super().read_data()
+        if data.label_names != self.teacher.label_names:
+            raise TuneshipError(f"{self.config.train_file}: labels {data.label_names} differ from the teacher's "
+                                f"{self.teacher.label_names}")
+        if self.config.unlabeled_file:
+            from ..data.classification import load_texts
+
+            texts, pairs = load_texts(self.config.unlabeled_file, self.teacher.columns)
+            extra = {"text": texts, **({"text_pair": pairs} if pairs is not None else {}), "label": [-100] * len(texts)}
+            self.unlabeled = datasets.Dataset.from_dict(extra).cast(data.train.features)
+            logger.info(f"{len(texts)} unlabeled rows from {self.config.unlabeled_file}")
+        return data
+
+    def build_model(self):
+        student, self.kept = student_from(self.teacher.model, self.config.layers)
+        student.config.tuneship = task_settings(self.config, self.data)
+        logger.info(f"student: layers {self.kept} of the teacher's {self.teacher.model.config.num_hidden_layers}")
+        return student, self.teacher.tokenizer
+
+    def taught_rows(self):
+        import datasets
+
+        train = self.data.train
+        return train if self.unlabeled is None else datasets.concatenate_datasets([train, self.unlabeled])
+
+    def epoch_rows(self) -> int:
+        return len(self.taught_rows())
+
+    def features(self, model, tokenizer):
+        rows = self.taught_rows()
+        logger.info(f"teacher's soft labels for {len(rows)} rows")
+        logits, _ = self.teacher.logits(rows["text"], rows["text_pair"] if self.data.columns.is_pair else None,
+                                        batch_size=64)
+        return (self.tokenized(rows.add_column("teacher_logits", logits.tolist()), tokenizer, "training data"),
+                self.tokenized(self.data.validation, tokenizer, "validation data"))
+
+    def trainer_type(self):
+        return _trainer_class()
+
+    def trainer_options(self) -> dict:
+        return {"temperature": self.config.temperature, "alpha": self.config.alpha}
+
+    def argument_options(self) -> dict:
+        return {"remove_unused_columns": False}  # the teacher's logits reach the loss
+
+    def score(self, trainer, validation_set) -> dict:
+        from ..metrics.classification import classification_metrics
+
+        metrics, data, teacher = super().score(trainer, validation_set), self.data, self.teacher
+        logits, _ = teacher.logits(data.validation["text"], data.validation["text_pair"] if data.columns.is_pair else None)
+        scores = classification_metrics(data.validation["label"], logits.argmax(-1), data.label_names,
+                                        data.positive_label_id)
+        metrics["distillation"] = {
+            "teacher": Path(self.config.teacher).resolve().name, "teacher_layers": teacher.model.config.num_hidden_layers,
+            "layers_kept": self.kept, "teacher_accuracy": scores["accuracy"], "teacher_f1": scores["f1"],
+            "temperature": self.config.temperature, "alpha": self.config.alpha}
+        return metrics
+
+    def save(self, folder: Path, trainer, metrics: dict) -> None:
+        from .classification import save_classifier
+
+        d = metrics["distillation"]
+        section = "\n".join([
+            f"Distilled from `{d['teacher']}` ({d['teacher_layers']} layers) into {len(d['layers_kept'])} layers (the "
+            f"teacher's layers {', '.join(map(str, d['layers_kept']))}), on the teacher's soft labels at temperature "
+            f"{d['temperature']:g} (weight {d['alpha']:g}) and the hard labels.", "",
+            "| model | accuracy | F1 |", "| --- | --- | --- |",
+            f"| teacher `{d['teacher']}` | {d['teacher_accuracy']:.4f} | {d['teacher_f1']:.4f} |",
+            f"| this student | {metrics['accuracy']:.4f} | {metrics['f1']:.4f} |", "",
+            f"Both scored on {self.data.validation_source}."])
+        save_classifier(folder, trainer, self.config, self.data, metrics, sections={"Distillation": section})
+
+    def next_steps(self) -> str:
+        return NEXT_STEPS
 
 
 def _teacher_config(teacher: str) -> dict:
@@ -221,18 +248,3 @@ def _teacher_config(teacher: str) -> dict:
 
     path = Path(teacher) / "train_config.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def _save(folder: Path, trainer, config: DistillConfig, data, metrics: dict) -> None:
-    from .classification import save_classifier
-
-    d = metrics["distillation"]
-    section = "\n".join([
-        f"Distilled from `{d['teacher']}` ({d['teacher_layers']} layers) into {len(d['layers_kept'])} layers (the "
-        f"teacher's layers {', '.join(map(str, d['layers_kept']))}), on the teacher's soft labels at temperature "
-        f"{d['temperature']:g} (weight {d['alpha']:g}) and the hard labels.", "",
-        "| model | accuracy | F1 |", "| --- | --- | --- |",
-        f"| teacher `{d['teacher']}` | {d['teacher_accuracy']:.4f} | {d['teacher_f1']:.4f} |",
-        f"| this student | {metrics['accuracy']:.4f} | {metrics['f1']:.4f} |", "",
-        f"Both scored on {data.validation_source}."])
-    save_classifier(folder, trainer, config, data, metrics, sections={"Distillation": section})

@@ -8,23 +8,23 @@ uses SQuAD F1 on the validation questions, after the standard span post-processi
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..data.question_answering import QAExample, read_qa_examples
-from ..errors import require
 from ..log import get_logger
 from ..metrics.question_answering import squad_score
 from ..spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
 from ..tasks import QUESTION_ANSWERING
-from .arguments import training_arguments
-from .config import TrainConfig, load_checkpoint
-from .runs import TrainResult, finish_run, load_base_model, prepare_output, readable_progress, trainer_callbacks
-from .selection import resolve_epochs, resolve_learning_rate
+from .config import load_checkpoint
+from .runs import load_base_model
+from .training import TrainingRun
 
 logger = get_logger(__name__)
+N_BEST = 20  # span candidates per window in the post-processing, saved as the bundle's `n_best`
 
 
 def window_tokenizer(tokenizer):
@@ -90,77 +90,102 @@ def _split(examples: list[QAExample], fraction: float, seed: int) -> tuple[list[
 from_checkpoint = TorchQuestionAnswerer.from_checkpoint
 
 
-def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[QAExample], metrics: dict, sources: dict) -> None:
-    from .saving import card_data, save_checkpoint
+@dataclass
+class QAData:
+    """The training and selection questions, their windows, and where they came from."""
 
-    rows = [{"id": e.id, "question": e.question, "context": e.context,
-             "answers": {"text": [t for t, _ in e.answers], "answer_start": [s for _, s in e.answers]}} for e in validation]
-    name = Path(config.output_dir).name
-    card = card_data(
-        trainer, config, task_description="An extractive question-answering model",
-        summary="Given a question and a context, it answers with a span of the context.",
-        train_source=sources["train"], validation_source=sources["validation"], num_train=sources["train_questions"],
-        num_validation=len(validation), unit="questions",
-        headline_metrics={"exact_match": metrics["exact_match"], "f1": metrics["f1"]},
-        intended_use="Answering questions whose answer is written in a given context, for text like the training "
-                     "data. Export it to ONNX with `tuneship export` to serve it on CPUs.",
-        usage="\n".join(["```python", "from transformers import pipeline", "",
-                         f'qa = pipeline("question-answering", model="{name}")',
-                         'qa(question="...", context="...")', "```", "",
-                         f'or, with tuneship: `tuneship predict --model {name} --text "QUESTION" --text-pair "CONTEXT"`.']),
-        preprocessing=[f"Windows of {config.max_length} tokens with a stride of {config.doc_stride}: a long context is "
-                       "read in overlapping windows, the best span over all windows wins.",
-                       f"Answers of at most {config.max_answer_length} tokens, scored with SQuAD v1.1's exact match "
-                       "and F1 (answers normalized: lower case, no punctuation or articles)."],
-        limitations=["It always answers with some span: it cannot say that the context holds no answer."],
-        evaluation_extra="![training curve](training_curve.png)",
-    )
-    save_checkpoint(folder, trainer, config, metrics, rows, card)
+    train: list[QAExample]
+    validation: list[QAExample]
+    validation_source: str
+    train_windows: list = field(default_factory=list)
+    train_owners: list[int] = field(default_factory=list)
+    validation_windows: list = field(default_factory=list)
+    validation_owners: list[int] = field(default_factory=list)
 
 
-def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
-    """Fine-tune `config.model` for extractive QA on `config.train_file` (SQuAD JSON, CSV or JSONL)."""
-    transformers = require("transformers", "train")
-    import datasets
+class Run(TrainingRun):
+    """Extractive QA on `config.train_file` (SQuAD JSON, CSV or JSONL), selected on SQuAD F1 (the skeleton is
+    `TrainingRun.run`)."""
 
-    resume = prepare_output(config)
-    train_examples = read_qa_examples(config.train_file)
-    if config.validation_file:
-        validation = read_qa_examples(config.validation_file, split="validation")
-        validation_source = config.validation_file
-    else:
-        train_examples, validation = _split(train_examples, config.validation_split, config.seed)
-        validation_source = f"a {config.validation_split:.0%} split of {config.train_file} (whole contexts)"
-    logger.info(f"question answering: {len(train_examples)} training and {len(validation)} validation questions")
+    data: QAData
 
-    model, tokenizer = load_base_model(config, "AutoModelForQuestionAnswering")
-    config = resolve_epochs(resolve_learning_rate(config, model))
-    settings = {"task": QUESTION_ANSWERING, "max_length": config.max_length, "doc_stride": config.doc_stride,
-                "max_answer_length": config.max_answer_length, "n_best": 20}
-    model.config.tuneship = settings
-    windows_tokenizer = window_tokenizer(tokenizer)
-    train_windows, train_owners = windows_of(train_examples, windows_tokenizer, config.max_length, config.doc_stride)
-    val_windows, val_owners = windows_of(validation, windows_tokenizer, config.max_length, config.doc_stride)
-    logger.info(f"windows: {len(train_windows)} training, {len(val_windows)} validation")
-    train_set = datasets.Dataset.from_dict(features(train_examples, train_windows, train_owners))
-    validation_set = datasets.Dataset.from_dict(features(validation, val_windows, val_owners))
+    def read_data(self) -> QAData:
+        config = self.config
+        train = read_qa_examples(config.train_file)
+        if config.validation_file:
+            validation = read_qa_examples(config.validation_file, split="validation")
+            source = config.validation_file
+        else:
+            train, validation = _split(train, config.validation_split, config.seed)
+            source = f"a {config.validation_split:.0%} split of {config.train_file} (whole contexts)"
+        logger.info(f"question answering: {len(train)} training and {len(validation)} validation questions")
+        return QAData(train, validation, source)
 
-    def compute_metrics(prediction):
-        starts, ends = prediction.predictions
-        answers = answers_from_logits(validation, val_windows, val_owners, np.asarray(starts), np.asarray(ends),
-                                      settings["n_best"], config.max_answer_length)
-        result = squad_score(validation, answers)
-        return {"exact_match": result["exact_match"], "f1": result["f1"]}
+    def settings(self) -> dict:
+        c = self.config
+        return {"task": QUESTION_ANSWERING, "max_length": c.max_length, "doc_stride": c.doc_stride,
+                "max_answer_length": c.max_answer_length, "n_best": N_BEST}
 
-    trainer = readable_progress(transformers.Trainer(
-        model=model, args=training_arguments(config, "f1"), train_dataset=train_set, eval_dataset=validation_set,
-        processing_class=tokenizer, data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
-        callbacks=trainer_callbacks(config, callbacks),
-    ))
-    trainer.train(resume_from_checkpoint=resume)
-    metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
-    metrics.update(num_examples=len(validation))
-    sources = {"train": config.train_file, "validation": validation_source, "train_questions": len(train_examples)}
-    return finish_run(trainer, config, metrics, lambda folder: _save(folder, trainer, config, validation, metrics, sources),
-                      "  tuneship evaluate --model {output} --data FILE\n  tuneship export --model {output} "
-                      "--output {output}-onnx")
+    def build_model(self):
+        model, tokenizer = load_base_model(self.config, "AutoModelForQuestionAnswering")
+        model.config.tuneship = self.settings()
+        return model, tokenizer
+
+    def features(self, model, tokenizer):
+        import datasets
+
+        data, c = self.data, self.config
+        windows = window_tokenizer(tokenizer)
+        data.train_windows, data.train_owners = windows_of(data.train, windows, c.max_length, c.doc_stride)
+        data.validation_windows, data.validation_owners = windows_of(data.validation, windows, c.max_length, c.doc_stride)
+        logger.info(f"windows: {len(data.train_windows)} training, {len(data.validation_windows)} validation")
+        return (datasets.Dataset.from_dict(features(data.train, data.train_windows, data.train_owners)),
+                datasets.Dataset.from_dict(features(data.validation, data.validation_windows, data.validation_owners)))
+
+    def best_metric(self) -> str:
+        return "f1"
+
+    def compute_metrics(self, tokenizer):
+        data, c = self.data, self.config
+
+        def compute_metrics(prediction):
+            starts, ends = prediction.predictions
+            answers = answers_from_logits(data.validation, data.validation_windows, data.validation_owners,
+                                          np.asarray(starts), np.asarray(ends), N_BEST, c.max_answer_length)
+            result = squad_score(data.validation, answers)
+            return {"exact_match": result["exact_match"], "f1": result["f1"]}
+
+        return compute_metrics
+
+    def score(self, trainer, validation_set) -> dict:
+        return {**super().score(trainer, validation_set), "num_examples": len(self.data.validation)}
+
+    def save(self, folder: Path, trainer, metrics: dict) -> None:
+        from .saving import card_data, save_checkpoint
+
+        config, data = self.config, self.data
+        rows = [{"id": e.id, "question": e.question, "context": e.context,
+                 "answers": {"text": [t for t, _ in e.answers], "answer_start": [s for _, s in e.answers]}}
+                for e in data.validation]
+        name = Path(config.output_dir).name
+        card = card_data(
+            trainer, config, task_description="An extractive question-answering model",
+            summary="Given a question and a context, it answers with a span of the context.",
+            train_source=config.train_file, validation_source=data.validation_source, num_train=len(data.train),
+            num_validation=len(data.validation), unit="questions",
+            headline_metrics={"exact_match": metrics["exact_match"], "f1": metrics["f1"]},
+            intended_use="Answering questions whose answer is written in a given context, for text like the training "
+                         "data. Export it to ONNX with `tuneship export` to serve it on CPUs.",
+            usage="\n".join(["```python", "from transformers import pipeline", "",
+                             f'qa = pipeline("question-answering", model="{name}")',
+                             'qa(question="...", context="...")', "```", "",
+                             f'or, with tuneship: `tuneship predict --model {name} --text "QUESTION" --text-pair '
+                             '"CONTEXT"`.']),
+            preprocessing=[f"Windows of {config.max_length} tokens with a stride of {config.doc_stride}: a long "
+                           "context is read in overlapping windows, the best span over all windows wins.",
+                           f"Answers of at most {config.max_answer_length} tokens, scored with SQuAD v1.1's exact "
+                           "match and F1 (answers normalized: lower case, no punctuation or articles)."],
+            limitations=["It always answers with some span: it cannot say that the context holds no answer."],
+            evaluation_extra="![training curve](training_curve.png)",
+        )
+        save_checkpoint(folder, trainer, config, metrics, rows, card)

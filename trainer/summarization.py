@@ -10,6 +10,7 @@ The generation settings (beams, max new tokens, no-repeat n-grams) are saved in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -18,11 +19,9 @@ from ..errors import TuneshipError, require
 from ..log import get_logger
 from ..metrics.summarization import lead3_scores, rouge
 from ..tasks import SUMMARIZATION
-from .arguments import training_arguments
 from .config import TrainConfig, load_checkpoint
-from .runs import (TrainResult, finish_run, load_base_model, prepare_output, readable_progress, resolve_model,
-                   trainer_callbacks)
-from .selection import resolve_epochs, resolve_learning_rate
+from .runs import load_base_model, resolve_model
+from .training import TrainingRun
 
 logger = get_logger(__name__)
 
@@ -134,87 +133,115 @@ def features(tokenizer, model, examples: Sequence[SummaryExample], config: Train
 from_checkpoint = TorchSummarizer.from_checkpoint
 
 
-def _save(folder: Path, trainer, config: TrainConfig, validation: Sequence[SummaryExample], columns,
-          metrics: dict, sources: dict) -> None:
-    from .saving import card_data, save_checkpoint
+@dataclass
+class SummaryData:
+    """The training and selection documents, their columns (document, summary), and where they came from."""
 
-    document, summary = columns
-    g = trainer.model.generation_config
-    name = Path(config.output_dir).name
-    card = card_data(
-        trainer, config, task_description="An abstractive summarization model",
-        summary=f"It writes a short summary of a document. {sources['architecture']}".strip(),
-        train_source=sources["train"], validation_source=sources["validation"], num_train=sources["train_rows"],
-        num_validation=len(validation), unit="documents",
-        headline_metrics={"rouge1": metrics["rouge1"], "rouge2": metrics["rouge2"], "rougeL": metrics["rougeL"]},
-        evaluation_extra="\n".join([
-            "The lead-3 baseline (each document's first three sentences) on the same documents:", "",
-            "| | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---|---|---|",
-            f"| this model | {metrics['rouge1']:.2f} | {metrics['rouge2']:.2f} | {metrics['rougeL']:.2f} |",
-            f"| lead-3 baseline | {metrics['lead3_rouge1']:.2f} | {metrics['lead3_rouge2']:.2f} | "
-            f"{metrics['lead3_rougeL']:.2f} |", "", "![training curve](training_curve.png)"]),
-        intended_use="Summarizing documents like the training data. Export it to ONNX with `tuneship export` to "
-                     "serve it on CPUs (encoder and decoder graphs with a KV cache).",
-        usage="\n".join(["```python", "from transformers import pipeline", "",
-                         f'summarizer = pipeline("summarization", model="{name}")', 'summarizer("A long document ...")',
-                         "```", "", f'or, with tuneship: `tuneship predict --model {name} --text "A long document ..."`.']),
-        preprocessing=[f"Columns: document `{document}`, summary `{summary}`.",
-                       f"Documents cut to {config.max_length} tokens; summaries of at most {g.max_new_tokens} tokens, "
-                       f"beam search with {g.num_beams} beams, no repeated {g.no_repeat_ngram_size}-grams (saved in "
-                       "`generation_config.json`)."],
-        limitations=["Summaries can state things the document does not say; check them before publishing."],
-    )
-    save_checkpoint(folder, trainer, config, metrics, [{document: e.document, summary: e.summary} for e in validation],
-                    card)
+    train: list[SummaryExample]
+    validation: list[SummaryExample]
+    columns: tuple[str, str]
+    validation_source: str
 
 
-def train(config: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
-    """Fine-tune `config.model` for summarization on `config.train_file` (CSV/JSONL with document and summary)."""
-    transformers = require("transformers", "train")
-    import datasets
-    import numpy as np
+class Run(TrainingRun):
+    """Summarization on `config.train_file` (CSV/JSONL with document and summary), selected on ROUGE-L with
+    generation (the skeleton is `TrainingRun.run`)."""
 
-    resume = prepare_output(config)
-    train_examples, columns = read_summaries(config.train_file, config.text_column, config.label_column)
-    if config.validation_file:
-        validation, _ = read_summaries(config.validation_file, columns[0], columns[1], split="validation")
-        validation_source = config.validation_file
-    else:
-        order = np.random.default_rng(config.seed).permutation(len(train_examples))
-        held = max(1, round(config.validation_split * len(train_examples)))
-        validation = [train_examples[i] for i in order[:held]]
-        train_examples = [train_examples[i] for i in sorted(order[held:])]
-        validation_source = f"a {config.validation_split:.0%} split of {config.train_file}"
-    logger.info(f"summarization: {len(train_examples)} training and {len(validation)} validation documents "
-          f"(columns {columns[0]!r} -> {columns[1]!r})")
+    trainer_class = "Seq2SeqTrainer"
+    arguments_class = "Seq2SeqTrainingArguments"
+    data: SummaryData
 
-    model, tokenizer = load_seq2seq_model(config)
-    config = resolve_epochs(resolve_learning_rate(config, model))
-    model.config.tuneship.update(document_column=columns[0], summary_column=columns[1])
-    architecture = ("An `EncoderDecoderModel` warm-started from it in both halves (BERT2BERT): a small model."
-                    if model.config.model_type == "encoder-decoder" else "")
-    train_set = datasets.Dataset.from_dict(features(tokenizer, model, train_examples, config))
-    validation_set = datasets.Dataset.from_dict(features(tokenizer, model, validation, config))
-    references = [e.summary for e in validation]
+    def read_data(self) -> SummaryData:
+        import numpy as np
 
-    def compute_metrics(prediction):
-        ids = np.where(prediction.predictions < 0, tokenizer.pad_token_id, prediction.predictions)
-        summaries = [s.strip() for s in tokenizer.batch_decode(ids, skip_special_tokens=True)]
-        return rouge(summaries, references)
+        config = self.config
+        train, columns = read_summaries(config.train_file, config.text_column, config.label_column)
+        if config.validation_file:
+            validation, _ = read_summaries(config.validation_file, columns[0], columns[1], split="validation")
+            source = config.validation_file
+        else:
+            order = np.random.default_rng(config.seed).permutation(len(train))
+            held = max(1, round(config.validation_split * len(train)))
+            validation = [train[i] for i in order[:held]]
+            train = [train[i] for i in sorted(order[held:])]
+            source = f"a {config.validation_split:.0%} split of {config.train_file}"
+        logger.info(f"summarization: {len(train)} training and {len(validation)} validation documents "
+                    f"(columns {columns[0]!r} -> {columns[1]!r})")
+        return SummaryData(train, validation, columns, source)
 
-    args = training_arguments(config, "rougeL", "Seq2SeqTrainingArguments", predict_with_generate=True)
-    trainer = readable_progress(transformers.Seq2SeqTrainer(
-        model=model, args=args, train_dataset=train_set, eval_dataset=validation_set, processing_class=tokenizer,
-        data_collator=transformers.DataCollatorForSeq2Seq(tokenizer, model=model), compute_metrics=compute_metrics,
-        callbacks=trainer_callbacks(config, callbacks),
-    ))
-    trainer.train(resume_from_checkpoint=resume)
-    metrics = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items()}
-    metrics.update(lead3_scores(validation))
-    metrics.update(num_examples=len(validation))
-    sources = {"train": config.train_file, "validation": validation_source, "train_rows": len(train_examples),
-               "architecture": architecture}
-    return finish_run(trainer, config, metrics,
-                      lambda folder: _save(folder, trainer, config, validation, columns, metrics, sources),
-                      "  tuneship evaluate --model {output} --data FILE\n  tuneship export --model {output} "
-                      "--output {output}-onnx")
+    def build_model(self):
+        model, tokenizer = load_seq2seq_model(self.config)
+        document, summary = self.data.columns
+        model.config.tuneship.update(document_column=document, summary_column=summary)
+        return model, tokenizer
+
+    def features(self, model, tokenizer):
+        import datasets
+
+        return tuple(datasets.Dataset.from_dict(features(tokenizer, model, examples, self.config))
+                     for examples in (self.data.train, self.data.validation))
+
+    def best_metric(self) -> str:
+        return "rougeL"
+
+    def compute_metrics(self, tokenizer):
+        import numpy as np
+
+        references = [e.summary for e in self.data.validation]
+
+        def compute_metrics(prediction):
+            ids = np.where(prediction.predictions < 0, tokenizer.pad_token_id, prediction.predictions)
+            summaries = [s.strip() for s in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+            return rouge(summaries, references)
+
+        return compute_metrics
+
+    def collator(self, model, tokenizer):
+        import transformers
+
+        return transformers.DataCollatorForSeq2Seq(tokenizer, model=model)
+
+    def argument_options(self) -> dict:
+        return {"predict_with_generate": True}
+
+    def score(self, trainer, validation_set) -> dict:
+        metrics = super().score(trainer, validation_set)
+        metrics.update(lead3_scores(self.data.validation))
+        metrics.update(num_examples=len(self.data.validation))
+        return metrics
+
+    def save(self, folder: Path, trainer, metrics: dict) -> None:
+        from .saving import card_data, save_checkpoint
+
+        config, data = self.config, self.data
+        document, summary = data.columns
+        g = trainer.model.generation_config
+        name = Path(config.output_dir).name
+        architecture = ("An `EncoderDecoderModel` warm-started from it in both halves (BERT2BERT): a small model."
+                        if trainer.model.config.model_type == "encoder-decoder" else "")
+        card = card_data(
+            trainer, config, task_description="An abstractive summarization model",
+            summary=f"It writes a short summary of a document. {architecture}".strip(),
+            train_source=config.train_file, validation_source=data.validation_source, num_train=len(data.train),
+            num_validation=len(data.validation), unit="documents",
+            headline_metrics={"rouge1": metrics["rouge1"], "rouge2": metrics["rouge2"], "rougeL": metrics["rougeL"]},
+            evaluation_extra="\n".join([
+                "The lead-3 baseline (each document's first three sentences) on the same documents:", "",
+                "| | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---|---|---|",
+                f"| this model | {metrics['rouge1']:.2f} | {metrics['rouge2']:.2f} | {metrics['rougeL']:.2f} |",
+                f"| lead-3 baseline | {metrics['lead3_rouge1']:.2f} | {metrics['lead3_rouge2']:.2f} | "
+                f"{metrics['lead3_rougeL']:.2f} |", "", "![training curve](training_curve.png)"]),
+            intended_use="Summarizing documents like the training data. Export it to ONNX with `tuneship export` to "
+                         "serve it on CPUs (encoder and decoder graphs with a KV cache).",
+            usage="\n".join(["```python", "from transformers import pipeline", "",
+                             f'summarizer = pipeline("summarization", model="{name}")',
+                             'summarizer("A long document ...")', "```", "",
+                             f'or, with tuneship: `tuneship predict --model {name} --text "A long document ..."`.']),
+            preprocessing=[f"Columns: document `{document}`, summary `{summary}`.",
+                           f"Documents cut to {config.max_length} tokens; summaries of at most {g.max_new_tokens} "
+                           f"tokens, beam search with {g.num_beams} beams, no repeated {g.no_repeat_ngram_size}-grams "
+                           "(saved in `generation_config.json`)."],
+            limitations=["Summaries can state things the document does not say; check them before publishing."],
+        )
+        save_checkpoint(folder, trainer, config, metrics,
+                        [{document: e.document, summary: e.summary} for e in data.validation], card)

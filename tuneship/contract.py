@@ -19,8 +19,8 @@ class TrainerStage(Protocol):
     """`tuneship.trainer.<task>`: fine-tuning with `transformers.Trainer`, and the PyTorch model of a checkpoint
     (with the serving module's calls: `predict`/`evaluate` run it as they run a bundle)."""
 
-    def train(self, config: Any, callbacks: Sequence = ()) -> Any:
-        """Train by `config` (a `TrainConfig`) and return a `TrainResult`."""
+    Run: type  # the task's `trainer.training.TrainingRun`: `Run(config, callbacks).run()` trains, the skeleton its own
+
 
     def from_checkpoint(self, path: str | Path) -> Any:
         """The PyTorch model of a checkpoint folder; it carries a `task` attribute."""

@@ -25,6 +25,9 @@ CLASSIFICATION = "text-classification"
 QUESTION_ANSWERING = "question-answering"
 SUMMARIZATION = "summarization"
 
+REFIT_MEASURED = ("its epoch rule was measured on classification only; the epoch kept is the selection run's best "
+                  "(train on every row with --validation FILE to select on other rows)")
+
 # The stages of the support matrix, and the package that holds each one's task modules.
 STAGES = {"train": "trainer", "evaluate": "serving", "predict": "serving", "export": "export", "serve": "serving.api",
           "bench": "bench", "demo": None}
@@ -73,6 +76,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
         "latency of the call.",)), unsupported={
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
         "distill": "distillation takes a text-classification teacher; train a smaller model with --model instead",
+        "refit": REFIT_MEASURED,
     }),
     Task(SUMMARIZATION, "summarization", "abstractive: a short summary of a document", Demo("summarize", (
         "**Summarize**: a document in, its summary out, greedy or with beams, with the latency of the call.",)),
@@ -81,6 +85,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
                  "--data FILE",
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
         "distill": "distillation takes a text-classification teacher; train a smaller model with --model instead",
+        "refit": REFIT_MEASURED,
     }),
 )}
 TASK_NAMES = tuple(TASKS)

@@ -55,3 +55,16 @@ def test_card_is_built_like_every_task_s_with_eval_results(qa_checkpoint):
     assert card.data.pipeline_tag == "question-answering"
     for section in ("## Evaluation", "## Intended use", "## How to use", "## Training procedure", "## Limitations"):
         assert section in card.text
+
+
+def test_a_refit_is_refused_for_question_answering_before_any_data_is_read(tmp_path):
+    import pytest
+
+    from tuneship.errors import TuneshipError
+    from tuneship.trainer import TrainConfig, train
+
+    config = TrainConfig(task="question-answering", train_file=str(tmp_path / "absent.json"), refit="yes",
+                         output_dir=str(tmp_path / "out"))
+    with pytest.raises(TuneshipError, match="question-answering has no refit stage yet: its epoch rule"):
+        train(config)
+    assert not (tmp_path / "out").exists()
