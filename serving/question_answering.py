@@ -7,6 +7,8 @@ The file functions take any answerer with `answer_examples` (a bundle's `Questio
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -100,8 +102,10 @@ def golden_outputs(answerer, rows: list[list[str]]) -> np.ndarray:
 
 
 def golden_agreement(expected: np.ndarray, found: np.ndarray) -> tuple[float, float]:
-    """The share of golden questions answered with the same span (spans have no score difference to report)."""
-    return float(np.mean((expected == found).all(axis=-1))), 0.0
+    """The share of golden questions answered with the same span, and the difference: none where every span is the
+    same, unbounded where one is not (a span is right or wrong: never a near tie)."""
+    same = (expected == found).all(axis=-1)
+    return float(np.mean(same)), 0.0 if same.all() else math.inf
 
 
 def predict_text(answerer, question: str, context: str | None = None) -> dict:

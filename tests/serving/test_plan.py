@@ -104,6 +104,13 @@ def test_one_slip_in_sixteen_keeps_a_gated_model_but_not_an_ungated_one():
     two_slips = one_slip.copy()
     two_slips[5] = [0.3, 0.7]
     assert not golden_check(NAMES["onnxruntime-int8"], two_slips, expected, golden_agreement, 0.985)["passed"]
+    tie = expected.copy()
+    tie[7] = [0.497, 0.503]  # fp32's near tie on the boundary ...
+    near = tie.copy()
+    near[7] = [0.503, 0.497]  # ... flipped by a move of 0.006: not a slip, even for an ungated model
+    verdict = golden_check(NAMES["openvino-bf16"], near, tie, golden_agreement, 0.985)
+    assert verdict["passed"] and verdict["near_ties"] == 1 and "1 more a near tie" in verdict["reason"]
+    assert not golden_check(NAMES["openvino-bf16"], one_slip, tie, golden_agreement, 0.985)["passed"]
     drifted = expected + np.array([[-0.2, 0.2]])  # same labels, probabilities far off
     assert "differs by up to 0.2" in golden_check(NAMES["onnxruntime-int8"], drifted, expected, golden_agreement,
                                                  0.985)["reason"]
