@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import checkpoint_weights
-from ..errors import TuneshipError
-from ..options import key_values, option
+from ..errors import ConfigError, TuneshipError
+from ..options import check_choices, key_values, option
 from ..tasks import CLASSIFICATION, TASK_NAMES
 
 METRIC_CHOICES = (
@@ -83,19 +83,13 @@ class TrainConfig:
         "auto", "maximum number of epochs (early stopping may end sooner); auto: 6 for classification data up to 7,272 "
         "training rows, fewer for more (40,000 / rows, at least 2), and 6 for question answering and summarization",
         "training", flag="--epochs", type=str, training_arg="num_train_epochs")
-    max_steps: int = option(-1, "stop after this many optimiser steps (-1: run the epochs)", "training",
-                            training_arg="max_steps")
     train_batch_size: int = option(16, "training batch size per device", "training", flag="--batch-size",
                                    training_arg="per_device_train_batch_size")
     eval_batch_size: int = option(64, "evaluation batch size per device", "training",
                                   training_arg="per_device_eval_batch_size")
-    gradient_accumulation_steps: int = option(1, "batches accumulated per optimiser step", "training",
-                                              training_arg="gradient_accumulation_steps")
     weight_decay: float = option(0.01, "AdamW weight decay", "training", training_arg="weight_decay")
     warmup_ratio: float = option(0.1, "fraction of steps with a linear learning-rate warm-up", "training",
                                  training_arg="warmup_ratio")
-    lr_scheduler_type: str = option("linear", "learning-rate schedule (any transformers scheduler name)", "training",
-                                    training_arg="lr_scheduler_type")
     seed: int = option(42, "random seed for the split, the head's initialisation and the data order", "training",
                        training_arg="seed")
     logging_steps: int = option(10, "log the training loss every N steps", "training", training_arg="logging_steps")
@@ -137,7 +131,8 @@ class TrainConfig:
     search_space: dict = option(None, "the search space (config file: `search: {space: ...}`); merged over the default",
                                 "search", metavar="-", skip_flag=True)
 
-    # Anything else transformers.TrainingArguments has
+    # Anything else transformers.TrainingArguments has (tuneship re-declares above only the fields whose defaults it
+    # changes, and `seed`, which also seeds the split and the head)
     training_args: dict = option(
         None, "any other transformers.TrainingArguments field, as KEY=VALUE (repeatable; e.g. gradient_checkpointing=true, "
         "report_to=tensorboard); in a config file, a `training_args:` mapping. Checked by transformers before training",
@@ -145,6 +140,7 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        check_choices(self)  # task, class_weights, metric_for_best_model, refit, mixed_precision
         self.training_args = key_values(self.training_args, "--training-arg")
         if isinstance(self.search, dict):  # `search: {trials: N, space: {...}}` in a config file
             unknown = set(self.search) - {"trials", "space"}
@@ -157,40 +153,30 @@ class TrainConfig:
         self.search_space = self.search_space or {}
         check_space(self.search_space)
         if not 0.0 < self.validation_split < 1.0:
-            raise ValueError(f"validation_split must be between 0 and 1, got {self.validation_split}")
+            raise ConfigError(f"validation_split must be between 0 and 1, got {self.validation_split}")
         if self.max_length < 8:
-            raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
+            raise ConfigError(f"max_length must be at least 8 tokens, got {self.max_length}")
         for name in ("learning_rate", "num_train_epochs"):
             if getattr(self, name) != "auto":
                 try:
                     setattr(self, name, float(getattr(self, name)))
                 except (TypeError, ValueError):
-                    raise ValueError(f"{name} must be a number or 'auto', got {getattr(self, name)!r}") from None
-        if self.refit not in REFIT_CHOICES:
-            raise ValueError(f"refit must be one of {', '.join(REFIT_CHOICES)}, got {self.refit!r}")
+                    raise ConfigError(f"{name} must be a number or 'auto', got {getattr(self, name)!r}") from None
         if self.average_checkpoints < 1:
-            raise ValueError(f"average_checkpoints must be 1 or more, got {self.average_checkpoints}")
-        for name in ("train_batch_size", "eval_batch_size", "gradient_accumulation_steps",
+            raise ConfigError(f"average_checkpoints must be 1 or more, got {self.average_checkpoints}")
+        for name in ("train_batch_size", "eval_batch_size",
                      *(name for name in ("learning_rate", "num_train_epochs") if getattr(self, name) != "auto")):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.early_stopping_patience < 0:
-            raise ValueError(f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}")
-        if self.metric_for_best_model not in METRIC_CHOICES:
-            raise ValueError(f"metric_for_best_model must be one of {', '.join(METRIC_CHOICES)}, got {self.metric_for_best_model!r}")
-        if self.class_weights not in CLASS_WEIGHT_CHOICES:
-            raise ValueError(f"class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got {self.class_weights!r}")
-        if self.mixed_precision not in PRECISION_CHOICES:
-            raise ValueError(f"mixed_precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.mixed_precision!r}")
-        if self.task not in TASK_NAMES:
-            raise ValueError(f"task must be one of {', '.join(TASK_NAMES)}, got {self.task!r}")
+            raise ConfigError(f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}")
         if self.max_target_length < 1 or self.num_beams < 1 or self.no_repeat_ngram_size < 0:
-            raise ValueError(f"max_target_length and num_beams must be positive and no_repeat_ngram_size not negative, "
+            raise ConfigError(f"max_target_length and num_beams must be positive and no_repeat_ngram_size not negative, "
                              f"got {self.max_target_length}, {self.num_beams}, {self.no_repeat_ngram_size}")
         if self.doc_stride < 1 or self.max_answer_length < 1:
-            raise ValueError(f"doc_stride and max_answer_length must be positive, got {self.doc_stride}, {self.max_answer_length}")
+            raise ConfigError(f"doc_stride and max_answer_length must be positive, got {self.doc_stride}, {self.max_answer_length}")
         if self.positive_label is not None:
             self.positive_label = str(self.positive_label)
 
@@ -239,10 +225,16 @@ DEFAULT_SPACE = {
 }
 
 
+# TrainingArguments fields a search may vary beside tuneship's own options (they keep transformers' defaults unless
+# `training_args` sets them); the best trial's value goes into `training_args`.
+SEARCHABLE_TRAINING_ARGS = {"max_steps": int, "gradient_accumulation_steps": int, "lr_scheduler_type": str}
+
+
 def searchable() -> dict[str, type]:
-    """The options a search may vary: the `TrainConfig` options that are TrainingArguments fields, by their type."""
+    """The options a search may vary, by their type: the `TrainConfig` options that are TrainingArguments fields,
+    and `SEARCHABLE_TRAINING_ARGS`."""
     hints = typing.get_type_hints(TrainConfig)
-    kinds = {}
+    kinds = dict(SEARCHABLE_TRAINING_ARGS)
     for field in dataclasses.fields(TrainConfig):
         if "training_arg" in field.metadata and field.name not in ("seed", "logging_steps", "save_total_limit"):
             kind = hints[field.name]

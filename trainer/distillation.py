@@ -22,7 +22,7 @@ from typing import Sequence
 
 
 from .. import tasks
-from ..errors import TuneshipError, require
+from ..errors import ConfigError, TuneshipError, require
 from ..log import get_logger
 from ..options import option
 from .classification import Run as ClassificationRun
@@ -52,11 +52,11 @@ class DistillConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.teacher:
-            raise ValueError("teacher: give the fine-tuned checkpoint to distill")
+            raise ConfigError("teacher: give the fine-tuned checkpoint to distill")
         if self.layers < 1:
-            raise ValueError(f"layers must be at least 1, got {self.layers}")
+            raise ConfigError(f"layers must be at least 1, got {self.layers}")
         if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"temperature must be positive and alpha in [0, 1], got {self.temperature}, {self.alpha}")
+            raise ConfigError(f"temperature must be positive and alpha in [0, 1], got {self.temperature}, {self.alpha}")
 
 
 # Options of `train` a distillation does not use: the student's base model, task and selection recipe are fixed.

@@ -13,11 +13,11 @@ from pathlib import Path
 
 DEFAULT_BASE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
-HYPERPARAMETERS = (
-    "learning_rate", "num_train_epochs", "train_batch_size", "eval_batch_size", "gradient_accumulation_steps",
-    "weight_decay", "warmup_ratio", "lr_scheduler_type", "seed", "max_length", "metric_for_best_model",
-    "early_stopping_patience",
+HYPERPARAMETERS = (  # TrainConfig options ...
+    "learning_rate", "num_train_epochs", "train_batch_size", "eval_batch_size", "weight_decay", "warmup_ratio", "seed",
+    "max_length", "metric_for_best_model", "early_stopping_patience",
 )
+TRAINING_ARGS_SHOWN = ("gradient_accumulation_steps", "lr_scheduler_type")  # ... and TrainingArguments fields, as run
 
 
 @dataclass

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import TuneshipError, require
 from ..log import get_logger
-from .config import TrainConfig, check_space, searchable
+from .config import SEARCHABLE_TRAINING_ARGS, TrainConfig, check_space, searchable
 
 logger = get_logger(__name__)
 STUDY_FILE = "search.db"
@@ -80,8 +80,8 @@ def run_search(config: TrainConfig, trainer, metric: str, greater_is_better: boo
     TrainConfig options) and every trial, for `search.json`, the card and the plot."""
     optuna = require("optuna", "train")
     space, kinds = check_space(config.search_space), searchable()
-    arg_names = {f.name: f.metadata["training_arg"] for f in dataclasses.fields(TrainConfig) if "training_arg" in f.metadata}
-    arg_names["learning_rate"] = "learning_rate"
+    arg_names = {name: name for name in SEARCHABLE_TRAINING_ARGS}
+    arg_names |= {f.name: f.metadata["training_arg"] for f in dataclasses.fields(TrainConfig) if "training_arg" in f.metadata}
 
     def hp_space(trial) -> dict:
         return {arg_names[name]: _suggest(trial, name, spec, kinds[name]) for name, spec in space.items()}
@@ -124,8 +124,12 @@ def run_search(config: TrainConfig, trainer, metric: str, greater_is_better: boo
 
 
 def apply_best(config: TrainConfig, result: dict) -> TrainConfig:
-    """`config` with the best trial's options (a new config, which the real run then uses)."""
-    return dataclasses.replace(config, **result["best"])
+    """`config` with the best trial's options (a new config, which the real run then uses); a TrainingArguments field
+    that is not a tuneship option goes into its `training_args`."""
+    options = {f.name for f in dataclasses.fields(TrainConfig)}
+    chosen = {k: v for k, v in result["best"].items() if k in options}
+    extra = {k: v for k, v in result["best"].items() if k not in options}
+    return dataclasses.replace(config, **chosen, training_args={**config.training_args, **extra})
 
 
 def write_search(folder: Path, result: dict) -> None:

@@ -100,7 +100,9 @@ def config_from_args(config_cls: type, args: argparse.Namespace, config_file: st
     values = load_config_file(config_file) if config_file else {}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise TuneshipError(f"config file {config_file}: unknown option(s) {', '.join(unknown)}")
+        hint = ("; any other transformers.TrainingArguments field goes under `training_args:`" if "training_args" in names
+                else "")
+        raise TuneshipError(f"config file {config_file}: unknown option(s) {', '.join(unknown)}{hint}")
     merge_keys = {field.name: field.metadata.get("merge_key") for field in dataclasses.fields(config_cls)}
     for name, value in vars(args).items():
         if name not in names:

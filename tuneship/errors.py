@@ -9,6 +9,11 @@ class DataError(TuneshipError, ValueError):
     """Bad input data: the message names the file, row and column."""
 
 
+class ConfigError(TuneshipError, ValueError):
+    """An option with a value it cannot take (a config built in Python, a flag, a config file alike): the message
+    names the option."""
+
+
 class MissingDependencyError(TuneshipError, ImportError):
     """An optional dependency (an install extra) is missing."""
 

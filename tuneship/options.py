@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-from .errors import TuneshipError
+from .errors import ConfigError, TuneshipError
 
 
 def option(default: Any, help: str, group: str, **extra: Any) -> Any:
@@ -23,7 +23,7 @@ def check_choices(config: Any) -> None:
         value = getattr(config, field.name)
         if choices is None or value in choices or (value is None and field.default is None):
             continue
-        raise TuneshipError(f"{field.name} must be one of {', '.join(map(str, choices))}, not {value!r}")
+        raise ConfigError(f"{field.name} must be one of {', '.join(map(str, choices))}, not {value!r}")
 
 
 def key_values(items: dict | Sequence[str] | None, flag: str) -> dict[str, Any]:

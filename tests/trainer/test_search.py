@@ -88,3 +88,12 @@ def test_search_is_refused_for_a_task_without_it(tiny_model, tmp_path):
                      output_dir=str(tmp_path / "qa"), search=2)
     with pytest.raises(TuneshipError, match="question-answering has no search stage yet"):
         train(qa)
+
+
+def test_a_searched_training_argument_that_is_no_tuneship_option_goes_into_training_args():
+    from tuneship.trainer.search import apply_best
+
+    config = TrainConfig(train_file="train.csv", training_args={"max_grad_norm": "0.5"})
+    best = apply_best(config, {"best": {"learning_rate": 3e-5, "lr_scheduler_type": "cosine"}})
+    assert best.learning_rate == 3e-5 and best.training_args == {"max_grad_norm": "0.5", "lr_scheduler_type": "cosine"}
+    assert config.training_args == {"max_grad_norm": "0.5"} and config.learning_rate == "auto", "the caller's is kept"

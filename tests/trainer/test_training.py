@@ -103,7 +103,7 @@ def test_pair_model_requires_the_second_text(tiny_model, tmp_path):
 
 
 def test_existing_output_is_refused_without_overwrite(tiny_model, tmp_path):
-    config = tiny_config(tiny_model, tmp_path, ticket_rows(12), max_steps=1)
+    config = tiny_config(tiny_model, tmp_path, ticket_rows(12), training_args={"max_steps": 1})
     Path(config.output_dir).mkdir()
     with pytest.raises(TuneshipError, match="already exists; pass --overwrite"):
         train(config)
