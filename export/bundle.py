@@ -115,9 +115,13 @@ def write_card(folder: Path, checkpoint: Path, manifest, task_lines: Sequence[st
     if source.is_file():
         card = ModelCard.load(source)
     else:
-        card = ModelCard(f"---\n{ModelCardData(library_name='transformers', pipeline_tag=manifest.task).to_yaml()}\n---\n\n"
+        card = ModelCard(f"---\n{ModelCardData(pipeline_tag=manifest.task).to_yaml()}\n---\n\n"
                          f"# {checkpoint.name}\n")
     card.data.tags = sorted(set(card.data.tags or []) | {"onnx", "optimum", *manifest.models})
+    # Not a transformers folder (the Hub's transformers snippet fails on it), and its parent is the fine-tuned
+    # checkpoint, not the checkpoint's base model: `tuneship push --bundle ... --base-model REPO` names it, quantized.
+    card.data.library_name = "onnx"
+    card.data.base_model = None
     text = USAGE_SECTION.sub("## How to use\n\nThis folder holds the ONNX export; see **Export** below for how to "
                              "load it (the PyTorch checkpoint's `pipeline` call does not load it).\n\n", card.text)
     for image in dict.fromkeys(IMAGE.findall(text)):  # the card's plots, so that they show on the Hub and in a Space

@@ -21,3 +21,13 @@ def with_license(text: str, license_name: str) -> str:
     card = ModelCard(text, ignore_metadata_errors=True)
     card.data.license = license_name
     return str(card)
+
+
+def with_base_model(text: str, base_model: str, relation: str) -> str:
+    """`text` (a card) with `base_model` and `base_model_relation` (the Hub's model tree: `quantized`, ...) set."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(text, ignore_metadata_errors=True)
+    card.data.base_model = base_model
+    card.data.base_model_relation = relation
+    return str(card)

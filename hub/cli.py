@@ -20,10 +20,13 @@ def run_push(args: argparse.Namespace) -> int:
     from .push import plan_push, push
 
     kind, folder = ("model", args.model) if args.model else ("bundle", args.bundle)
-    plan = plan_push(folder, args.repo_id, kind, args.private, args.license, args.include_data)
+    plan = plan_push(folder, args.repo_id, kind, args.private, args.license, args.include_data, args.base_model)
     if not args.private:
         print(f"note: {args.repo_id} will be a PUBLIC repository: anyone can download what is listed below "
               "(pass --private to keep it to yourself and those you invite)")
+    if kind == "bundle" and not args.base_model:
+        print("note: the bundle's card names no base model; pass --base-model OWNER/NAME (its checkpoint's repo) to "
+              "link it on the Hub as a quantized version of that checkpoint")
     if plan.left_out:
         print(f"left out, as your own data: {', '.join(plan.left_out)} (--include-data publishes them)")
     sizes = plan.sizes()
@@ -57,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     push.add_argument("--repo-id", required=True, metavar="NAME", help="NAME or OWNER/NAME on the Hub")
     push.add_argument("--private", action="store_true", help="create the repo private")
     push.add_argument("--license", help="license for the model card when it has none (e.g. apache-2.0)")
+    push.add_argument("--base-model", metavar="REPO", help="a bundle's fine-tuned checkpoint on the Hub (OWNER/NAME): "
+                      "the card names it as its base model, `base_model_relation: quantized`")
     push.add_argument("--dry-run", action="store_true", help="list what would be uploaded; send nothing")
     push.add_argument("--include-data", action="store_true",
                       help="also publish the checkpoint's rows of your data (validation.jsonl, calibration.jsonl) and "

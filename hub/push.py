@@ -18,7 +18,7 @@ from pathlib import Path
 from ..bundle import MANIFEST_FILE
 from ..checkpoint import CALIBRATION_FILE, VALIDATION_FILE, WEIGHT_FILES
 from ..errors import TuneshipError, require
-from .cards import card_license, with_license
+from .cards import card_license, with_base_model, with_license
 
 # What each kind of folder must hold (one of).
 KINDS = {"model": WEIGHT_FILES, "bundle": (MANIFEST_FILE,)}
@@ -50,9 +50,10 @@ class PushPlan:
 
 
 def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False, license_name: str | None = None,
-              include_data: bool = False) -> PushPlan:
+              include_data: bool = False, base_model: str | None = None) -> PushPlan:
     """Check the folder and the card, and list what would be uploaded (nothing is sent). The user's data files
-    (`DATA_FILES`) are left out unless `include_data`."""
+    (`DATA_FILES`) are left out unless `include_data`. `base_model`: a bundle's fine-tuned checkpoint on the Hub,
+    set in the bundle's card as its base model with `base_model_relation: quantized`."""
     folder = Path(folder)
     if kind not in KINDS:
         raise TuneshipError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -68,9 +69,19 @@ def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False
     for name in filter_repo_objects(paths, ignore_patterns=plan.ignore_patterns):  # what upload_folder will send
         plan.files[name] = paths[name]
     plan.left_out = [name for name in filter_repo_objects(paths, ignore_patterns=IGNORED) if name not in plan.files]
+    if base_model is not None:
+        if kind != "bundle":
+            raise TuneshipError("--base-model is for a bundle (its fine-tuned checkpoint); a checkpoint's card names "
+                                "its base model already")
+        if not REPO_ID.match(base_model):
+            raise TuneshipError(f"--base-model {base_model!r}: use OWNER/NAME, the checkpoint's repo on the Hub")
+    card = (folder / CARD).read_text(encoding="utf-8") if (folder / CARD).is_file() else ""
+    if base_model:
+        card = with_base_model(card, base_model, "quantized")
     if license_name:
-        card = (folder / CARD).read_text(encoding="utf-8") if (folder / CARD).is_file() else ""
-        plan.files[CARD] = with_license(card, license_name).encode("utf-8")
+        card = with_license(card, license_name)
+    if license_name or base_model:
+        plan.files[CARD] = card.encode("utf-8")
     elif card_license(folder / CARD) is None:
         raise TuneshipError(f"{folder / CARD}: the model card has no license; pass --license NAME "
                             "(for example apache-2.0 or mit, as the Hub spells them)")

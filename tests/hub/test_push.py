@@ -197,3 +197,21 @@ def test_a_card_without_license_needs_one(pair_bundle, tmp_path):
     assert card_license(pair_bundle / "README.md") == "apache-2.0"
     # huggingface_hub's ModelCard keeps the header's key order: the license is replaced where it stands.
     assert with_license("---\nlicense: mit\ntags:\n- x\n---\nbody", "apache-2.0") == "---\nlicense: apache-2.0\ntags:\n- x\n---\nbody"
+
+
+def test_a_bundle_card_is_onnx_and_push_links_it_to_its_checkpoint_as_quantized(pair_bundle, pair_checkpoint, tmp_path):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(pair_bundle / "README.md").data
+    assert card.library_name == "onnx" and card.base_model is None, "no transformers snippet, no wrong parent"
+    plan = plan_push(pair_bundle, "tester/tiny-onnx", "bundle", base_model="tester/tiny")
+    pushed = ModelCard(plan.files["README.md"].decode()).data
+    assert pushed.base_model == "tester/tiny" and pushed.base_model_relation == "quantized"
+    assert pushed.license == "apache-2.0" and pushed.library_name == "onnx"
+    assert "base_model" not in (pair_bundle / "README.md").read_text(), "the user's folder is left as it is"
+    with pytest.raises(TuneshipError, match="--base-model is for a bundle"):
+        plan_push(pair_checkpoint, "tester/tiny", "model", base_model="tester/base")
+    with pytest.raises(TuneshipError, match="use OWNER/NAME"):
+        plan_push(pair_bundle, "tester/tiny-onnx", "bundle", base_model="not a repo")
+    result = run_push("--bundle", str(pair_bundle), "--repo-id", "tiny", "--dry-run", token=None, home=tmp_path)
+    assert "names no base model; pass --base-model" in result.stdout
