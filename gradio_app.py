@@ -11,6 +11,8 @@ given for the comparison tab.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -24,9 +26,11 @@ import gradio as gr
 from tuneship import tasks
 from tuneship.data.records import RecordReader, check_text
 from tuneship.errors import DataError, TuneshipError
+from tuneship.log import get_logger
 from tuneship.serving import BundleManifest, Predictor, predict_file
 from tuneship.serving.classification import Settings
 
+logger = get_logger("tuneship.demo")
 BUNDLE_VARIABLE = "TUNESHIP_BUNDLE"
 BUNDLE_FOLDER = "bundle"  # beside app.py in a Space
 QUEUE_SIZE = 64  # requests waiting beyond this get "queue full" instead of an ever longer wait
@@ -52,8 +56,13 @@ class DemoModels:
         models = {f"ONNX plan ({planned.plan.label})": planned}
         for precision in ("fp32", "int8"):  # each of onnxruntime's models on its own, to compare with
             if precision in manifest.models:
-                models[f"ONNX {precision}"] = Predictor.from_bundle(bundle, precision, threads, runtime="onnxruntime",
-                                                                       manifest=manifest)
+                verdict = planned.plan.candidates.get(f"onnxruntime-{precision}", {})
+                with _plan_warnings_muted():  # nobody asked for it: "as asked, though ..." would be untrue here
+                    models[f"ONNX {precision}"] = Predictor.from_bundle(bundle, precision, threads,
+                                                                           runtime="onnxruntime", manifest=manifest)
+                if verdict and not verdict.get("passed"):
+                    logger.info(f"Compare: ONNX {precision} is shown for comparison; the plan does not serve it here "
+                                f"({verdict.get('reason')})")
         if checkpoint:
             models["PyTorch fp32"] = tasks.get(tasks.CLASSIFICATION).stage("trainer").from_checkpoint(checkpoint)
         return cls(Path(bundle), manifest, models, next(iter(models)))
@@ -68,6 +77,18 @@ class DemoModels:
 
     def examples(self) -> list[list[str]]:
         return self.manifest.examples(self.bundle, self.settings.input_columns)
+
+
+@contextlib.contextmanager
+def _plan_warnings_muted():
+    """The serving plan's warnings left out while the demo loads a model of its own accord (for Compare)."""
+    plan_logger = logging.getLogger("tuneship.serving.plan")
+    level = plan_logger.level
+    plan_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        plan_logger.setLevel(level)
 
 
 def _invalid_message(**boxes: str | None) -> str | None:

@@ -227,3 +227,16 @@ def test_summarization_bundle_gets_the_summary_view(summary_bundle):
             assert f"{beams} beam(s)" in note and note.endswith(" ms")
         summary, note = client.predict("  ", 3, api_name="/summarize")
         assert summary == "" and "Paste a **document**" in note
+
+
+def test_the_demo_loading_a_compare_model_of_its_own_accord_does_not_say_as_asked(capsys):
+    import gradio_app
+
+    from tuneship.log import get_logger
+
+    plan_logger = get_logger("tuneship.serving.plan")
+    with gradio_app._plan_warnings_muted():
+        plan_logger.warning("serving onnxruntime-int8 as asked, though its check speaks against it")
+    plan_logger.info("after: shown")
+    printed = capsys.readouterr().out
+    assert "as asked" not in printed and "after: shown" in printed
