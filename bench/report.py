@@ -134,7 +134,8 @@ def winners(result, shapes: list[tuple[int, int]], cell: dict) -> list[str]:
 
 
 def plot(result) -> bytes:
-    """PNG: latency at the smallest batch and throughput at the largest, end to end, per backend and length."""
+    """PNG: latency at the smallest batch and throughput at the largest, end to end, per backend and length, and
+    each backend's quality (accuracy, or exact match) where the rows were scored; every axis starts at zero."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
@@ -146,7 +147,10 @@ def plot(result) -> bytes:
     first, last = config.batch_sizes[0], config.batch_sizes[-1]
     panels = ((f"Latency p50 at batch {first} (ms, lower is better)", first, "latency_p50_ms"),
               (f"Throughput at batch {last} (inputs/s, higher is better)", last, "throughput"))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    facts = {name: result.backends[name] for name in names}
+    quality = next((key for key in ("accuracy", "exact_match") if all(key in f for f in facts.values())), None)
+    fig, axes = plt.subplots(1, 3 if quality else 2, figsize=(18 if quality else 13, 4.8),
+                             gridspec_kw={"width_ratios": [3, 3, 2] if quality else [1, 1]})
     x = np.arange(len(config.seq_lens))
     width = 0.8 / len(names)
     for axis, (title, batch_size, key) in zip(axes, panels):
@@ -158,6 +162,16 @@ def plot(result) -> bytes:
         axis.set_xticks(x, [f"{s} tokens" for s in config.seq_lens])
         axis.set_title(title, fontsize=10)
         axis.margins(y=0.2)
+        axis.grid(axis="y", alpha=0.3)
+    if quality:  # the same backends' quality on the scored rows, from zero like the others
+        axis, top = axes[2], 100.0 if quality == "exact_match" else 1.0
+        values = [facts[name][quality] for name in names]
+        bars = axis.bar(np.arange(len(names)), values, 0.7, color=[f"C{i}" for i in range(len(names))])
+        axis.bar_label(bars, labels=[f"{v:.3f}" if top == 1.0 else f"{v:.1f}" for v in values], fontsize=7,
+                       rotation=90, padding=2)
+        axis.set_xticks(np.arange(len(names)), [])
+        axis.set_ylim(0, top * 1.15)
+        axis.set_title(f"{quality.replace('_', ' ').capitalize()} on the scored rows (higher is better)", fontsize=10)
         axis.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=9, frameon=False)
