@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import shutil
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -85,6 +86,11 @@ def remedies(first: Recipe, rank_sensitive: Callable[[Recipe], list[str]]) -> It
         if count <= len(ranking):
             yield replace(recipe, exclude=tuple(ranking[:count]))
     yield Recipe(mode="dynamic" if first.mode == "static" else "static", per_channel=True, smooth=True)
+
+
+def max_tries(first: Recipe) -> int:
+    """How many recipes `remedies(first, ...)` yields at most (the step counter's total)."""
+    return 1 + (not first.per_channel) + (not first.smooth) + len(EXCLUSION_STEPS) + 1
 
 
 def quantizable_nodes(model_file: Path) -> list[str]:
@@ -187,16 +193,20 @@ def quantize_until_gate_passes(config, folder: Path, source: Path, isa: str, fee
         return rank_sensitive_nodes(source, work / "ranking", recipe, isa, ranking_feeds, ranking_error)
 
     first = Recipe(mode=config.quantize, per_channel=config.per_channel)
+    most = max_tries(first)
     attempts, chosen, best = [], None, None
     for index, recipe in enumerate(remedies(first, rank)):
         try_dir = work / f"try-{index}"
+        logger.info(f"  try {index + 1} of at most {most}: quantizing ({recipe.describe()}), then the gate")
+        started = time.perf_counter()
         model_file, details = quantize(source, try_dir, recipe, isa, feeds)
         gate = check(create_session(model_file))
         attempts.append({"recipe": recipe.to_dict(), "recipe_text": recipe.describe(), "gate": gate,
                          "size_bytes": model_file.stat().st_size, **details})
         drift = f", batch drift {gate['batch_drift']:.1e}" if "batch_drift" in gate else ""
         logger.info(f"  try {index + 1}: {recipe.describe()}: agreement {gate['agreement']:.2%}, "
-                    f"metric drop {gate['metric_drop']:+.4f}{drift} -> {'passed' if gate['passed'] else 'failed'}")
+                    f"metric drop {gate['metric_drop']:+.4f}{drift} -> {'passed' if gate['passed'] else 'failed'} "
+                    f"({time.perf_counter() - started:.0f} s)")
         if best is None or gate["agreement"] > attempts[best]["gate"]["agreement"]:
             best = index
             shutil.copy(model_file, folder / QUANTIZED_FILE)

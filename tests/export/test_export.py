@@ -195,3 +195,11 @@ def test_the_gate_says_when_its_rows_were_trained_on_by_a_refit(tmp_path):
     assert gate_rows_trained_on(config)
     given = ExportConfig(model=str(checkpoint), output_dir=str(tmp_path / "out"), validation_data="dev.csv")
     assert not gate_rows_trained_on(given), "--validation-data replaces the checkpoint's rows"
+
+
+def test_the_int8_ladder_counts_its_tries_as_remedies_yields_them():
+    from tuneship.export.quantization import Recipe, max_tries, remedies
+
+    for first in (Recipe(mode="calibrated", per_channel=False), Recipe(mode="static", per_channel=True)):
+        yielded = list(remedies(first, lambda recipe: [f"node{i}" for i in range(10)]))
+        assert len(yielded) == max_tries(first) and len(set(yielded)) == len(yielded)
