@@ -208,7 +208,11 @@ def build_demo(models: DemoModels) -> gr.Blocks:
                         "(`README.md` of the bundle) has its validation figures and limits.")
             button.click(classify, read_inputs(text_box, pair_box), [label, note],
                          api_name=tasks.get(tasks.CLASSIFICATION).demo.api_name)
-            if models.examples():
+            examples = models.manifest.examples(models.bundle, [*models.settings.input_columns, "expected"])
+            if examples and all(row[-1] for row in examples):  # each with the validation file's label
+                expected = gr.Textbox(label="Expected label (the validation file's)", interactive=False)
+                gr.Examples(examples, [*read_inputs(text_box, pair_box), expected])
+            elif models.examples():
                 gr.Examples(models.examples(), read_inputs(text_box, pair_box))
         with gr.Tab("Compare"):
             compare_text, compare_pair = input_boxes()

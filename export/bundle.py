@@ -27,9 +27,12 @@ def file_info(folder: Path, files: Sequence[str], **extra) -> dict:
     return {"files": list(files), "size_bytes": sum((folder / name).stat().st_size for name in files), **extra}
 
 
-def write_examples(folder: Path, columns: Sequence[str], rows: Sequence[Sequence[str]], count: int = 5) -> None:
-    """A few validation inputs (`rows` of values in `columns` order) for demos: the Gradio app's examples."""
-    lines = [json.dumps(dict(zip(columns, row)), ensure_ascii=False) for row in list(rows)[:count]]
+def write_examples(folder: Path, columns: Sequence[str], rows: Sequence[Sequence[str]], count: int = 5,
+                   expected: Sequence[str] | None = None) -> None:
+    """A few validation inputs (`rows` of values in `columns` order) for demos: the Gradio app's examples, each with
+    its `expected` answer (the validation file's label) where given."""
+    lines = [json.dumps({**dict(zip(columns, row)), **({"expected": expected[i]} if expected else {})},
+                        ensure_ascii=False) for i, row in enumerate(list(rows)[:count])]
     (folder / EXAMPLES_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

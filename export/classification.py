@@ -66,6 +66,28 @@ def fp32_parity(predictor: Predictor, torch_model, tokenizer, samples) -> dict:
     return {"max_abs_logit_difference": worst, "inputs": inputs, "tokenization_identical": tokens_match}
 
 
+EXAMPLE_ROWS = 6  # demo examples per bundle ...
+EXAMPLE_CANDIDATES = 200  # ... chosen among the first validation rows
+
+
+def demo_examples(fp32, rows: Sequence[Sequence[str]], labels: Sequence[int], label_names: Sequence[str]) -> list[int]:
+    """Which validation rows the demo shows: ones the fp32 model labels as the file does (a visitor's first try
+    should not be a miss), taking the labels in turn so that every label is shown; other rows after them only
+    where too few are right."""
+    candidates = list(rows)[:EXAMPLE_CANDIDATES]
+    texts = [row[0] for row in candidates]
+    pairs = [row[1] for row in candidates] if candidates and len(candidates[0]) > 1 else None
+    predicted = [p["label"] for p in fp32.predict(texts, pairs)] if candidates else []
+    right = {name: [i for i, p in enumerate(predicted) if p == name == label_names[labels[i]]] for name in label_names}
+    shown: list[int] = []
+    while len(shown) < EXAMPLE_ROWS and any(right.values()):
+        for name in label_names:
+            if right[name] and len(shown) < EXAMPLE_ROWS:
+                shown.append(right[name].pop(0))
+    shown += [i for i in range(len(candidates)) if i not in shown][: EXAMPLE_ROWS - len(shown)]  # too few right
+    return shown
+
+
 def headline_metrics(labels: Sequence[int], predicted: Sequence[int], label_names: Sequence[str], positive_id: int | None) -> dict:
     metrics = classification_metrics(labels, predicted, label_names, positive_id)
     return {"accuracy": metrics["accuracy"], "f1": metrics["f1"]}
@@ -221,7 +243,9 @@ def export(config: ExportConfig) -> ExportResult:
                 run.stages(f"quantizing with NNCF (static int8 for OpenVINO) and checking it on {len(validation.labels)} rows")
                 _nncf(config, folder, fp32, validation, calibration, manifest)["rows_trained_on"] = rows_trained_on
         rows = list(zip(validation.texts, validation.text_pairs)) if validation.text_pairs else [[t] for t in validation.texts]
-        write_examples(folder, settings.input_columns, rows)
+        shown = demo_examples(fp32, rows, validation.labels, classifier.label_names)
+        write_examples(folder, settings.input_columns, [rows[i] for i in shown], len(shown),
+                       [classifier.label_names[validation.labels[i]] for i in shown])
         write_golden(folder, rows, lambda batch: golden_outputs(fp32, batch))
         return run.finish_bundle(folder, manifest, [*int8_gate_line(manifest, "label", "accuracy"), *usage(manifest)])
 

@@ -194,6 +194,8 @@ def test_a_real_browser_types_clicks_and_reads_the_label(pair_app, tmp_path):
                                      f"{[box.input_value() for box in boxes]}") from None
             page.wait_for_function("() => document.querySelector('#latency')?.innerText.includes('ms')", timeout=30_000)
             assert shown.inner_text().strip() == expected
+            # the examples table carries the validation file's label of each example
+            assert page.get_by_text("Expected label (the validation file's)").count() >= 1
             screenshot = tmp_path / "classify.png"
             page.screenshot(path=str(screenshot), full_page=True)
         finally:

@@ -59,7 +59,9 @@ def test_bundle_is_self_contained_and_described_by_its_manifest(pair_bundle, pai
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", card.text)
     assert all((pair_bundle / image).is_file() for image in images), "every image the card shows is in the bundle"
     examples = [json.loads(line) for line in (pair_bundle / "examples.jsonl").read_text().splitlines()]
-    assert examples and set(examples[0]) == {"sentence1", "sentence2"}
+    assert len(examples) == 6 and all(set(e) == {"sentence1", "sentence2", "expected"} for e in examples)
+    labels = json.loads((pair_bundle / "tuneship.json").read_text())["settings"]["labels"]
+    assert {e["expected"] for e in examples} <= set(labels)
 
 
 def test_fp32_bundle_predicts_what_pytorch_predicts(pair_bundle, pair_checkpoint):
@@ -175,6 +177,12 @@ def test_default_model_fine_tuned_on_the_examples_exports_within_the_gates(relev
     if manifest.gates["int8"]["passed"]:
         assert agreement >= 0.985 and manifest.default_precision == "int8"
         assert manifest.gates["int8"]["attempts"][chosen]["gate"]["agreement"] == pytest.approx(agreement)
+    # the demo's examples: rows the model gets right, every label among them, each with the file's label
+    shown = [json.loads(line) for line in (bundle / "examples.jsonl").read_text().splitlines()]
+    columns = Predictor.from_bundle(bundle, "fp32").settings.input_columns
+    got = Predictor.from_bundle(bundle, "fp32").predict([e[columns[0]] for e in shown], [e[columns[1]] for e in shown])
+    assert [p["label"] for p in got] == [e["expected"] for e in shown]
+    assert {e["expected"] for e in shown} == set(classifier.label_names)
     checkpoint_size = (relevance_checkpoint / "model.safetensors").stat().st_size
     int8 = manifest.models["int8"]
     assert int8["size_bytes"] == (bundle / "model_quantized.onnx").stat().st_size < checkpoint_size / 2.5
