@@ -180,7 +180,7 @@ def input_columns(classifier) -> list[str]:
 
 def predict_rows(classifier, records: list[Record], source: Path, batch_size: int = 32) -> list[dict]:
     """The output columns of each record: `predicted_label`, `score`, `truncated`, one `probability_<label>` each."""
-    texts, pairs = inputs_of(classifier, records, source, allow_empty=True)
+    texts, pairs = inputs_of(classifier, records, source, allow_empty=False)  # an empty text has nothing to classify
     return [prediction_columns(p) for p in classifier.predict(texts, pairs, batch_size=batch_size)]
 
 

@@ -170,3 +170,14 @@ def test_a_damaged_parquet_file_is_one_line_naming_it(tmp_path):
     damaged.write_bytes(raw[: len(raw) // 2] + raw[-8:])  # the middle cut out, the footer's length kept
     with pytest.raises(DataError, match=r"damaged.parquet: could not be read as Parquet .*damaged or not Parquet"):
         list(RecordReader(damaged))
+
+
+def test_an_empty_text_is_refused_and_a_nested_value_is_written_to_csv_as_json(predictor, tmp_path):
+    rows = pair_rows(4)
+    rows[2]["sentence1"] = "   "
+    with pytest.raises(DataError, match=r"blank.csv: row 3, column 'sentence1' is empty or missing"):
+        predict_file(predictor, write_csv(tmp_path / "blank.csv", rows), tmp_path / "blank-out.csv")
+    assert not (tmp_path / "blank-out.csv").exists()
+    nested = [{**row, "meta": {"source": ["a", "b"]}} for row in pair_rows(2)]
+    out = read_csv(predict_file(predictor, write_jsonl(tmp_path / "nested.jsonl", nested), tmp_path / "nested.csv"))
+    assert json.loads(out[0]["meta"]) == {"source": ["a", "b"]}, "JSON, not Python's repr"

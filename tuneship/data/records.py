@@ -282,6 +282,11 @@ def field_value(record: Record, column: str, source: Path | str, allow_empty: bo
     return value
 
 
+def cell_text(value):
+    """A value as a CSV cell: a nested one (a JSON Lines input's list or object) as JSON, not as Python's repr."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
+
+
 class ResumableWriter:
     """Write records to `OUTPUT.partial`, checkpointing progress after each chunk; `finish()` renames it.
 
@@ -335,7 +340,7 @@ class ResumableWriter:
                 self._csv = csv.DictWriter(self._text, self.fields, delimiter=delimiter, extrasaction="ignore")
                 if fresh:
                     self._csv.writeheader()
-            self._csv.writerows(records)
+            self._csv.writerows([{k: cell_text(v) for k, v in values.items()} for values in records])
         self._file.flush()
         os.fsync(self._file.fileno())
         self.done += len(records)
