@@ -31,6 +31,7 @@ from ..monitoring import CONTENT_TYPE, ServerMetrics
 
 # Probes stay open when an API key is set, so that orchestrators can check the process without it.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+CLIENT_CLOSED = 499  # nginx's status for a client that left before its answer: noted in /metrics, never sent
 
 
 # --------------------------------------------------------------------------- request and response bodies
@@ -197,16 +198,21 @@ class RequestGuard:
         return error_response(413, f"the request body is over the limit of {self.max_body_bytes} bytes")
 
     async def _buffer_body(self, receive):
-        """Read the whole body (refusing it past the limit, or a client that stops sending it for `body_timeout_s`:
-        408), then replay it to the app."""
+        """Read the whole body (refusing it past the limit, or one whose last byte has not come `body_timeout_s` after
+        the first was awaited, however it trickles in: 408 and the connection closed), then replay it to the app. A
+        client that leaves before its body is whole is noted as 499 (nothing is sent back)."""
         chunks, size = [], 0
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
         while True:
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout_s)
+                left = max(0.0, deadline - asyncio.get_running_loop().time())
+                message = await asyncio.wait_for(receive(), left)
             except asyncio.TimeoutError:
-                return error_response(408, f"the request body did not arrive within {self.body_timeout_s:g} s"), None, receive
+                return error_response(408, f"the request body did not arrive within {self.body_timeout_s:g} s",
+                                      headers={"Connection": "close"}), None, receive
             if message["type"] == "http.disconnect":
-                break
+                return error_response(CLIENT_CLOSED, "the client closed the connection before its body was whole"), \
+                    None, receive
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:

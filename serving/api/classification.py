@@ -18,7 +18,7 @@ from ..batching import DynamicBatcher, Overloaded, ShuttingDown
 from ..classification import Predictor
 from ..config import ServeConfig
 from ..monitoring import ServerMetrics
-from .app import ClientGone, ErrorResponse, InputsRequest, Text, app_shell, count_refusal, direct_route, \
+from .app import CLIENT_CLOSED, ClientGone, ErrorResponse, InputsRequest, Text, app_shell, count_refusal, direct_route, \
     error_response, json_response, model_info, unless_disconnected, validation_detail
 
 ROUTE = "/v1/classify"
@@ -115,7 +115,7 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
         except ShuttingDown as error:
             return error_response(503, str(error), headers={"Retry-After": "1"})
         except ClientGone:
-            return error_response(499, "the client closed the connection")
+            return error_response(CLIENT_CLOSED, "the client closed the connection")
         return json_response({"outputs": to_predictions(softmax(logits), predictor.label_names, truncated)})
 
     direct_route(app, ROUTE, classify, response_model=ClassifyResponse, tags=["inference"],

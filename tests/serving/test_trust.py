@@ -255,6 +255,30 @@ def test_a_stalled_body_gets_408(pair_bundle):
             reply = client.recv(4096).decode()
         assert reply.startswith("HTTP/1.1 408") and time.monotonic() - started < 10
         assert httpx.get(f"{url}/healthz").status_code == 200
+        # a body that trickles in, a byte every 0.3 s, is timed on the whole: 408 at the deadline, then closed
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 100\r\n\r\n")
+            client.settimeout(0.3)
+            started, reply = time.monotonic(), b""
+            while time.monotonic() - started < 8 and not reply:
+                try:
+                    client.sendall(b" ")
+                    reply = client.recv(4096)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            took = time.monotonic() - started
+            assert reply.startswith(b"HTTP/1.1 408") and took < 1.0 + 2.0, (reply[:80], took)
+            assert b"connection: close" in reply.lower()
+        # a client that leaves mid-body is counted as 499, not as a malformed request
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 100\r\n\r\n{\"inp")
+        time.sleep(0.5)
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'status="499"' in metrics and 'status="422"' not in metrics
 
 
 def test_inputs_of_a_client_that_left_are_not_run():
