@@ -55,18 +55,23 @@ class ServeConfig:
     max_request_inputs: int = option(256, "inputs in one request; beyond this the server answers 413", "limits")
     max_body_bytes: int = option(1_048_576, "request body size; beyond this the server answers 413", "limits")
     body_timeout_s: float = option(30.0, "seconds a client may take to send its request body; beyond this 408", "limits")
+    header_timeout_s: float = option(10.0, "seconds a client may take to send a request's headers; beyond this 408 and "
+                                     "the connection is closed", "limits")
+    max_connections: int = option(512, "open connections; one past this gets 503 and is closed", "limits")
+    keep_alive_s: float = option(5.0, "seconds an idle keep-alive connection stays open", "limits")
 
     def __post_init__(self) -> None:
         check_choices(self)
         positive = ("port", "workers", "max_batch_tokens", "max_batch_size", "max_queue", "max_request_inputs",
-                    "max_body_bytes")
+                    "max_body_bytes", "max_connections")
         for name in positive:
             if getattr(self, name) < 1:
                 raise TuneshipError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise TuneshipError(f"threads must be at least 1, not {self.threads}")
-        if self.body_timeout_s <= 0:
-            raise TuneshipError(f"body_timeout_s must be positive, not {self.body_timeout_s}")
+        for name in ("body_timeout_s", "header_timeout_s", "keep_alive_s"):
+            if getattr(self, name) <= 0:
+                raise TuneshipError(f"{name} must be positive, not {getattr(self, name)}")
         if self.max_wait_ms < 0:
             raise TuneshipError(f"max_wait_ms must be zero or more, not {self.max_wait_ms}")
         if self.port > 65535:

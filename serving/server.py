@@ -27,11 +27,13 @@ def serve(config: ServeConfig) -> None:
     uvicorn = require("uvicorn", "serve")
     require("fastapi", "serve")
     from .api import load_app
+    from .connections import guarded_protocol
 
     threads = config.threads or max(1, available_cores() // config.workers)
     manifest = BundleManifest.load(config.bundle)  # a clear error before any port is bound
     options = dict(host=config.host, port=config.port, log_level=config.log_level, access_log=config.access_log,
-                   loop="auto", http="auto", timeout_graceful_shutdown=10)
+                   loop="auto", http=guarded_protocol(config.header_timeout_s, config.max_connections),
+                   timeout_keep_alive=config.keep_alive_s, timeout_graceful_shutdown=10)
     logger.info(f"serving {config.bundle} ({manifest.task}) on http://{config.host}:{config.port} with "
                 f"{config.workers} worker(s) x {threads} thread(s); API docs at /docs")
     if config.workers == 1:
@@ -48,4 +50,8 @@ def worker_app():
     payload = os.environ.get(WORKER_CONFIG_VARIABLE)
     if not payload:
         raise TuneshipError(f"{WORKER_CONFIG_VARIABLE} is not set; start workers with `tuneship serve --workers N`")
-    return load_app(ServeConfig(**json.loads(payload)))
+    from .connections import guarded_protocol
+
+    config = ServeConfig(**json.loads(payload))
+    guarded_protocol(config.header_timeout_s, config.max_connections)  # this process's copy of the protocol class
+    return load_app(config)

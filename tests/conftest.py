@@ -176,12 +176,13 @@ def summary_bundle(summary_checkpoint, tmp_path_factory) -> Path:
 
 
 @contextlib.contextmanager
-def running(app):
-    """Serve an ASGI `app` with uvicorn on a loopback port in a background thread; yield its base URL."""
+def running(app, **options):
+    """Serve an ASGI `app` with uvicorn on a loopback port in a background thread (`options`: more of
+    `uvicorn.Config`'s); yield its base URL."""
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30

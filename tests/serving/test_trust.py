@@ -309,3 +309,60 @@ def test_inputs_of_a_client_that_left_are_not_run():
 
     asyncio.run(scenario())
     assert sum(ran) == 2, f"the abandoned request's 5 inputs ran: {ran}"
+
+
+def test_slow_headers_idle_connections_and_too_many_connections_are_cut_off(pair_bundle):
+    from tuneship.serving.connections import guarded_protocol
+
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    app = create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")
+    protocol = guarded_protocol(header_timeout_s=1.0, max_connections=20)
+    with running(app, http=protocol, timeout_keep_alive=30) as url:
+        port = int(url.rsplit(":", 1)[1])
+
+        def trickle(client: socket.socket, first: bytes) -> tuple[bytes, float]:
+            """Send `first`, then a header byte every 0.3 s, until the server answers; the answer and its time."""
+            client.settimeout(0.3)
+            client.sendall(first)
+            started, reply = time.monotonic(), b""
+            while time.monotonic() - started < 8 and not reply:
+                try:
+                    client.sendall(b"x")
+                    reply = client.recv(4096)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            return reply, time.monotonic() - started
+
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            reply, took = trickle(slow, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            assert reply.startswith(b"HTTP/1.1 408") and b"headers did not arrive within 1 s" in reply
+            assert took < 1.0 + 2.0 and b"connection: close" in reply
+        assert httpx.get(f"{url}/healthz").status_code == 200, "a normal client is served meanwhile"
+
+        with socket.create_connection(("127.0.0.1", port)) as idle:  # connects and sends nothing
+            idle.settimeout(4)
+            started = time.monotonic()
+            assert idle.recv(4096).startswith(b"HTTP/1.1 408") and time.monotonic() - started < 3
+
+        # after a keep-alive answer, the next request's headers have the same deadline
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.settimeout(4)
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+            reply, took = trickle(client, b"GET /healthz HTTP/1.1\r\nHo")
+            assert reply.startswith(b"HTTP/1.1 408") and took < 3
+
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+        try:
+            time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", port)) as extra:
+                extra.settimeout(4)
+                reply = extra.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 503") and b"limit of 20 open connections" in reply
+        finally:
+            for connection in held:
+                connection.close()
+        time.sleep(0.3)
+        assert httpx.get(f"{url}/healthz").status_code == 200, "below the cap again"
