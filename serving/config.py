@@ -54,6 +54,8 @@ class ServeConfig:
 
     max_request_inputs: int = option(256, "inputs in one request; beyond this the server answers 413", "limits")
     max_body_bytes: int = option(1_048_576, "request body size; beyond this the server answers 413", "limits")
+    max_request_tokens: int = option(32768, "classification: tokens of one request's inputs after truncation; beyond "
+                                     "this 413 (one request cannot hold the model for long)", "limits")
     body_timeout_s: float = option(30.0, "seconds a client may take to send its request body; beyond this 408", "limits")
     header_timeout_s: float = option(10.0, "seconds a client may take to send a request's headers; beyond this 408 and "
                                      "the connection is closed", "limits")
@@ -63,7 +65,7 @@ class ServeConfig:
     def __post_init__(self) -> None:
         check_choices(self)
         positive = ("port", "workers", "max_batch_tokens", "max_batch_size", "max_queue", "max_request_inputs",
-                    "max_body_bytes", "max_connections")
+                    "max_body_bytes", "max_connections", "max_request_tokens")
         for name in positive:
             if getattr(self, name) < 1:
                 raise TuneshipError(f"{name} must be at least 1, not {getattr(self, name)}")

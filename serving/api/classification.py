@@ -108,6 +108,11 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
             encodings, truncated = predictor.encoder.encode_inputs(texts, pairs)
         else:  # long text: tokenize on a worker thread, so that probes and other requests are not held up
             encodings, truncated = await run_in_threadpool(predictor.encoder.encode_inputs, texts, pairs)
+        tokens = sum(len(encoding.ids) for encoding in encodings)
+        if tokens > config.max_request_tokens:
+            return error_response(413, f"the request holds {tokens} tokens after truncation, over the budget of "
+                                       f"{config.max_request_tokens} per request (--max-request-tokens); send its "
+                                       "inputs in smaller requests")
         try:
             logits = await unless_disconnected(receive, app.state.batcher.submit(encodings))
         except Overloaded as error:

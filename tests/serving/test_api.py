@@ -99,6 +99,16 @@ def test_too_many_inputs_or_too_large_a_body_get_413(url):
     assert response.status_code == 413
 
 
+def test_a_request_over_the_token_budget_gets_413_naming_it(pair_bundle, predictor):
+    app = make_app(pair_bundle, predictor=predictor, max_request_tokens=100)
+    long = {"text": "word " * 400, "text_pair": "word " * 400}  # cut to the bundle's max length
+    with running(app) as base:
+        response = httpx.post(f"{base}/v1/classify", json={"inputs": [long] * 4})
+        assert response.status_code == 413
+        assert "over the budget of 100 per request (--max-request-tokens)" in response.json()["error"]
+        assert httpx.post(f"{base}/v1/classify", json={"inputs": [PAIR]}).status_code == 200, "a short one passes"
+
+
 def test_single_text_models_refuse_a_second_text(text_bundle):
     with running(make_app(text_bundle)) as base:
         response = httpx.post(f"{base}/v1/classify", json={"inputs": [{"text": "crash", "text_pair": "b"}]})
