@@ -19,7 +19,7 @@ def rouge(predictions: Sequence[str], references: Sequence[str]) -> dict[str, fl
         raise TuneshipError(f"{len(predictions)} predictions for {len(references)} references")
     if not references:
         raise TuneshipError("no summaries to score")
-    scorer = require("rouge_score.rouge_scorer", "serve").RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    scorer = require("rouge_score.rouge_scorer", "summarization").RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
     totals = dict.fromkeys(ROUGE_TYPES, 0.0)
     for prediction, reference in zip(predictions, references):
         for name, score in scorer.score(reference, prediction).items():
