@@ -12,8 +12,8 @@ from typing import Any
 
 from ..checkpoint import checkpoint_weights
 from ..errors import ConfigError, TuneshipError
-from ..options import check_choices, key_values, option
-from ..tasks import CLASSIFICATION, TASK_NAMES
+from ..options import check_choices, check_task_options, key_values, option
+from ..tasks import CLASSIFICATION, QUESTION_ANSWERING, SUMMARIZATION, TASK_NAMES
 
 METRIC_CHOICES = (
     "auto", "accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted", "loss",
@@ -55,17 +55,17 @@ class TrainConfig:
     drop_invalid: bool = option(False, "skip rows with empty or missing text or label instead of failing", "data")
     max_length: int = option(256, "longest input in tokens; pairs are cut from the longer text first", "data")
     doc_stride: int = option(128, "question answering: context tokens shared by consecutive windows of a long context",
-                             "data")
-    max_answer_length: int = option(30, "question answering: longest answer, in tokens", "data")
+                             "data", task=QUESTION_ANSWERING)
+    max_answer_length: int = option(30, "question answering: longest answer, in tokens", "data", task=QUESTION_ANSWERING)
     max_target_length: int = option(64, "summarization: longest summary, in tokens (training labels and generation)",
-                                    "data")
+                                    "data", task=SUMMARIZATION)
     num_beams: int = option(4, "summarization: beams of the beam search (1: greedy); saved in generation_config.json",
-                            "data")
+                            "data", task=SUMMARIZATION)
     no_repeat_ngram_size: int = option(3, "summarization: never repeat an n-gram of this size in a summary (0: allow)",
-                                       "data")
+                                       "data", task=SUMMARIZATION)
     positive_label: str | None = option(
         None, "the positive class for binary precision/recall/F1 (default: 1, true, yes, positive, relevant, else the second label)",
-        "data",
+        "data", task=CLASSIFICATION,
     )
 
     # Model and output
@@ -96,7 +96,7 @@ class TrainConfig:
     class_weights: str = option(
         "auto", "loss weights per class: balanced (inverse frequency), sqrt (its square root), none; "
         "auto: sqrt when the rarest class is under 20%% of the training rows, else none",
-        "training", choices=CLASS_WEIGHT_CHOICES,
+        "training", choices=CLASS_WEIGHT_CHOICES, task=CLASSIFICATION,
     )
 
     # Model selection
@@ -114,7 +114,7 @@ class TrainConfig:
         "at most 20000 rows; yes; no", "model selection", choices=REFIT_CHOICES)
     swap_pairs: bool = option(
         False, "classification of pairs whose order does not matter (paraphrase, duplicates): also train on every pair "
-        "with its two texts swapped; never for ordered pairs such as article/comment", "training")
+        "with its two texts swapped; never for ordered pairs such as article/comment", "training", task=CLASSIFICATION)
     save_total_limit: int = option(2, "epoch checkpoints kept on disk (the best is always kept)", "model selection",
                                    training_arg="save_total_limit")
 
@@ -141,6 +141,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)  # task, class_weights, metric_for_best_model, refit, mixed_precision
+        check_task_options(self, self.task)  # another task's option set here would be ignored
         self.training_args = key_values(self.training_args, "--training-arg")
         if isinstance(self.search, dict):  # `search: {trials: N, space: {...}}` in a config file
             unknown = set(self.search) - {"trials", "space"}

@@ -26,6 +26,18 @@ def check_choices(config: Any) -> None:
         raise ConfigError(f"{field.name} must be one of {', '.join(map(str, choices))}, not {value!r}")
 
 
+def check_task_options(config: Any, task: str) -> None:
+    """No field declared for another task (`option(..., task=...)`) is set away from its default: a QA option in a
+    classification run would be silently ignored."""
+    for field in dataclasses.fields(config):
+        owner = field.metadata.get("task")
+        if owner is None or owner == task or getattr(config, field.name) == field.default:
+            continue
+        flag = field.metadata.get("flag", "--" + field.name.replace("_", "-"))
+        raise ConfigError(f"{field.name} ({flag}) is a {owner} option; this run's task is {task}: leave it out, or "
+                          f"pass --task {owner}")
+
+
 def key_values(items: dict | Sequence[str] | None, flag: str) -> dict[str, Any]:
     """`KEY=VALUE` strings (a repeatable flag) as a mapping; a mapping (from a config file) passes through."""
     if items is None:

@@ -152,6 +152,15 @@ def test_config_rejects_bad_values():
         TrainConfig(learning_rate=0)
     with pytest.raises(ValueError, match="metric_for_best_model must be one of"):
         TrainConfig(metric_for_best_model="bleu")
+    # another task's option would be ignored: refused by name, with the task it belongs to
+    from tuneship.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"doc_stride \(--doc-stride\) is a question-answering option; this run's "
+                                          "task is text-classification"):
+        TrainConfig(doc_stride=64)
+    with pytest.raises(ConfigError, match="class_weights .* is a text-classification option"):
+        TrainConfig(task="summarization", class_weights="balanced")
+    assert TrainConfig(task="question-answering", doc_stride=64).doc_stride == 64
 
 
 def test_class_weights_weight_rare_classes_only_when_asked_or_rare():
