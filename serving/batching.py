@@ -140,7 +140,15 @@ class DynamicBatcher:
             self._condition.notify()
         if not encodings:
             future.set_result(None)
+        future.add_done_callback(lambda done: self._forget(job) if done.cancelled() else None)
         return future
+
+    def _forget(self, job: "_Job") -> None:
+        """A caller went away (its future cancelled): its queued inputs leave the queue now, so that they neither
+        run nor count against the next caller's admission."""
+        with self._condition:
+            if any(item.job is job for item in self._queue):
+                self._queue = deque(item for item in self._queue if item.job is not job)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop taking inputs, finish the batch in flight, and fail whatever is still queued."""

@@ -297,18 +297,20 @@ def test_inputs_of_a_client_that_left_are_not_run():
         ids = [1, 2, 3]
 
     async def scenario():
-        batcher = DynamicBatcher(run, max_batch_tokens=1000, max_batch_size=1, max_wait_ms=0, max_queue=100).start()
+        batcher = DynamicBatcher(run, max_batch_tokens=1000, max_batch_size=1, max_wait_ms=0, max_queue=6).start()
         first = batcher.submit([Encoding()])  # runs at once, for 0.2 s
         await asyncio.sleep(0.05)
         abandoned = batcher.submit([Encoding()] * 5)
         abandoned.cancel()  # what the handler does when its client disconnects
-        kept = batcher.submit([Encoding()])
+        await asyncio.sleep(0)  # the future's callbacks run
+        assert batcher.queue_depth == 0, "the abandoned inputs left the queue at once"
+        kept = batcher.submit([Encoding()] * 6)  # admitted: the 5 gone inputs do not count against the queue of 6
         await first
         await kept
         batcher.close()
 
     asyncio.run(scenario())
-    assert sum(ran) == 2, f"the abandoned request's 5 inputs ran: {ran}"
+    assert sum(ran) == 7, f"the abandoned request's 5 inputs ran: {ran}"
 
 
 def test_slow_headers_idle_connections_and_too_many_connections_are_cut_off(pair_bundle):
