@@ -125,3 +125,30 @@ def test_default_model_beats_the_majority_class_on_the_bundled_examples(relevanc
     baseline = 0.5  # the validation set is balanced
     assert metrics["accuracy"] >= baseline + 0.25, metrics
     assert metrics["f1"] >= 0.7, metrics
+
+
+def test_one_spelling_per_concept_across_every_subcommand():
+    """The flags of every subcommand, listed from the parser: one concept has one spelling everywhere."""
+    import argparse
+
+    from tuneship.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    flags = {name: {s: a for a in sub._actions for s in a.option_strings if s.startswith("--")}
+             for name, sub in commands.items()}
+    refused = {  # a second spelling of a concept that has its own flag
+        "--checkpoint": "--model", "--ckpt": "--model", "--bundle-dir": "--bundle", "--onnx": "--bundle",
+        "--out": "--output", "--output-dir": "--output", "--output-file": "--output", "--input-file": "--input",
+        "--data-file": "--data", "--eval-data": "--data", "--batch": "--batch-size", "--bs": "--batch-size",
+        "--num-threads": "--threads", "--dtype": "--precision", "--backend-engine": "--engine",
+    }
+    for name, given in flags.items():
+        for flag, instead in refused.items():
+            assert flag not in given, f"tuneship {name} spells {instead} as {flag}"
+    assert {"--model", "--output"} <= set(flags["train"]) and {"--model", "--output"} <= set(flags["export"])
+    for name in ("predict", "evaluate", "serve", "space"):
+        assert "--bundle" in flags[name], name
+    for name in ("predict", "evaluate", "bench"):
+        assert "--model" in flags[name], f"tuneship {name}: a checkpoint is --model"
+    assert flags["predict"]["--batch-size"].default == flags["evaluate"]["--batch-size"].default == 32
