@@ -111,6 +111,10 @@ def test_one_slip_in_sixteen_keeps_a_gated_model_but_not_an_ungated_one():
     verdict = golden_check(NAMES["openvino-bf16"], near, tie, golden_agreement, 0.985)
     assert verdict["passed"] and verdict["near_ties"] == 1 and "1 more a near tie" in verdict["reason"]
     assert not golden_check(NAMES["openvino-bf16"], one_slip, tie, golden_agreement, 0.985)["passed"]
+    everywhere = np.tile([[0.499, 0.501]], (16, 1))  # an untrained model: every input a near tie ...
+    flipped = everywhere[:, ::-1].copy()  # ... and a model that answers the opposite on all of them
+    verdict = golden_check(NAMES["onnxruntime-int8"], flipped, everywhere, golden_agreement, 0.985)
+    assert not verdict["passed"] and "near ties are forgiven a few at a time" in verdict["reason"]
     drifted = expected + np.array([[-0.2, 0.2]])  # same labels, probabilities far off
     assert "differs by up to 0.2" in golden_check(NAMES["onnxruntime-int8"], drifted, expected, golden_agreement,
                                                  0.985)["reason"]

@@ -110,10 +110,10 @@ def test_auto_serves_a_candidate_that_passed_its_checks(pair_bundle):
         assert plan.candidates[name]["golden_inputs"] >= 8
     assert plan.cpu["model"] and isinstance(plan.cpu["flags"], list)
     timed = [name for name, verdict in plan.candidates.items() if "ms" in verdict]
-    if len(timed) > 1 and not plan.cached:  # the chosen one is the fastest (relative mean over the batch sizes timed)
-        shapes = plan.candidates[timed[0]]["ms"]
-        score = {n: np.mean([plan.candidates[n]["ms"][k] / min(plan.candidates[m]["ms"][k] for m in timed) for k in shapes])
-                 for n in timed}
+    if len(timed) > 1 and not plan.cached:  # the chosen one is the fastest (relative mean over the shapes timed; a
+        shapes = sorted({k for n in timed for k in plan.candidates[n]["ms"]})  # candidate pruned at one cannot win)
+        best = {k: min(plan.candidates[m]["ms"][k] for m in timed if k in plan.candidates[m]["ms"]) for k in shapes}
+        score = {n: np.mean([plan.candidates[n]["ms"].get(k, np.inf) / best[k] for k in shapes]) for n in timed}
         assert score[plan.serving[32]] == min(score.values())
 
 
