@@ -245,11 +245,10 @@ def test_the_demo_loading_a_compare_model_of_its_own_accord_does_not_say_as_aske
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: `make test` installs Debian's chromium")
-def test_a_real_browser_runs_the_compare_and_batch_tabs(pair_app, tmp_path):
+def test_a_real_browser_reads_the_precision_line_and_runs_the_compare_benchmark(pair_app, tmp_path):
     from playwright.sync_api import sync_playwright
 
     models, url = pair_app
-    source = write_csv(tmp_path / "pairs.csv", pair_rows(12))
     saved = Path(__file__).resolve().parents[1] / "runs" / "screenshots"
     saved.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
@@ -260,7 +259,7 @@ def test_a_real_browser_runs_the_compare_and_batch_tabs(pair_app, tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page.goto(url)
             # the page says which precision serves: the plan as loaded
-            assert page.get_by_text(f"served by {models.default}").count() >= 1
+            page.get_by_text(f"served by {models.default}").first.wait_for(timeout=30_000)
 
             page.get_by_role("tab", name="Compare").click()
             page.get_by_role("button", name="Benchmark").click()
@@ -268,17 +267,8 @@ def test_a_real_browser_runs_the_compare_and_batch_tabs(pair_app, tmp_path):
             page.wait_for_timeout(1000)
             page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
-            page.get_by_role("tab", name="Batch").click()
-            page.locator("input[type=file]").first.set_input_files(str(source))
-            page.wait_for_timeout(1000)
-            page.get_by_role("button", name="Predict the file").click()
-            page.get_by_text("Predicted every row of").first.wait_for(timeout=60_000)
-            preview = page.get_by_text("predicted_label")
-            preview.first.wait_for(timeout=30_000)
-            assert preview.count() >= 1, "the first predictions are shown under the download"
-            page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
         finally:
             browser.close()
-    for name in ("compare.png", "batch.png"):
+    for name in ("compare.png",):
         assert (tmp_path / name).stat().st_size > 10_000
         shutil.copy(tmp_path / name, saved / f"gradio-{name}")  # kept for a look after the run
