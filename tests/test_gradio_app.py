@@ -168,6 +168,13 @@ def type_until_it_sticks(page, boxes, texts, settle_ms: int = 1000, timeout_s: f
     raise AssertionError(f"the text boxes kept losing their text for {timeout_s} s")
 
 
+def chromium(playwright):
+    """Debian's Chromium, headless, as the browser tests drive it."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: `make test` installs Debian's chromium")
 def test_a_real_browser_types_clicks_and_reads_the_label(pair_app, tmp_path):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -176,9 +183,7 @@ def test_a_real_browser_types_clicks_and_reads_the_label(pair_app, tmp_path):
     models, url = pair_app
     expected = models.models[models.default].predict([PAIR[0]], [PAIR[1]])[0]["label"]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        browser = chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(url)
@@ -252,9 +257,7 @@ def test_a_real_browser_reads_the_precision_line_and_runs_the_compare_benchmark(
     saved = Path(__file__).resolve().parents[1] / "runs" / "screenshots"
     saved.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        browser = chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page.goto(url)

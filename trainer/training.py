@@ -164,8 +164,7 @@ class TrainingRun(ABC):
             metrics["averaged_epochs"] = averaged
         if search:
             metrics["search"] = {k: search[k] for k in ("metric", "best_trial", "best_value", "best")}
-        if task.supports("refit") and refit_wanted(self.config, self.config.validation_file is None, self.rows()):
-            rows = self.rows()
+        if task.supports("refit") and refit_wanted(self.config, self.config.validation_file is None, rows := self.rows()):
             kept_average = bool(averaged and averaged["kept"])
             epochs = round(max(averaged["epochs"])) if kept_average else best_epoch(trainer)
             last = len(averaged["epochs"]) if kept_average else 1

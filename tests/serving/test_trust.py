@@ -243,6 +243,22 @@ def test_long_text_is_cut_before_tokenizing_and_flagged(pair_bundle):
     assert predictor.encoder.max_chars < len(megabyte)
 
 
+def trickle(client: socket.socket, first: bytes, byte: bytes = b"x") -> tuple[bytes, float]:
+    """Send `first`, then `byte` every 0.3 s, until the server answers (or 8 s pass); the answer and its time."""
+    client.settimeout(0.3)
+    client.sendall(first)
+    started, reply = time.monotonic(), b""
+    while time.monotonic() - started < 8 and not reply:
+        try:
+            client.sendall(byte)
+            reply = client.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+    return reply, time.monotonic() - started
+
+
 def test_a_stalled_body_gets_408(pair_bundle):
     predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
     app = create_app(predictor, ServeConfig(bundle=str(pair_bundle), body_timeout_s=1.0), api_key="")
@@ -257,19 +273,8 @@ def test_a_stalled_body_gets_408(pair_bundle):
         assert httpx.get(f"{url}/healthz").status_code == 200
         # a body that trickles in, a byte every 0.3 s, is timed on the whole: 408 at the deadline, then closed
         with socket.create_connection(("127.0.0.1", port)) as client:
-            client.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           b"Content-Length: 100\r\n\r\n")
-            client.settimeout(0.3)
-            started, reply = time.monotonic(), b""
-            while time.monotonic() - started < 8 and not reply:
-                try:
-                    client.sendall(b" ")
-                    reply = client.recv(4096)
-                except socket.timeout:
-                    continue
-                except OSError:
-                    break
-            took = time.monotonic() - started
+            reply, took = trickle(client, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                          b"Content-Length: 100\r\n\r\n", b" ")
             assert reply.startswith(b"HTTP/1.1 408") and took < 1.0 + 2.0, (reply[:80], took)
             assert b"connection: close" in reply.lower()
         # a client that leaves mid-body is counted as 499, not as a malformed request
@@ -321,21 +326,6 @@ def test_slow_headers_idle_connections_and_too_many_connections_are_cut_off(pair
     protocol = guarded_protocol(header_timeout_s=1.0, max_connections=20)
     with running(app, http=protocol, timeout_keep_alive=30) as url:
         port = int(url.rsplit(":", 1)[1])
-
-        def trickle(client: socket.socket, first: bytes) -> tuple[bytes, float]:
-            """Send `first`, then a header byte every 0.3 s, until the server answers; the answer and its time."""
-            client.settimeout(0.3)
-            client.sendall(first)
-            started, reply = time.monotonic(), b""
-            while time.monotonic() - started < 8 and not reply:
-                try:
-                    client.sendall(b"x")
-                    reply = client.recv(4096)
-                except socket.timeout:
-                    continue
-                except OSError:
-                    break
-            return reply, time.monotonic() - started
 
         with socket.create_connection(("127.0.0.1", port)) as slow:
             reply, took = trickle(slow, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nX-Slow: ")
