@@ -17,7 +17,7 @@ of its CPU attention operators (`QAttention`, `Attention`, `MultiHeadAttention`)
 residual adds and quantizing activations only add to that sum, so no int8 graph built from these
 kernels is faster than the ceiling. Prints a Markdown table.
 
-    python benchmarks/int8_ceiling.py --checkpoint runs/mrpc --bundle runs/mrpc-onnx
+    python benchmarks/int8_ceiling.py --model runs/mrpc --bundle runs/mrpc-onnx
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="the fine-tuned checkpoint folder (PyTorch)")
+    parser.add_argument("--model", dest="checkpoint", required=True, help="the fine-tuned checkpoint folder (PyTorch)")
     parser.add_argument("--bundle", required=True, help="its exported bundle (int8 model)")
     parser.add_argument("--seq-lens", default="32,128,256")
     parser.add_argument("--batch-sizes", default="1,32")

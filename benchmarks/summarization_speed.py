@@ -1,6 +1,6 @@
 """Summarization speed: PyTorch `generate` against the bundle's ONNX graphs with the KV cache, one document at a time.
 
-    python benchmarks/summarization_speed.py --checkpoint runs/scitldr --bundle runs/scitldr-onnx \
+    python benchmarks/summarization_speed.py --model runs/scitldr --bundle runs/scitldr-onnx \
         --data ../shared/data/summarization/validation.csv
 
 Prints a markdown table: per search (greedy, beams), the latency per document (p50, p95), the
@@ -20,7 +20,7 @@ import numpy as np
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--model", dest="checkpoint", required=True, help="the fine-tuned checkpoint folder (PyTorch)")
     parser.add_argument("--bundle", required=True)
     parser.add_argument("--data", required=True, help="CSV/JSONL with a document column")
     parser.add_argument("--documents", type=int, default=24, help="documents timed (default: 24)")

@@ -152,3 +152,13 @@ def test_one_spelling_per_concept_across_every_subcommand():
     for name in ("predict", "evaluate", "bench"):
         assert "--model" in flags[name], f"tuneship {name}: a checkpoint is --model"
     assert flags["predict"]["--batch-size"].default == flags["evaluate"]["--batch-size"].default == 32
+
+
+def test_a_renamed_flag_names_its_new_spelling_and_a_mistyped_one_the_closest(capsys):
+    from tuneship.cli import main
+
+    assert main(["bench", "--checkpoint", "runs/m", "--bundle", "runs/b"]) == 2
+    assert "--checkpoint is now --model" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", "--bundle", "b", "--text", "a", "--outptu", "x.csv"])
+    assert exited.value.code == 2 and "did you mean --output?" in capsys.readouterr().err

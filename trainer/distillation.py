@@ -1,11 +1,13 @@
 """Distillation: a classifier with fewer transformer layers, taught by a fine-tuned one.
 
     tuneship distill --teacher runs/mrpc --output runs/mrpc-3l [--layers 3] [--train FILE] [--unlabeled FILE]
+        [--augment 2]
 
 The student is the teacher's own architecture with `layers` of its layers (evenly spaced, the first and the last
 kept), its embeddings, pooler and head copied. It learns from the teacher's soft labels (a KL loss at a
 `temperature`) and from the hard labels (`alpha` weighs the two), on the training rows and on any unlabeled
-rows given (soft labels only). The epochs are scored on the selection rows, as in `train`; the student is a
+rows given and on `augment` masked copies of each training row (soft labels only: the masking rule of Tang et
+al. 2019, "Distilling Task-Specific Knowledge from BERT into Simple Neural Networks"). The epochs are scored on the selection rows, as in `train`; the student is a
 normal checkpoint that `evaluate`, `export`, `serve`, `bench` and the demo take as they take any.
 Classification only: an extractive QA model's outputs are start and end logits per token, which this loss does
 not cover.
@@ -46,6 +48,8 @@ class DistillConfig(TrainConfig):
     layers: int = option(3, "transformer layers of the student (taken from the teacher's, evenly spaced)", "distillation")
     unlabeled_file: str | None = option(None, "more rows without labels, taught by the teacher's soft labels alone",
                                         "distillation", flag="--unlabeled", metavar="FILE")
+    augment: int = option(0, "masked copies of each training row (a word in ten masked), taught by the soft labels alone",
+                          "distillation", metavar="N")
     temperature: float = option(2.0, "softmax temperature of the teacher's and the student's soft labels", "distillation")
     alpha: float = option(0.5, "weight of the soft-label loss (1 - alpha weighs the hard labels)", "distillation")
 
@@ -55,6 +59,8 @@ class DistillConfig(TrainConfig):
             raise ConfigError("teacher: give the fine-tuned checkpoint to distill")
         if self.layers < 1:
             raise ConfigError(f"layers must be at least 1, got {self.layers}")
+        if self.augment < 0:
+            raise ConfigError(f"augment must be 0 or more, got {self.augment}")
         if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"temperature must be positive and alpha in [0, 1], got {self.temperature}, {self.alpha}")
 
@@ -63,6 +69,28 @@ class DistillConfig(TrainConfig):
 NOT_FOR_DISTILLATION = ("model", "task", "search", "search_space", "refit", "average_checkpoints", "doc_stride",
                         "max_answer_length", "max_target_length", "num_beams", "no_repeat_ngram_size", "swap_pairs",
                         "class_weights")
+
+
+MASK_RATE = 0.1  # the share of words `augment` masks in each copy (Tang et al. 2019 use 0.1)
+
+
+def masked_copies(texts: Sequence[str], copies: int, mask: str, seed: int, rate: float = MASK_RATE) -> list[list[str]]:
+    """`copies` versions of each text, each word replaced by `mask` with probability `rate` (at least one word masked
+    where a text has two or more), drawn from `seed`: `result[c][i]` is copy c of `texts[i]`."""
+    import random
+
+    draw = random.Random(seed)
+    result = []
+    for _ in range(copies):
+        version = []
+        for text in texts:
+            words = text.split()
+            masked = [draw.random() < rate for _ in words]
+            if len(words) > 1 and not any(masked):
+                masked[draw.randrange(len(words))] = True
+            version.append(" ".join(mask if m else w for w, m in zip(words, masked)))
+        result.append(version)
+    return result
 
 
 def kept_layers(teacher_layers: int, student_layers: int) -> list[int]:
@@ -161,7 +189,7 @@ class Run(ClassificationRun):
             max_length=self.teacher.settings["max_length"], positive_label=self.teacher.settings.get("positive_label"),
             model=config.teacher, search=0, refit="no", average_checkpoints=1, class_weights="none",
             swap_pairs=False), callbacks)
-        self.unlabeled = None
+        self.unlabeled = None  # the unlabeled and the masked rows, taught by the soft labels alone
         self.kept: list[int] = []
 
     def read_data(self):
@@ -178,7 +206,23 @@ class Run(ClassificationRun):
             extra = {"text": texts, **({"text_pair": pairs} if pairs is not None else {}), "label": [-100] * len(texts)}
             self.unlabeled = datasets.Dataset.from_dict(extra).cast(data.train.features)
             logger.info(f"{len(texts)} unlabeled rows from {self.config.unlabeled_file}")
+        if self.config.augment:
+            masked = self.masked(data)
+            self.unlabeled = masked if self.unlabeled is None else datasets.concatenate_datasets([self.unlabeled, masked])
+            logger.info(f"{len(masked)} masked copies of the {len(data.train)} training rows")
         return data
+
+    def masked(self, data):
+        """`augment` masked copies of every training row (both texts of a pair masked), unlabeled."""
+        import datasets
+
+        train, copies, seed = data.train, self.config.augment, self.config.seed
+        mask = self.teacher.tokenizer.mask_token or self.teacher.tokenizer.unk_token
+        extra = {"text": [t for c in masked_copies(train["text"], copies, mask, seed) for t in c]}
+        if data.columns.is_pair:
+            extra["text_pair"] = [t for c in masked_copies(train["text_pair"], copies, mask, seed + 1) for t in c]
+        extra["label"] = [-100] * len(extra["text"])
+        return datasets.Dataset.from_dict(extra).cast(train.features)
 
     def build_model(self):
         student, self.kept = student_from(self.teacher.model, self.config.layers)

@@ -119,9 +119,14 @@ def print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
+# Flags of earlier releases under their new names, so an old script gets the new spelling in its error.
+RENAMED_FLAGS = {"--checkpoint": "--model"}
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with short errors: the error, "did you mean" for a mistyped choice or command, and where the help
-    is, instead of the command's whole usage (its subcommands are `Parser`s too)."""
+    """argparse with short errors: the error, "did you mean" for a mistyped choice, command or flag (and the new name
+    of a renamed flag), and where the help is, instead of the command's whole usage (its subcommands are `Parser`s
+    too)."""
 
     def error(self, message: str):
         hint = ""
@@ -129,7 +134,18 @@ class Parser(argparse.ArgumentParser):
         if mistyped:
             close = difflib.get_close_matches(mistyped.group(1), re.findall(r"'([^']*)'", mistyped.group(2)), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
+        unknown = re.search(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            hint = "".join(self._flag_hint(flag.split("=")[0]) for flag in unknown.group(1).split() if flag.startswith("--"))
         self.exit(2, f"{self.prog}: error: {message}{hint}\n(`{self.prog} --help` lists every option)\n")
+
+    def _flag_hint(self, flag: str) -> str:
+        known = {s for action in self._actions for s in action.option_strings}
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):  # the top parser: every subcommand's flags
+                known |= {s for sub in action.choices.values() for a in sub._actions for s in a.option_strings}
+        close = difflib.get_close_matches(flag, sorted(known), n=1)
+        return f"; did you mean {close[0]}?" if close else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    renamed = [f"{flag} is now {RENAMED_FLAGS[flag]}" for flag in (a.split("=")[0] for a in argv) if flag in RENAMED_FLAGS]
+    if renamed:
+        print(f"tuneship: error: {'; '.join(renamed)}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0

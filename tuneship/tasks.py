@@ -81,7 +81,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task(SUMMARIZATION, "summarization", "abstractive: a short summary of a document", Demo("summarize", (
         "**Summarize**: a document in, its summary out, greedy or with beams, with the latency of the call.",)),
          unsupported={
-        "bench": "time generation with: python benchmarks/summarization_speed.py --checkpoint CKPT --bundle BUNDLE "
+        "bench": "time generation with: python benchmarks/summarization_speed.py --model CKPT --bundle BUNDLE "
                  "--data FILE",
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
         "distill": "distillation takes a text-classification teacher; train a smaller model with --model instead",

@@ -59,7 +59,7 @@ def test_the_gemm_part_holds_the_four_int8_products_of_each_layer(ceiling):
 
 def test_the_script_prints_a_table_whose_ceiling_adds_up(pair_checkpoint, pair_bundle):
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--checkpoint", str(pair_checkpoint), "--bundle", str(pair_bundle),
+        [sys.executable, str(SCRIPT), "--model", str(pair_checkpoint), "--bundle", str(pair_bundle),
          "--seq-lens", "8,16", "--batch-sizes", "1,2", "--seconds", "0.05", "--threads", "1"],
         capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": ""},
     )

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import pair_rows, write_csv
 from tuneship.errors import TuneshipError
-from tuneship.trainer.distillation import DistillConfig, distill, kept_layers
+from tuneship.trainer.distillation import DistillConfig, Run, distill, kept_layers, masked_copies
 
 TUNESHIP = str(Path(sys.executable).with_name("tuneship"))
 
@@ -21,6 +21,28 @@ def test_the_student_starts_from_evenly_spaced_teacher_layers():
     assert kept_layers(12, 4) == [0, 4, 7, 11] and kept_layers(2, 2) == [0, 1]
     with pytest.raises(TuneshipError, match="the teacher has 6 layers; a student cannot have 8"):
         kept_layers(6, 8)
+
+
+def test_masked_copies_mask_a_word_in_ten_and_at_least_one_the_same_way_for_a_seed():
+    texts = [" ".join(f"w{i}" for i in range(200)), "two words", "one"]
+    first, second = masked_copies(texts, 2, "[MASK]", seed=3)
+    assert masked_copies(texts, 2, "[MASK]", seed=3) == [first, second] and first != second
+    words = first[0].split()
+    assert len(words) == 200 and 5 <= words.count("[MASK]") <= 40
+    assert all(w in ("[MASK]", f"w{i}") for i, w in enumerate(words))
+    assert first[1].split().count("[MASK]") == 1 and first[2] in ("one", "[MASK]")
+
+
+def test_augment_adds_masked_unlabeled_copies_of_every_training_pair(pair_checkpoint, tmp_path):
+    run = Run(DistillConfig(teacher=str(pair_checkpoint), output_dir=str(tmp_path / "s"), layers=1, augment=2))
+    run.data = run.read_data()
+    train, taught = run.data.train, run.taught_rows()
+    assert run.epoch_rows() == len(taught) == 3 * len(train)
+    extra = taught.select(range(len(train), len(taught)))
+    assert set(extra["label"]) == {-100} and "[MASK]" in " ".join(list(extra["text"]) + list(extra["text_pair"]))
+    assert list(extra["text"][: len(train)]) != list(train["text"])
+    with pytest.raises(ValueError, match="augment must be 0 or more"):
+        DistillConfig(teacher="t", output_dir="o", augment=-1)
 
 
 def test_a_one_layer_student_trains_exports_and_serves(pair_checkpoint, tmp_path):
