@@ -152,11 +152,12 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
-def start_server(bundle: str, precision: str, port: int, extra: list[str]) -> subprocess.Popen:
+def start_server(bundle: str, precision: str, port: int, extra: list[str], ready_s: float = 30.0) -> subprocess.Popen:
     command = [sys.executable, "-m", "tuneship.cli", "serve", "--bundle", bundle, "--precision", precision,
                "--port", str(port), "--log-level", "warning", *extra]
     server = subprocess.Popen(command, env={**os.environ, "TUNESHIP_API_KEY": ""})
-    for _ in range(300):
+    deadline = time.monotonic() + ready_s
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
                 if response.status == 200:
@@ -164,7 +165,7 @@ def start_server(bundle: str, precision: str, port: int, extra: list[str]) -> su
         except OSError:
             time.sleep(0.1)
     server.kill()
-    raise SystemExit("the server did not become ready in 30 s")
+    raise SystemExit(f"the server did not become ready in {ready_s:g} s")
 
 
 def run_load(port: int, pairs_file: Path, concurrency: int, seconds: float) -> dict:

@@ -8,6 +8,7 @@ in f32, or in bf16 where the CPU has bf16 instructions (`INFERENCE_PRECISION_HIN
 
 from __future__ import annotations
 
+
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -83,6 +84,32 @@ class OpenVINOSession:
         with self.lock:
             result = self.request.infer(feed)
             return [np.array(result[output]) for output in self.outputs]
+
+    def release_memory(self) -> None:
+        """Give back the memory of the largest run so far, which OpenVINO otherwise keeps for good: the compiled
+        model's intermediate buffers, then the C heap's free pages (an MRPC NNCF int8 model: 205 MB fresh, 399 MB
+        after 32 x 256 tokens, 206 MB after this, in about 20 ms)."""
+        with self.lock:
+            self.compiled.release_memory()
+        trim_heap()
+
+
+def trim_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's `malloc_trim`; nothing elsewhere)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
 
 
 def openvino_session(model_file: str | Path, threads: int | None = None, precision: str = "fp32") -> OpenVINOSession:

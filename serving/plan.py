@@ -60,7 +60,7 @@ BUCKET_EDGES = (32, 64, 128, 256, 512, 1024)
 TIMING_ROUNDS = 4  # timed runs per candidate and shape (in two blocks, each after an untimed run); the fastest counts
 TIMED_TOKENS = 4096  # the full batch timed at load holds at most this many tokens (rows x length) ...
 TIMED_MIN_BATCH = 8  # ... and at least this many rows
-SHRINK_TOKENS = 4096  # an onnxruntime run of this many padded tokens or more gives its arena's growth back (see `shrinking_run`)
+SHRINK_TOKENS = 4096  # a run of this many padded tokens or more gives its memory back (`shrinking_run`, `release_memory`)
 PRUNE_RATIO = 1.5  # a candidate this much slower than the best at one input is not timed at that bucket's full batch
 CLOSE_RATIO = 1.2  # candidates whose scores are within this factor of the best are a close call ...
 SETTLE_TOKENS = 8192  # ... timed again at a full batch of up to this many tokens, where TIMED_TOKENS cut it ...
@@ -242,9 +242,13 @@ class PlannedSession:
         session, fixed = self._runs[index]
         if fixed and width < self.buckets[index]:
             feed = pad_feed(feed, self.buckets[index])
-        if rows * width >= SHRINK_TOKENS and not isinstance(session, OpenVINOSession):
-            return session.run(output_names, feed, shrinking_run())
-        return session.run(output_names, feed)
+        if rows * width < SHRINK_TOKENS:
+            return session.run(output_names, feed)
+        if isinstance(session, OpenVINOSession):
+            outputs = session.run(output_names, feed)
+            session.release_memory()
+            return outputs
+        return session.run(output_names, feed, shrinking_run())
 
 
 def shrinking_run():

@@ -194,6 +194,28 @@ def test_fixed_width_candidates_pad_each_input_to_the_next_step_of_16_tokens():
     assert session.run(None, feed(127)) == ["ov", 128]
 
 
+@needs_openvino
+def test_a_large_run_gives_its_memory_back_on_both_runtimes_with_the_same_answers(pair_bundle, monkeypatch):
+    from tuneship.serving.engines import OpenVINOSession, open_session
+
+    manifest = BundleManifest.load(pair_bundle)
+    model = pair_bundle / manifest.model_file("fp32")
+    sessions = {"openvino-fp32": open_session("openvino", model), "onnxruntime-fp32": open_session("onnxruntime", model)}
+    released, shrunk = [], []
+    monkeypatch.setattr(OpenVINOSession, "release_memory", lambda self: released.append(self))
+    monkeypatch.setattr(plans, "shrinking_run", lambda: shrunk.append(1) or None)
+    names = [i.name for i in sessions["openvino-fp32"].get_inputs()]
+    for name, session in sessions.items():
+        planned = plans.served_alone(name, session, [64])
+        for rows in (2, plans.SHRINK_TOKENS // 64):
+            feed = {n: np.full((rows, 64), {"input_ids": 5, "token_type_ids": 0}.get(n, 1), dtype=np.int64) for n in names}
+            assert np.allclose(planned.run(None, feed)[0], session.run(None, feed)[0], atol=1e-5)
+    assert len(released) == 1 and released[0] is sessions["openvino-fp32"] and len(shrunk) == 1, "large runs only"
+    monkeypatch.undo()
+    sessions["openvino-fp32"].release_memory()  # the real call: the model runs on after it
+    assert sessions["openvino-fp32"].run(None, feed)[0].shape[0] == plans.SHRINK_TOKENS // 64
+
+
 # --------------------------------------------------------------------------- the cache
 
 
