@@ -24,6 +24,7 @@ from pathlib import Path
 import gradio as gr
 
 from tuneship import tasks
+from tuneship.cli import RENAMED_FLAGS, renamed_flags
 from tuneship.data.records import RecordReader, check_text
 from tuneship.errors import DataError, TuneshipError
 from tuneship.log import get_logger
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--threads", type=int, help="onnxruntime threads per model (default: the cores available)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(renamed_flags(sys.argv[1:] if argv is None else argv, RENAMED_FLAGS["bench"], "gradio_app.py"))
     try:
         demo = build_app(find_bundle(args.bundle), args.checkpoint, args.threads)
     except TuneshipError as error:

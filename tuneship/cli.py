@@ -119,8 +119,21 @@ def print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
-# Flags of earlier releases under their new names, so an old script gets the new spelling in its error.
-RENAMED_FLAGS = {"--checkpoint": "--model"}
+# Flags of earlier releases, per subcommand, under their new names: still taken for one release (0.x), with a
+# deprecation note, and never listed in the help (one spelling per concept).
+RENAMED_FLAGS = {"bench": {"--checkpoint": "--model"}}
+
+
+def renamed_flags(argv: Sequence[str], names: dict[str, str], prog: str) -> list[str]:
+    """`argv` with the old spellings in `names` replaced by the new ones, a deprecation note for each on stderr."""
+    result = []
+    for arg in argv:
+        flag, equals, value = arg.partition("=")
+        if flag in names:
+            print(f"{prog}: {flag} is deprecated and will be removed; use {names[flag]}", file=sys.stderr)
+            arg = names[flag] + equals + value
+        result.append(arg)
+    return result
 
 
 class Parser(argparse.ArgumentParser):
@@ -163,11 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    renamed = [f"{flag} is now {RENAMED_FLAGS[flag]}" for flag in (a.split("=")[0] for a in argv) if flag in RENAMED_FLAGS]
-    if renamed:
-        print(f"tuneship: error: {'; '.join(renamed)}", file=sys.stderr)
-        return 2
-    args = build_parser().parse_args(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser().parse_args(renamed_flags(argv, RENAMED_FLAGS.get(command, {}), f"tuneship {command}"))
     try:
         return args.run(args) or 0
     except TuneshipError as error:
