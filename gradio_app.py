@@ -193,6 +193,8 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             raise gr.Error(str(error).replace(str(source.parent) + os.sep, "")) from None
         # read back as every input is read (a label "0" stays the text "0"), the first rows only
         preview = pd.DataFrame([record.values for record in islice(RecordReader(written), PREVIEW_ROWS)])
+        answers = [c for c in preview.columns if c.startswith(("predicted_", "score"))]  # in view before long texts
+        preview = preview[answers + [c for c in preview.columns if c not in answers]]
         return str(written), f"Predicted every row of **{source.name}** with {models.default}; the first " \
             f"{min(len(preview), PREVIEW_ROWS)} below.", preview
 
@@ -234,7 +236,7 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             batch_button = gr.Button("Predict the file", variant="primary")
             download = gr.File(label="Predictions")
             batch_note = gr.Markdown()
-            batch_preview = gr.Dataframe(label="First predictions")
+            batch_preview = gr.Dataframe(label="First predictions", elem_id="batch-preview")
             batch_button.click(predict_upload, [upload], [download, batch_note, batch_preview],
                                api_name="predict_file")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)

@@ -250,7 +250,7 @@ def test_the_demo_loading_a_compare_model_of_its_own_accord_does_not_say_as_aske
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: `make test` installs Debian's chromium")
-def test_a_real_browser_reads_the_precision_line_and_runs_the_compare_benchmark(pair_app, tmp_path):
+def test_a_real_browser_reads_the_precision_line_runs_the_compare_benchmark_and_previews_a_batch(pair_app, tmp_path):
     from playwright.sync_api import sync_playwright
 
     models, url = pair_app
@@ -270,8 +270,27 @@ def test_a_real_browser_reads_the_precision_line_and_runs_the_compare_benchmark(
             page.wait_for_timeout(1000)
             page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
+            # the Batch tab: a file chosen as a user chooses it, its predictions previewed, answers first
+            rows = [{"sentence1": f"the cat sat on mat {i}", "sentence2": f"a dog ran in the park {i}"} for i in range(3)]
+            write_csv(tmp_path / "batch.csv", rows)
+            page.get_by_role("tab", name="Batch").click()
+            with page.expect_file_chooser() as chooser:
+                page.get_by_text("Drop File Here").first.click()
+            chooser.value.set_files(str(tmp_path / "batch.csv"))
+            page.get_by_text("batch.csv").first.wait_for(timeout=30_000)
+            page.get_by_role("button", name="Predict the file").click()
+            page.get_by_text("Predicted every row of").first.wait_for(timeout=60_000)
+            preview = page.locator("#batch-preview")
+            header = [cell.get_attribute("title") for cell in preview.locator("th[title]").all()]
+            assert header[:2] == ["predicted_label", "score"], header
+            cells = [cell.inner_text().strip() for cell in preview.locator('[data-row][data-col="0"]').all()]
+            expected = [p["label"] for p in models.models[models.default].predict(
+                [r["sentence1"] for r in rows], [r["sentence2"] for r in rows])]
+            assert cells == expected, (cells, expected)
+            page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
+
         finally:
             browser.close()
-    for name in ("compare.png",):
+    for name in ("compare.png", "batch.png"):
         assert (tmp_path / name).stat().st_size > 10_000
         shutil.copy(tmp_path / name, saved / f"gradio-{name}")  # kept for a look after the run
