@@ -268,6 +268,10 @@ def test_a_real_browser_reads_the_precision_line_runs_the_compare_benchmark_and_
             page.get_by_role("button", name="Benchmark").click()
             page.get_by_text("inputs/s").first.wait_for(timeout=60_000)
             page.wait_for_timeout(1000)
+            # the throughput chart's y axis starts at zero (Vega's own description of the drawn axis)
+            axes = [a.get_attribute("aria-label") or "" for a in page.locator("g.role-axis").all()]
+            y_axis = next(a for a in axes if a.startswith("Y-axis titled 'inputs/s'"))
+            assert "values from 0 to" in y_axis, y_axis
             page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
             # the Batch tab: a file chosen as a user chooses it, its predictions previewed, answers first
