@@ -219,19 +219,32 @@ class TorchClassifier:
         self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32
     ) -> tuple[np.ndarray, list[bool]]:
         """Raw logits (inputs x labels) in input order, and which inputs were truncated."""
+        logits, _, truncated = self.outputs(texts, text_pairs, batch_size)
+        return logits, truncated
+
+    def outputs(
+        self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32,
+        hidden_layers: Sequence[int] = ()
+    ) -> tuple[np.ndarray, np.ndarray | None, list[bool]]:
+        """Raw logits (inputs x labels), the first token's hidden state after each of `hidden_layers` (inputs x
+        layers x hidden; None without layers) and which inputs were truncated, in input order."""
         import torch
 
         self.columns.check_inputs(texts, text_pairs)
-        logits, truncated = [], []
+        logits, hidden, truncated = [], [], []
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
             pairs = list(text_pairs[start : start + batch_size]) if text_pairs is not None else None
             encoded = self.encode(batch, pairs)
             with torch.inference_mode():
-                logits.append(self.model(**encoded).logits.float().numpy())
+                found = self.model(**encoded, output_hidden_states=bool(hidden_layers))
+            logits.append(found.logits.float().numpy())
+            if hidden_layers:  # hidden_states[0] is the embeddings' output, [i + 1] layer i's
+                hidden.append(torch.stack([found.hidden_states[i + 1][:, 0] for i in hidden_layers], 1).float().numpy())
             truncated += [bool(encoding.overflowing) for encoding in encoded.encodings]
         width = len(self.label_names)
-        return (np.concatenate(logits) if logits else np.zeros((0, width), dtype=np.float32)), truncated
+        return ((np.concatenate(logits) if logits else np.zeros((0, width), dtype=np.float32)),
+                np.concatenate(hidden) if hidden else None, truncated)
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
         """Label, score, all class probabilities and whether the input was truncated, per input."""

@@ -5,7 +5,9 @@
 
 The student is the teacher's own architecture with `layers` of its layers (evenly spaced, the first and the last
 kept), its embeddings, pooler and head copied. It learns from the teacher's soft labels (a KL loss at a
-`temperature`) and from the hard labels (`alpha` weighs the two), on the training rows and on any unlabeled
+`temperature`) and from the hard labels (`alpha` weighs the two), with `hidden_weight`, from the teacher's hidden
+states too (the first token's, after each kept layer but the last, normalized: Sun et al. 2019, "Patient Knowledge
+Distillation for BERT Model Compression"), on the training rows and on any unlabeled
 rows given and on `augment` masked copies of each training row (soft labels only: the masking rule of Tang et
 al. 2019, "Distilling Task-Specific Knowledge from BERT into Simple Neural Networks"). The epochs are scored on the selection rows, as in `train`; the student is a
 normal checkpoint that `evaluate`, `export`, `serve`, `bench` and the demo take as they take any.
@@ -52,6 +54,9 @@ class DistillConfig(TrainConfig):
                           "distillation", metavar="N")
     temperature: float = option(2.0, "softmax temperature of the teacher's and the student's soft labels", "distillation")
     alpha: float = option(0.5, "weight of the soft-label loss (1 - alpha weighs the hard labels)", "distillation")
+    hidden_weight: float = option(0.0, "weight of a loss pulling the first token's hidden state after each student "
+                                  "layer but the last toward the teacher layer it came from (patient distillation)",
+                                  "distillation", metavar="BETA")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -63,6 +68,8 @@ class DistillConfig(TrainConfig):
             raise ConfigError(f"augment must be 0 or more, got {self.augment}")
         if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"temperature must be positive and alpha in [0, 1], got {self.temperature}, {self.alpha}")
+        if self.hidden_weight < 0:
+            raise ConfigError(f"hidden_weight must be 0 or more, got {self.hidden_weight}")
 
 
 # Options of `train` a distillation does not use: the student's base model, task and selection recipe are fixed.
@@ -131,16 +138,17 @@ def _trainer_class():
     import transformers
 
     class DistillationTrainer(transformers.Trainer):
-        """A Trainer whose loss mixes the teacher's soft labels (KL at a temperature) with the hard labels."""
+        """A Trainer whose loss mixes the teacher's soft labels (KL at a temperature) with the hard labels, and with
+        `hidden_weight` times the distance of the student's normalized first-token states from the teacher's."""
 
-        def __init__(self, *args, temperature: float, alpha: float, **kwargs):
+        def __init__(self, *args, temperature: float, alpha: float, hidden_weight: float = 0.0, **kwargs):
             super().__init__(*args, **kwargs)
-            self.temperature, self.alpha = temperature, alpha
+            self.temperature, self.alpha, self.hidden_weight = temperature, alpha, hidden_weight
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            teacher = inputs.get("teacher_logits")
-            labels = inputs.get("labels")
-            outputs = model(**{k: v for k, v in inputs.items() if k not in ("labels", "teacher_logits")})
+            teacher, labels, hidden = inputs.get("teacher_logits"), inputs.get("labels"), inputs.get("teacher_hidden")
+            outputs = model(**{k: v for k, v in inputs.items() if k not in ("labels", "teacher_logits", "teacher_hidden")},
+                            output_hidden_states=hidden is not None)
             logits = outputs.logits
             hard = torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100) \
                 if labels is not None and bool((labels != -100).any()) else logits.new_zeros(())
@@ -151,6 +159,11 @@ def _trainer_class():
                 soft = torch.nn.functional.kl_div(torch.log_softmax(logits / t, dim=-1), torch.softmax(teacher / t, dim=-1),
                                                   reduction="batchmean") * t * t
                 loss = self.alpha * soft + (1 - self.alpha) * hard
+            if hidden is not None:
+                student = torch.stack([outputs.hidden_states[i + 1][:, 0] for i in range(hidden.shape[1])], 1)
+                normalize = torch.nn.functional.normalize
+                loss = loss + self.hidden_weight * (normalize(student, dim=-1) - normalize(hidden, dim=-1)).pow(2).sum(
+                    (1, 2)).mean()
             return (loss, outputs) if return_outputs else loss
 
     return DistillationTrainer
@@ -240,18 +253,31 @@ class Run(ClassificationRun):
         return len(self.taught_rows())
 
     def features(self, model, tokenizer):
-        rows = self.taught_rows()
-        logger.info(f"teacher's soft labels for {len(rows)} rows")
-        logits, _ = self.teacher.logits(rows["text"], rows["text_pair"] if self.data.columns.is_pair else None,
-                                        batch_size=64)
-        return (self.tokenized(rows.add_column("teacher_logits", logits.tolist()), tokenizer, "training data"),
+        rows, layers = self.taught_rows(), self.hidden_layers()
+        logger.info(f"teacher's soft labels{' and hidden states' if layers else ''} for {len(rows)} rows")
+        logits, hidden, _ = self.teacher.outputs(rows["text"], rows["text_pair"] if self.data.columns.is_pair else None,
+                                                 batch_size=64, hidden_layers=layers)
+        rows = rows.add_column("teacher_logits", logits.tolist())
+        if hidden is not None:
+            rows = rows.add_column("teacher_hidden", hidden.tolist())
+        return (self.tokenized(rows, tokenizer, "training data"),
                 self.tokenized(self.data.validation, tokenizer, "validation data"))
+
+    def hidden_layers(self) -> list[int]:
+        """The teacher layers whose hidden states the student learns (`hidden_weight`): those it kept but the last,
+        whose output the soft labels already teach."""
+        if not self.config.hidden_weight:
+            return []
+        if len(self.kept) < 2:
+            logger.warning("hidden_weight: a 1-layer student has no layer before its last; only the labels teach it")
+        return self.kept[:-1]
 
     def trainer_type(self):
         return _trainer_class()
 
     def trainer_options(self) -> dict:
-        return {"temperature": self.config.temperature, "alpha": self.config.alpha}
+        return {"temperature": self.config.temperature, "alpha": self.config.alpha,
+                "hidden_weight": self.config.hidden_weight}
 
     def argument_options(self) -> dict:
         return {"remove_unused_columns": False}  # the teacher's logits reach the loss
@@ -266,7 +292,7 @@ class Run(ClassificationRun):
         metrics["distillation"] = {
             "teacher": Path(self.config.teacher).resolve().name, "teacher_layers": teacher.model.config.num_hidden_layers,
             "layers_kept": self.kept, "teacher_accuracy": scores["accuracy"], "teacher_f1": scores["f1"],
-            "temperature": self.config.temperature, "alpha": self.config.alpha}
+            "temperature": self.config.temperature, "alpha": self.config.alpha, "hidden_weight": self.config.hidden_weight}
         return metrics
 
     def save(self, folder: Path, trainer, metrics: dict) -> None:
@@ -276,7 +302,9 @@ class Run(ClassificationRun):
         section = "\n".join([
             f"Distilled from `{d['teacher']}` ({d['teacher_layers']} layers) into {len(d['layers_kept'])} layers (the "
             f"teacher's layers {', '.join(map(str, d['layers_kept']))}), on the teacher's soft labels at temperature "
-            f"{d['temperature']:g} (weight {d['alpha']:g}) and the hard labels.", "",
+            f"{d['temperature']:g} (weight {d['alpha']:g}) and the hard labels"
+            + (f", and the teacher's hidden states (weight {d['hidden_weight']:g})" if d.get("hidden_weight") else "")
+            + ".", "",
             "| model | accuracy | F1 |", "| --- | --- | --- |",
             f"| teacher `{d['teacher']}` | {d['teacher_accuracy']:.4f} | {d['teacher_f1']:.4f} |",
             f"| this student | {metrics['accuracy']:.4f} | {metrics['f1']:.4f} |", "",

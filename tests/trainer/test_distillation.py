@@ -71,3 +71,41 @@ def test_distill_from_the_command_line_refuses_a_non_classifier(qa_checkpoint, t
     result = subprocess.run([TUNESHIP, "distill", "--teacher", str(qa_checkpoint), "--output", str(tmp_path / "s")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "distillation takes a text-classification teacher" in result.stderr
+
+
+def test_hidden_weight_pulls_the_students_first_token_states_toward_the_teachers(pair_checkpoint, tmp_path):
+    import types
+
+    import numpy as np
+    import torch
+    import transformers
+
+    from tuneship.trainer.distillation import _trainer_class
+
+    run = Run(DistillConfig(teacher=str(pair_checkpoint), output_dir=str(tmp_path / "s"), layers=2, hidden_weight=100))
+    run.data = run.read_data()
+    student, tokenizer = run.build_model()
+    assert run.hidden_layers() == [0]  # the 2 kept layers but the last
+    train_set, _ = run.features(student, tokenizer)
+    hidden = np.array(train_set["teacher_hidden"])
+    assert hidden.shape == (len(run.data.train), 1, student.config.hidden_size)
+    batch = transformers.DataCollatorWithPadding(tokenizer)([train_set[i] for i in range(4)])
+    loss = _trainer_class().compute_loss
+
+    def total(weight: float, targets) -> float:
+        trainer = types.SimpleNamespace(temperature=2.0, alpha=0.5, hidden_weight=weight)
+        student.eval()
+        with torch.no_grad():
+            return float(loss(trainer, student, {**batch, "teacher_hidden": targets}))
+
+    # the student keeps both of the 2-layer teacher's layers, so its states are the teacher's: no distance
+    assert total(100, batch["teacher_hidden"]) == pytest.approx(total(0, batch["teacher_hidden"]), abs=1e-4)
+    moved = batch["teacher_hidden"] + torch.randn_like(batch["teacher_hidden"])
+    assert total(100, moved) > total(0, moved) + 1.0
+
+    result = distill(DistillConfig(teacher=str(pair_checkpoint), output_dir=str(tmp_path / "student"), layers=2,
+                                   num_train_epochs=1, train_batch_size=8, hidden_weight=1.0))
+    assert result.metrics["distillation"]["hidden_weight"] == 1.0
+    assert "hidden states (weight 1)" in (result.output_dir / "README.md").read_text()
+    with pytest.raises(ValueError, match="hidden_weight must be 0 or more"):
+        DistillConfig(teacher="t", output_dir="o", hidden_weight=-1)
