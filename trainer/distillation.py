@@ -78,6 +78,7 @@ NOT_FOR_DISTILLATION = ("model", "task", "search", "search_space", "refit", "ave
                         "class_weights")
 
 
+TEACHER_COLUMNS = ("teacher_logits", "teacher_hidden")  # what `Run.features` adds for the loss, not model inputs
 MASK_RATE = 0.1  # the share of words `augment` masks in each copy (Tang et al. 2019 use 0.1)
 
 
@@ -147,7 +148,7 @@ def _trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             teacher, labels, hidden = inputs.get("teacher_logits"), inputs.get("labels"), inputs.get("teacher_hidden")
-            outputs = model(**{k: v for k, v in inputs.items() if k not in ("labels", "teacher_logits", "teacher_hidden")},
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels" and k not in TEACHER_COLUMNS},
                             output_hidden_states=hidden is not None)
             logits = outputs.logits
             hard = torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100) \
@@ -257,9 +258,9 @@ class Run(ClassificationRun):
         logger.info(f"teacher's soft labels{' and hidden states' if layers else ''} for {len(rows)} rows")
         logits, hidden, _ = self.teacher.outputs(rows["text"], rows["text_pair"] if self.data.columns.is_pair else None,
                                                  batch_size=64, hidden_layers=layers)
-        rows = rows.add_column("teacher_logits", logits.tolist())
-        if hidden is not None:
-            rows = rows.add_column("teacher_hidden", hidden.tolist())
+        for name, values in zip(TEACHER_COLUMNS, (logits, hidden)):
+            if values is not None:
+                rows = rows.add_column(name, values.tolist())
         return (self.tokenized(rows, tokenizer, "training data"),
                 self.tokenized(self.data.validation, tokenizer, "validation data"))
 
@@ -280,7 +281,7 @@ class Run(ClassificationRun):
                 "hidden_weight": self.config.hidden_weight}
 
     def argument_options(self) -> dict:
-        return {"remove_unused_columns": False}  # the teacher's logits reach the loss
+        return {"remove_unused_columns": False}  # the teacher's columns reach the loss
 
     def score(self, trainer, validation_set) -> dict:
         from ..metrics.classification import classification_metrics
