@@ -1,4 +1,5 @@
-"""tuneship's Gradio demo: classify with an exported bundle, compare it with PyTorch, predict a whole file.
+"""tuneship's Gradio demo of an exported bundle: classify (compare with PyTorch, predict a whole file), answer
+questions or summarize, whichever task the bundle serves.
 
     python gradio_app.py --bundle runs/relevance-minilm-onnx [--model runs/relevance-minilm] [--share]
 

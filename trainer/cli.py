@@ -25,7 +25,8 @@ def run_distill(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
-        "train", help="fine-tune a model for text or text-pair classification, or extractive question answering",
+        "train",
+        help="fine-tune a model for text or text-pair classification, extractive question answering or summarization",
         description="Fine-tune a Hugging Face model with transformers.Trainer and save a self-contained checkpoint.",
     )
     train.add_argument("--config", metavar="FILE", help="YAML or JSON file of options; flags given here override it")

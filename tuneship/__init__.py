@@ -1,4 +1,5 @@
-"""tuneship: fine-tune, export to quantized ONNX, and serve text classifiers on CPUs.
+"""tuneship: fine-tune, export to quantized ONNX, and serve text classifiers, extractive QA models
+and summarizers on CPUs.
 
 The root package is deliberately light (stdlib and numpy only) so that `tuneship.serving` can be
 installed and imported without torch or transformers.
