@@ -20,8 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 # Installed names of the repo's folders (pyproject.toml's package-dir).
 PACKAGES = {"tuneship": REPO / "tuneship", "tuneship.trainer": REPO / "trainer", "tuneship.export": REPO / "export",
             "tuneship.serving": REPO / "serving", "tuneship.bench": REPO / "bench", "tuneship.hub": REPO / "hub"}
-STAGES = {"trainer": "tuneship.trainer", "export": "tuneship.export", "serving": "tuneship.serving",
-          "serving.api": "tuneship.serving.api", "bench": "tuneship.bench"}
+# The registry's stage of each stage package (its first, for serving: evaluate), from `tasks.STAGES`.
+STAGE_OF_PACKAGE: dict[str, str] = {}
+for _stage, _package in tasks.STAGES.items():
+    if _package is not None:
+        STAGE_OF_PACKAGE.setdefault(_package, _stage)
 TASK_SWITCH = re.compile(r"(==|!=) ?(CLASSIFICATION|QUESTION_ANSWERING|SUMMARIZATION)\b|\btask ?(==|!=)|"
                          r"\b(CLASSIFICATION|QUESTION_ANSWERING|SUMMARIZATION) ?(==|!=)")
 
@@ -63,17 +66,13 @@ def imports_of(name: str, path: Path) -> list[tuple[str, list[str]]]:
 
 def test_every_task_has_a_module_with_the_same_name_in_every_stage():
     for task in tasks.TASKS.values():
-        for stage, package in STAGES.items():
-            if not task.supports({"serving.api": "serve", "trainer": "train", "serving": "evaluate"}.get(stage, stage)):
+        for package, stage in STAGE_OF_PACKAGE.items():
+            if not task.supports(stage):
                 continue
-            assert f"{package}.{task.module}" in modules(), (task.name, stage)
+            assert f"tuneship.{package}.{task.module}" in modules(), (task.name, stage)
         import gradio_app
 
         assert callable(getattr(gradio_app, f"build_{task.module}_demo")), task.name
-
-
-# The registry's stage names for the packages of STAGE_PROTOCOLS (a task may lack a stage: `Task.unsupported`).
-STAGE_OF_PACKAGE = {"trainer": "train", "export": "export", "serving": "evaluate", "serving.api": "serve", "bench": "bench"}
 
 
 def misfits(module, protocol) -> list[str]:
@@ -185,7 +184,8 @@ def test_serving_imports_nothing_from_the_trainer_and_loads_no_torch():
         if name.startswith("tuneship.serving"):
             targets = [target for target, _ in imports_of(name, path)]
             assert not any(t.startswith(("tuneship.trainer", "tuneship.export")) for t in targets), name
-    code = ("import sys, json, tuneship.serving, tuneship.serving.api, tuneship.serving.offline;"
+    code = ("import sys, json, tuneship.serving, tuneship.serving.api, tuneship.serving.offline, tuneship.serving.ray_data, "
+            "tuneship.serving.ray_serve;"
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('torch', 'transformers', 'pandas', "
             "'tuneship.trainer', 'tuneship.export')))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
