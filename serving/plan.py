@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +51,7 @@ logger = get_logger(__name__)
 
 GOLDEN_FILE = "golden.json"
 PLAN_FILE = ".tuneship-plan.json"
-PLAN_VERSION = 3
+PLAN_VERSION = 4
 PRECISIONS = ("fp32", "int8", "bf16")
 GOLDEN_TOLERANCE = 0.1  # largest |probability difference| from the stored fp32 outputs on an agreeing golden input
 TIE_TOLERANCE = 0.01  # a changed answer with outputs this close to fp32's is a near tie, not a slip (`golden_check`)
@@ -60,7 +61,8 @@ BUCKET_EDGES = (32, 64, 128, 256, 512, 1024)
 TIMING_ROUNDS = 4  # timed runs per candidate and shape (in two blocks, each after an untimed run); the fastest counts
 TIMED_TOKENS = 4096  # the full batch timed at load holds at most this many tokens (rows x length) ...
 TIMED_MIN_BATCH = 8  # ... and at least this many rows
-SHRINK_TOKENS = 4096  # a run of this many padded tokens or more gives its memory back (`shrinking_run`, `release_memory`)
+SHRINK_TOKENS = 4096  # a run of this many padded tokens or more gives its memory back ... (`IdleRelease`)
+RELEASE_IDLE_S = 0.5  # ... once its session has run nothing that large for this many seconds
 PRUNE_RATIO = 1.5  # a candidate this much slower than the best at one input is not timed at that bucket's full batch
 CLOSE_RATIO = 1.2  # candidates whose scores are within this factor of the best are a close call ...
 SETTLE_TOKENS = 8192  # ... timed again at a full batch of up to this many tokens, where TIMED_TOKENS cut it ...
@@ -216,9 +218,12 @@ class PlannedSession:
     padded length. `buckets` are the bounds no batch may span (`Predictor.run` and the batcher keep to them): the
     plan's buckets, and within a bucket served by a fixed-width candidate (OpenVINO's int8 and bf16 kernels give
     answers that move with the padded width, by up to 7e-3 in a probability) steps of `granule` tokens, to which
-    each batch is padded, so that an input's answer depends on its own length alone."""
+    each batch is padded, so that an input's answer depends on its own length alone. A session that ran a batch
+    of `SHRINK_TOKENS` padded tokens or more gives that run's memory back once it has been idle for
+    `release_after` seconds (`IdleRelease`)."""
 
-    def __init__(self, plan: Plan, sessions: dict[str, object], granule: int | None = PAD_GRANULE):
+    def __init__(self, plan: Plan, sessions: dict[str, object], granule: int | None = PAD_GRANULE,
+                 release_after: float = RELEASE_IDLE_S):
         self.plan, self.sessions = plan, sessions
         self.buckets, self._runs, low = [], [], 0
         for bucket in plan.buckets:
@@ -229,6 +234,7 @@ class PlannedSession:
             self._runs += [(sessions[name], fixed)] * len(bounds)
             low = bucket
         self._first = sessions[plan.serving[plan.buckets[0]]]
+        self._release = {id(session): IdleRelease(session, release_after) for session in sessions.values()}
 
     def get_inputs(self) -> list:
         return self._first.get_inputs()
@@ -244,17 +250,67 @@ class PlannedSession:
             feed = pad_feed(feed, self.buckets[index])
         if rows * width < SHRINK_TOKENS:
             return session.run(output_names, feed)
-        if isinstance(session, OpenVINOSession):
-            outputs = session.run(output_names, feed)
-            session.release_memory()
-            return outputs
-        return session.run(output_names, feed, shrinking_run())
+        release = self._release[id(session)]
+        release.hold()
+        try:
+            return session.run(output_names, feed)
+        finally:
+            release.later()
+
+
+class IdleRelease:
+    """Gives back the memory of a session's large runs once it has run none for `delay` seconds: both runtimes keep
+    their largest run's buffers for good (onnxruntime's arena, OpenVINO's compiled model), and giving them back after
+    every large run cost 10-15% of each run of a burst (32 x 128 and 32 x 256 tokens, Intel Xeon with AMX,
+    2026-12-07), since the next run allocates them again. `hold` before a large run, `later` after it; the release
+    runs on a timer thread (`release_memory`)."""
+
+    def __init__(self, session, delay: float = RELEASE_IDLE_S):
+        self.session, self.delay = session, delay
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._running = 0
+
+    def hold(self) -> None:
+        """A large run starts: no release until it ends."""
+        with self._lock:
+            self._running += 1
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def later(self) -> None:
+        """A large run ended: release in `delay` seconds unless another starts first."""
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                self._timer = threading.Timer(self.delay, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._running or self._timer is None or threading.current_thread() is not self._timer:
+                return  # a large run started meanwhile: it schedules the next release
+            self._timer = None
+        release_memory(self.session)
+
+
+def release_memory(session) -> None:
+    """Give back what `session`'s runs left allocated: OpenVINO's compiled model's buffers and the C heap's free
+    pages (`OpenVINOSession.release_memory`), onnxruntime's arena regions no run holds (a one-token run with the
+    arena shrink option, `shrinking_run`)."""
+    if isinstance(session, OpenVINOSession):
+        session.release_memory()
+        return
+    names = [i.name for i in session.get_inputs()]
+    session.run(None, synthetic_feed(names, 1, 1), shrinking_run())
 
 
 def shrinking_run():
-    """onnxruntime run options that give the CPU arena's growth back when the run ends: its arena otherwise keeps
-    the largest batch's memory for good (an MRPC int8 session: 89 MB fresh, 998 MB after 64 x 256 tokens, 89 MB
-    with this), at no measurable cost to a run that large."""
+    """onnxruntime run options that give the CPU arena's free regions back when the run ends: its arena otherwise
+    keeps the largest batch's memory for good (an MRPC int8 session: 89 MB fresh, 998 MB after 64 x 256 tokens, 89
+    MB with this)."""
     global _SHRINKING
     if _SHRINKING is None:
         import onnxruntime as ort

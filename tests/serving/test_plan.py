@@ -195,25 +195,32 @@ def test_fixed_width_candidates_pad_each_input_to_the_next_step_of_16_tokens():
 
 
 @needs_openvino
-def test_a_large_run_gives_its_memory_back_on_both_runtimes_with_the_same_answers(pair_bundle, monkeypatch):
-    from tuneship.serving.engines import OpenVINOSession, open_session
+def test_a_large_run_gives_its_memory_back_once_idle_on_both_runtimes_with_the_same_answers(pair_bundle, monkeypatch):
+    import time
+
+    from tuneship.serving.engines import open_session
 
     manifest = BundleManifest.load(pair_bundle)
     model = pair_bundle / manifest.model_file("fp32")
     sessions = {"openvino-fp32": open_session("openvino", model), "onnxruntime-fp32": open_session("onnxruntime", model)}
-    released, shrunk = [], []
-    monkeypatch.setattr(OpenVINOSession, "release_memory", lambda self: released.append(self))
-    monkeypatch.setattr(plans, "shrinking_run", lambda: shrunk.append(1) or None)
+    released, real = [], plans.release_memory
+    monkeypatch.setattr(plans, "release_memory", lambda session: released.append(session) or real(session))
     names = [i.name for i in sessions["openvino-fp32"].get_inputs()]
     for name, session in sessions.items():
-        planned = plans.served_alone(name, session, [64])
-        for rows in (2, plans.SHRINK_TOKENS // 64):
+        planned = PlannedSession(Plan({64: name}, {}, {}), {name: session}, release_after=0.3)
+        for rows in (2, plans.SHRINK_TOKENS // 64, plans.SHRINK_TOKENS // 64, 2):
             feed = {n: np.full((rows, 64), {"input_ids": 5, "token_type_ids": 0}.get(n, 1), dtype=np.int64) for n in names}
             assert np.allclose(planned.run(None, feed)[0], session.run(None, feed)[0], atol=1e-5)
-    assert len(released) == 1 and released[0] is sessions["openvino-fp32"] and len(shrunk) == 1, "large runs only"
-    monkeypatch.undo()
-    sessions["openvino-fp32"].release_memory()  # the real call: the model runs on after it
-    assert sessions["openvino-fp32"].run(None, feed)[0].shape[0] == plans.SHRINK_TOKENS // 64
+        assert session not in released, "a burst of large runs keeps its memory until the session is idle"
+        deadline = time.monotonic() + 10
+        while session not in released and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert released.count(session) == 1, "released once, after the last large run"
+        big = {n: np.full((plans.SHRINK_TOKENS // 64, 64), {"input_ids": 5, "token_type_ids": 0}.get(n, 1), dtype=np.int64)
+               for n in names}
+        assert np.allclose(planned.run(None, big)[0], session.run(None, big)[0], atol=1e-5), "runs on after the release"
+    time.sleep(0.5)
+    assert len(released) == 4, "each session released once more after its last large run"
 
 
 # --------------------------------------------------------------------------- the cache
