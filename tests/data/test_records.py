@@ -56,6 +56,24 @@ def test_bad_shapes_and_headers_are_named(tmp_path):
         read_records(twice)
 
 
+def test_a_quote_left_open_is_named_with_its_row_not_swallowed(tmp_path):
+    last = tmp_path / "last.csv"  # a lenient reader reads rows 2-3 into row 1's second cell and says nothing
+    last.write_text('sentence1,label\nfine,"0\nnext,1\nthird,0\n')
+    with pytest.raises(DataError, match=r"last\.csv: row 1 \(line 2\) opens a quote that is never closed"):
+        read_records(last)
+    first = tmp_path / "first.csv"
+    first.write_text('sentence1,label\nok,1\n"open,0\nthird,0\n')
+    with pytest.raises(DataError, match=r"first\.csv: row 2 \(line 3\) opens a quote that is never closed"):
+        read_records(first)
+    stray = tmp_path / "stray.csv"
+    stray.write_text('sentence1,label\n"quoted" then text,1\n')
+    with pytest.raises(DataError, match=r"stray\.csv: row 1 \(line 2\) could not be read"):
+        read_records(stray)
+    multiline = tmp_path / "multiline.csv"  # a closed quote may hold line breaks and quotes
+    multiline.write_text('sentence1,label\n"two\nlines, ""quoted""",1\nnext,0\n')
+    assert [r.values["sentence1"] for r in RecordReader(multiline)] == ['two\nlines, "quoted"', "next"]
+
+
 def test_csv_rows_keep_their_numbers_and_progress_is_in_bytes(tmp_path):
     path = write_csv(tmp_path / "d.csv", pair_rows(5))
     reader = RecordReader(path)

@@ -146,7 +146,7 @@ class RecordReader:
                 raise _first_invalid_utf8(self.path) from None
 
     def _delimited(self, text: IO[str]) -> Iterator[Record]:
-        reader = csv.reader(text, delimiter="\t" if self.format == ".tsv" else ",")
+        reader = csv.reader(text, delimiter="\t" if self.format == ".tsv" else ",", strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -159,12 +159,15 @@ class RecordReader:
                             "give every column its own name")
         row = 0
         while True:
+            line = reader.line_num + 1
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as error:
-                raise DataError(f"{self.path}: row {row + 1} could not be read: {error}") from None
+                if "unexpected end of data" in str(error):  # strict: a quote left open swallows the rest of the file
+                    raise DataError(f"{self.path}: row {row + 1} (line {line}) opens a quote that is never closed") from None
+                raise DataError(f"{self.path}: row {row + 1} (line {line}) could not be read: {error}") from None
             if not cells:
                 continue
             row += 1
