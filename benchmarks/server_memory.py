@@ -1,5 +1,5 @@
-"""The server's resident memory through bursts of large requests: fresh, right after each burst, and after a quiet
-spell of small requests, for three rounds, with each runtime the bundle can serve.
+"""The server's resident memory through bursts of large requests: fresh, right after each burst, 1 s idle after it,
+and after a quiet spell of small requests, for three rounds, with each runtime the bundle can serve.
 
     python benchmarks/server_memory.py --bundle runs/mrpc-onnx [--runtimes auto,onnxruntime,openvino] [--quiet-s 30]
 
@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serving_speed import free_port, rss_mb, start_server  # noqa: E402
 
+IDLE_S = 1.0  # twice serving.plan.RELEASE_IDLE_S
 WORDS = ("the company said on tuesday that its quarterly profit rose because of strong demand for its new products "
          "while analysts had expected a smaller gain and shares closed higher in new york trading").split()
 
@@ -53,14 +54,17 @@ def measure(bundle: str, runtime: str, rounds: int, clients: int, rows: int, qui
             if set(statuses) != {200}:
                 raise SystemExit(f"{runtime}: a burst request failed: {statuses}")
             current, peak = rss_mb(server.pid)
-            lines.append(f"| {runtime} | round {round_}: after the burst | {current:.0f} | {peak:.0f} |")
+            lines.append(f"| {runtime} | round {round_}: right after the burst | {current:.0f} | {peak:.0f} |")
+            time.sleep(IDLE_S)  # the sessions give a large run's memory back once idle (`serving.plan.IdleRelease`)
+            current, peak = rss_mb(server.pid)
+            lines.append(f"| {runtime} | round {round_}: {IDLE_S:g} s idle after it | {current:.0f} | {peak:.0f} |")
             started = time.monotonic()
             while time.monotonic() - started < quiet_s:
                 classify(port, small)
                 time.sleep(1.0)
             current, peak = rss_mb(server.pid)
             lines.append(f"| {runtime} | round {round_}: {quiet_s:g} s of small requests later | {current:.0f} | {peak:.0f} |")
-            print(lines[-2], lines[-1], sep="\n", file=sys.stderr)
+            print(*lines[-3:], sep="\n", file=sys.stderr)
         return lines
     finally:
         server.terminate()
