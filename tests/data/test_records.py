@@ -74,6 +74,13 @@ def test_a_quote_left_open_is_named_with_its_row_not_swallowed(tmp_path):
     assert [r.values["sentence1"] for r in RecordReader(multiline)] == ['two\nlines, "quoted"', "next"]
 
 
+def test_a_file_that_cannot_be_opened_is_named_not_a_traceback(tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "locked.csv", pair_rows(2))
+    monkeypatch.setattr(RecordReader, "_open", lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    with pytest.raises(DataError, match=r"locked\.csv: could not be opened \(Permission denied\)"):
+        read_records(path)
+
+
 def test_csv_rows_keep_their_numbers_and_progress_is_in_bytes(tmp_path):
     path = write_csv(tmp_path / "d.csv", pair_rows(5))
     reader = RecordReader(path)

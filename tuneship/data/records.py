@@ -130,7 +130,11 @@ class RecordReader:
         if self.format == ".parquet":
             yield from self._parquet()
             return
-        with self._open() as binary:
+        try:
+            opened = self._open()
+        except OSError as error:  # permissions, a folder, a file gone since the check
+            raise DataError(f"{self.source}: could not be opened ({error.strerror or error})") from None
+        with opened as binary:
             self._binary = binary
             text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
             try:
