@@ -64,8 +64,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
+        pipelined = bool(self.pipeline)  # the next request's headers are already in: it starts now, deadline met
         super().on_response_complete()
-        if not self.transport.is_closing():
+        if not pipelined and not self.transport.is_closing():
             self._arm()  # the next request on this connection has the same deadline
 
     def connection_lost(self, exc) -> None:

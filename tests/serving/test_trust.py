@@ -5,6 +5,7 @@ server under long or abandoned requests."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -316,6 +317,31 @@ def test_inputs_of_a_client_that_left_are_not_run():
 
     asyncio.run(scenario())
     assert sum(ran) == 7, f"the abandoned request's 5 inputs ran: {ran}"
+
+
+def test_a_pipelined_request_is_not_cut_off_by_the_header_deadline_while_it_runs(pair_bundle):
+    from tuneship.serving.connections import guarded_protocol
+
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    run = predictor.session.run
+    predictor.session.run = lambda *args: (time.sleep(1.6), run(*args))[1]  # slower than the 1 s header deadline
+    app = create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")
+    body = json.dumps({"inputs": [{"text": "profit rose", "text_pair": "the profit went up"}]}).encode()
+    with running(app, http=guarded_protocol(header_timeout_s=1.0), timeout_keep_alive=30) as url:
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as client:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" +  # two requests in one write
+                           b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            client.settimeout(10)
+            replies = b""
+            while replies.count(b"HTTP/1.1 ") < 2:
+                chunk = client.recv(65536)
+                if not chunk:
+                    break
+                replies += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", replies)  # the second answer follows the first body directly
+    assert statuses == [b"200", b"200"], replies[:600]
+    assert b'"label"' in replies and b"did not arrive" not in replies
 
 
 def test_slow_headers_idle_connections_and_too_many_connections_are_cut_off(pair_bundle):
