@@ -48,7 +48,8 @@ def _speedup(value: float) -> str:
 
 
 def markdown(result) -> str:
-    """Tables ready for a README: backends, latency at the smallest batch, throughput at every batch size."""
+    """Tables ready for a README: the fastest backend per shape (the verdict), then backends, latency at the smallest
+    batch, throughput at every batch size."""
     config, machine, rows = result.config, result.machine, result.rows
     names = list(result.backends)
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if k != "tuneship")
@@ -61,10 +62,10 @@ def markdown(result) -> str:
         f"{config.threads} threads for every backend ({machine['available_cores']} cores available); {versions}. "
         "Each backend runs in its own process; they take turns in short blocks so that machine noise hits all alike. "
         "Speed-ups are against PyTorch eager fp32 on the same shape (ratio of median latencies).",
-        "",
-        "### Backends",
-        "",
     ]
+    shapes = [(s, b) for s in config.seq_lens for b in config.batch_sizes]
+    lines += winners(result, shapes, cell)  # the verdict first, the tables it comes from after
+    lines += ["", "### Backends", ""]
     first_facts = result.backends[names[0]]
     quality = "exact_match" if "exact_match" in first_facts else "accuracy"  # QA or classification
     scored = quality in first_facts
@@ -91,7 +92,6 @@ def markdown(result) -> str:
             lines.append(f"| {name} | " + " | ".join(
                 f"{r[prefix + 'latency_p50_ms']:.1f} / {r[prefix + 'latency_p95_ms']:.1f} / {r[prefix + 'latency_p99_ms']:.1f}"
                 f" ({_speedup(r[prefix + 'speedup_vs_torch'])})" for r in cells) + " |")
-    shapes = [(s, b) for s in config.seq_lens for b in config.batch_sizes]
     for title, prefix in (("end to end", ""), ("model only", "model_")):
         lines += ["", f"### Throughput, {title}: inputs/s (speed-up)", "",
                   "| backend | " + " | ".join(f"{s} tok x {b}" for s, b in shapes) + " |",
@@ -100,7 +100,6 @@ def markdown(result) -> str:
             lines.append(f"| {name} | " + " | ".join(
                 f"{cell[name, s, b][prefix + 'throughput']:.0f} ({_speedup(cell[name, s, b][prefix + 'speedup_vs_torch'])})"
                 for s, b in shapes) + " |")
-    lines += winners(result, shapes, cell)
     for name, reason in result.skipped.items():
         lines += ["", f"Not run: {name} ({reason})."]
     return "\n".join(lines) + "\n"

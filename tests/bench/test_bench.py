@@ -55,6 +55,7 @@ def test_bundle_default_is_the_plan_serve_would_use(short_run, pair_bundle):
     assert served.plan.cached
     report = (Path(short_run.output) / "bench.md").read_text()
     assert "### Fastest backend per shape" in report and "bundle-default serves with" in report
+    assert report.index("### Fastest backend per shape") < report.index("### Backends"), "the verdict comes first"
     candidate = served.plan.candidate_for(16)
     assert f"| 16 tok x 1 | " in report and f"| {candidate} |" in report
 
