@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import selectors
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -384,3 +386,199 @@ def test_slow_headers_idle_connections_and_too_many_connections_are_cut_off(pair
                 connection.close()
         time.sleep(0.3)
         assert httpx.get(f"{url}/healthz").status_code == 200, "below the cap again"
+
+
+# --------------------------------------------------------------------------- 8. hostile clients on a real server
+
+ONE = {"text": "profit rose", "text_pair": "the profit went up"}
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def post_bytes(body: bytes) -> bytes:
+    """A whole `POST /v1/classify` request of `body`, as a raw client sends it."""
+    return (b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def first_replies(clients: list[socket.socket], seconds: float, enough: int) -> dict[socket.socket, tuple[bytes, float]]:
+    """The first bytes each client gets (b"" for a close) and when, until `enough` have had one or `seconds` pass."""
+    got: dict[socket.socket, tuple[bytes, float]] = {}
+    with selectors.DefaultSelector() as selector:
+        for client in clients:
+            selector.register(client, selectors.EVENT_READ)
+        stop = time.monotonic() + seconds
+        while len(got) < enough and time.monotonic() < stop:
+            for key, _ in selector.select(max(0.0, stop - time.monotonic())):
+                try:
+                    data = key.fileobj.recv(4096)
+                except OSError:  # reset: a close
+                    data = b""
+                got[key.fileobj] = (data, time.monotonic())
+                selector.unregister(key.fileobj)
+    return got
+
+
+def queue_depth(url: str) -> int:
+    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    return int(float(re.search(r"^tuneship_queue_depth (\S+)$", metrics, re.M).group(1)))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("slow", ["headers", "body"])
+def test_a_normal_client_is_served_while_headers_or_a_body_trickle_in(pair_bundle, slow):
+    from tuneship.serving.connections import guarded_protocol
+
+    deadline = 2.0  # for the headers and for the body
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    app = create_app(predictor, ServeConfig(bundle=str(pair_bundle), body_timeout_s=deadline), api_key="")
+    first = (b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nX-Slow: " if slow == "headers" else
+             b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+    served: dict = {}
+
+    def normal(url: str) -> None:  # another client, once the trickle is under way
+        time.sleep(0.5)
+        response = httpx.post(f"{url}/v1/classify", json={"inputs": [ONE]}, timeout=10)
+        served.update(status=response.status_code, at=time.monotonic(), outputs=len(response.json().get("outputs", [])))
+
+    with running(app, http=guarded_protocol(header_timeout_s=deadline), timeout_keep_alive=30) as url:
+        meanwhile = threading.Thread(target=normal, args=(url,), daemon=True)
+        with socket.create_connection(("127.0.0.1", port_of(url))) as trickler:
+            started = time.monotonic()
+            meanwhile.start()
+            reply, took = trickle(trickler, first, b"x" if slow == "headers" else b" ")
+            answered = time.monotonic()
+            trickler.settimeout(2)
+            rest = trickler.recv(4096) if reply else b""
+            while rest:  # then the server closes the connection
+                rest = trickler.recv(4096)
+        meanwhile.join(10)
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"did not arrive within 2 s" in reply and b"connection: close" in reply.lower()
+    assert deadline - 0.5 < took < deadline + 2.0, took
+    assert served.get("status") == 200 and served["outputs"] == 1, served
+    assert started + 0.5 <= served["at"] < answered, "the normal client was answered during the trickle, before its 408"
+
+
+@pytest.mark.timeout(60)
+def test_200_idle_connections_past_the_cap_are_refused_and_the_rest_cut_off(pair_bundle):
+    from tuneship.serving.connections import guarded_protocol
+
+    cap, deadline = 190, 3.0
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    app = create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")
+    with running(app, http=guarded_protocol(header_timeout_s=deadline, max_connections=cap), timeout_keep_alive=30) as url:
+        started = time.monotonic()
+        idle = [socket.create_connection(("127.0.0.1", port_of(url))) for _ in range(200)]  # they send nothing
+        try:
+            assert time.monotonic() - started < 1.0, "all 200 were open well before the header deadline"
+            refused = first_replies(idle, deadline - 0.5, enough=200 - cap)  # before any header deadline
+            assert len(refused) == 200 - cap, f"{len(refused)} of 200 connections were answered at once"
+            assert all(data.startswith(b"HTTP/1.1 503") and b"limit of 190 open connections" in data
+                       for data, _ in refused.values()), [data[:80] for data, _ in refused.values()]
+            held = [client for client in idle if client not in refused]
+            cut = first_replies(held, deadline + 2.0, enough=cap)  # the header deadline closes the idle ones
+            assert len(cut) == cap, f"{cap - len(cut)} idle connections still open {deadline + 2:g} s after connecting"
+            assert all(data.startswith(b"HTTP/1.1 408") or data == b"" for data, _ in cut.values())
+            assert max(at for _, at in cut.values()) - started < deadline + 2.0
+        finally:
+            for client in idle:
+                client.close()
+        response = httpx.post(f"{url}/v1/classify", json={"inputs": [ONE]}, timeout=10)
+        assert response.status_code == 200, "a normal client is served afterwards"
+
+
+@pytest.mark.timeout(120)
+def test_200_inputs_of_5000_characters_get_413_naming_the_budget_or_are_answered_in_time(pair_bundle):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    body = json.dumps({"inputs": [{"text": "word " * 1000, "text_pair": "b"}] * 200}).encode()  # 5,000 characters each
+    assert len(body) < ServeConfig(bundle=str(pair_bundle)).max_body_bytes, "under the body limit: the token budget decides"
+    tokens = 200 * predictor.manifest.max_length  # each input is cut to the bundle's max length
+    assert tokens == 6400
+    # under a budget of 4,096 tokens: 413 naming it, before the model runs
+    with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle), max_request_tokens=4096), api_key="")) as url:
+        started = time.monotonic()
+        response = httpx.post(f"{url}/v1/classify", content=body, headers={"content-type": "application/json"}, timeout=30)
+        took = time.monotonic() - started
+    assert response.status_code == 413, response.text[:300]
+    assert f"holds {tokens} tokens after truncation, over the budget of 4096 per request" in response.json()["error"]
+    assert took < 5.0, took
+    # under the default budget (32,768 tokens): every input answered, within 15 s on 2 busy cores
+    with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")) as url:
+        started = time.monotonic()
+        response = httpx.post(f"{url}/v1/classify", content=body, headers={"content-type": "application/json"}, timeout=30)
+        took = time.monotonic() - started
+        assert httpx.post(f"{url}/v1/classify", json={"inputs": [ONE]}, timeout=10).status_code == 200
+    assert response.status_code == 200 and len(response.json()["outputs"]) == 200
+    assert all(output["truncated"] for output in response.json()["outputs"])
+    assert took < 15.0, took
+
+
+@pytest.mark.timeout(90)
+def test_50_abandoned_requests_leave_the_queue_and_a_following_request_is_admitted(pair_bundle):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    gate, ran, real_run = threading.Event(), [], predictor.run
+    predictor.run = lambda encodings, **options: (ran.append(len(encodings)), gate.wait(30), real_run(encodings, **options))[2]
+    app = create_app(predictor, ServeConfig(bundle=str(pair_bundle), max_queue=64, max_request_inputs=16), api_key="")
+    answers: dict[str, httpx.Response] = {}
+
+    def post(name: str, url: str) -> None:
+        answers[name] = httpx.post(f"{url}/v1/classify", json={"inputs": [ONE]}, timeout=30)
+
+    with running(app) as url:
+        try:
+            held = threading.Thread(target=post, args=("held", url), daemon=True)
+            held.start()  # the worker holds this one at the gate: the model is busy
+            until = time.monotonic() + 10
+            while ran != [1] and time.monotonic() < until:
+                time.sleep(0.02)
+            assert ran == [1]
+            request = post_bytes(json.dumps({"inputs": [ONE] * 16}).encode())
+            clients = [socket.create_connection(("127.0.0.1", port_of(url))) for _ in range(50)]
+            for client in clients:
+                client.sendall(request)
+            refused = first_replies(clients, 20, enough=46)  # 4 x 16 inputs fill the queue of 64; 46 get 429
+            assert len(refused) == 46 and all(data.startswith(b"HTTP/1.1 429") for data, _ in refused.values())
+            assert queue_depth(url) == 64
+            for client in clients:  # every one leaves before its answer: 4 queued, 46 refused
+                client.close()
+            left = time.monotonic()
+            while queue_depth(url) and time.monotonic() - left < 2:
+                time.sleep(0.02)
+            assert queue_depth(url) == 0, "the abandoned inputs left the queue within 2 s"
+            follower = threading.Thread(target=post, args=("follower", url), daemon=True)
+            follower.start()
+            until = time.monotonic() + 10
+            while queue_depth(url) != 1 and "follower" not in answers and time.monotonic() < until:
+                time.sleep(0.02)
+            assert "follower" not in answers, f"answered while the model is held: {answers['follower'].status_code}"
+            assert queue_depth(url) == 1, "the 1-input request was admitted to the queue"
+        finally:
+            gate.set()
+        held.join(30)
+        follower.join(30)
+        metrics = httpx.get(f"{url}/metrics").text
+    assert answers["held"].status_code == 200 and answers["follower"].status_code == 200, answers
+    assert ran == [1, 1], f"abandoned inputs ran: {ran}"
+    assert 'tuneship_request_errors_total{path="/v1/classify",status="499"} 4.0' in metrics
+    assert 'tuneship_request_errors_total{path="/v1/classify",status="429"} 46.0' in metrics
+
+
+@pytest.mark.timeout(60)
+def test_a_900_kb_field_name_over_http_gets_a_422_under_4_kb(pair_bundle):
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    attacks = {"900 KB field name": json.dumps({"inputs": [{**ONE, "k" * 900_000: 1}]}).encode(),
+               "60,000 extra keys": json.dumps({"inputs": [{**ONE, **{f"x{i}": 1 for i in range(60_000)}}]}).encode()}
+    with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")) as url:
+        for name, body in attacks.items():
+            assert len(body) < ServeConfig(bundle=str(pair_bundle)).max_body_bytes, name
+            response = httpx.post(f"{url}/v1/classify", content=body, headers={"content-type": "application/json"},
+                                  timeout=30)
+            assert response.status_code == 422 and len(response.content) < 4096, (name, len(response.content))
+            error = response.json()["error"]
+            assert error.startswith("inputs[0].") and "Extra inputs are not permitted" in error, error[:300]
+            cut = "(900000 characters)" if name.startswith("900") else "(and 59999 more)"  # cut short, not echoed
+            assert cut in error, error[:300]
+        assert httpx.post(f"{url}/v1/classify", json={"inputs": [ONE]}, timeout=10).status_code == 200
