@@ -389,8 +389,10 @@ def test_slow_headers_idle_connections_and_too_many_connections_are_cut_off(pair
 
 
 # --------------------------------------------------------------------------- 8. hostile clients on a real server
+# (issue #25's "done when": each on uvicorn on loopback, each bounded in time)
 
 ONE = {"text": "profit rose", "text_pair": "the profit went up"}
+JSON = {"content-type": "application/json"}
 
 
 def port_of(url: str) -> int:
@@ -403,7 +405,8 @@ def post_bytes(body: bytes) -> bytes:
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-def first_replies(clients: list[socket.socket], seconds: float, enough: int) -> dict[socket.socket, tuple[bytes, float]]:
+def first_replies(clients: list[socket.socket], seconds: float,
+                  enough: int) -> dict[socket.socket, tuple[bytes, float]]:
     """The first bytes each client gets (b"" for a close) and when, until `enough` have had one or `seconds` pass."""
     got: dict[socket.socket, tuple[bytes, float]] = {}
     with selectors.DefaultSelector() as selector:
@@ -469,7 +472,8 @@ def test_200_idle_connections_past_the_cap_are_refused_and_the_rest_cut_off(pair
     cap, deadline = 190, 3.0
     predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
     app = create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")
-    with running(app, http=guarded_protocol(header_timeout_s=deadline, max_connections=cap), timeout_keep_alive=30) as url:
+    protocol = guarded_protocol(header_timeout_s=deadline, max_connections=cap)
+    with running(app, http=protocol, timeout_keep_alive=30) as url:
         started = time.monotonic()
         idle = [socket.create_connection(("127.0.0.1", port_of(url))) for _ in range(200)]  # they send nothing
         try:
@@ -494,13 +498,15 @@ def test_200_idle_connections_past_the_cap_are_refused_and_the_rest_cut_off(pair
 def test_200_inputs_of_5000_characters_get_413_naming_the_budget_or_are_answered_in_time(pair_bundle):
     predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
     body = json.dumps({"inputs": [{"text": "word " * 1000, "text_pair": "b"}] * 200}).encode()  # 5,000 characters each
-    assert len(body) < ServeConfig(bundle=str(pair_bundle)).max_body_bytes, "under the body limit: the token budget decides"
+    limit = ServeConfig(bundle=str(pair_bundle)).max_body_bytes
+    assert len(body) < limit, "under the body limit: the token budget decides"
     tokens = 200 * predictor.manifest.max_length  # each input is cut to the bundle's max length
     assert tokens == 6400
     # under a budget of 4,096 tokens: 413 naming it, before the model runs
-    with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle), max_request_tokens=4096), api_key="")) as url:
+    budget = ServeConfig(bundle=str(pair_bundle), max_request_tokens=4096)
+    with running(create_app(predictor, budget, api_key="")) as url:
         started = time.monotonic()
-        response = httpx.post(f"{url}/v1/classify", content=body, headers={"content-type": "application/json"}, timeout=30)
+        response = httpx.post(f"{url}/v1/classify", content=body, headers=JSON, timeout=30)
         took = time.monotonic() - started
     assert response.status_code == 413, response.text[:300]
     assert f"holds {tokens} tokens after truncation, over the budget of 4096 per request" in response.json()["error"]
@@ -508,7 +514,7 @@ def test_200_inputs_of_5000_characters_get_413_naming_the_budget_or_are_answered
     # under the default budget (32,768 tokens): every input answered, within 15 s on 2 busy cores
     with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")) as url:
         started = time.monotonic()
-        response = httpx.post(f"{url}/v1/classify", content=body, headers={"content-type": "application/json"}, timeout=30)
+        response = httpx.post(f"{url}/v1/classify", content=body, headers=JSON, timeout=30)
         took = time.monotonic() - started
         assert httpx.post(f"{url}/v1/classify", json={"inputs": [ONE]}, timeout=10).status_code == 200
     assert response.status_code == 200 and len(response.json()["outputs"]) == 200
@@ -520,7 +526,8 @@ def test_200_inputs_of_5000_characters_get_413_naming_the_budget_or_are_answered
 def test_50_abandoned_requests_leave_the_queue_and_a_following_request_is_admitted(pair_bundle):
     predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
     gate, ran, real_run = threading.Event(), [], predictor.run
-    predictor.run = lambda encodings, **options: (ran.append(len(encodings)), gate.wait(30), real_run(encodings, **options))[2]
+    predictor.run = lambda encodings, **options: (ran.append(len(encodings)), gate.wait(30),  # counted, then held
+                                                  real_run(encodings, **options))[2]
     app = create_app(predictor, ServeConfig(bundle=str(pair_bundle), max_queue=64, max_request_inputs=16), api_key="")
     answers: dict[str, httpx.Response] = {}
 
@@ -574,8 +581,7 @@ def test_a_900_kb_field_name_over_http_gets_a_422_under_4_kb(pair_bundle):
     with running(create_app(predictor, ServeConfig(bundle=str(pair_bundle)), api_key="")) as url:
         for name, body in attacks.items():
             assert len(body) < ServeConfig(bundle=str(pair_bundle)).max_body_bytes, name
-            response = httpx.post(f"{url}/v1/classify", content=body, headers={"content-type": "application/json"},
-                                  timeout=30)
+            response = httpx.post(f"{url}/v1/classify", content=body, headers=JSON, timeout=30)
             assert response.status_code == 422 and len(response.content) < 4096, (name, len(response.content))
             error = response.json()["error"]
             assert error.startswith("inputs[0].") and "Extra inputs are not permitted" in error, error[:300]
