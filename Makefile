@@ -47,7 +47,7 @@ demo: $(STAMP)
 	@echo "Next:"
 	@echo "  $(VENV)/bin/tuneship serve --bundle $(DEMO_BUNDLE)     (HTTP API on 127.0.0.1:8000, docs at /docs)"
 	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --text \"<article>\" --text-pair \"<comment>\""
-	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --input <file.csv> --output <predictions.csv>"
+	@echo "  $(VENV)/bin/tuneship predict --bundle $(DEMO_BUNDLE) --data <file.csv> --output <predictions.csv>"
 	@echo "  $(VENV)/bin/tuneship evaluate --bundle $(DEMO_BUNDLE) --data <labelled file>"
 	@echo "  $(VENV)/bin/tuneship bench --model $(DEMO_OUT) --bundle $(DEMO_BUNDLE)   (all lengths and batch sizes)"
 	@echo "  $(VENV)/bin/tuneship train --train <your data.csv> --output runs/<name>   (see README.md)"

@@ -97,12 +97,12 @@ def ray_start_seconds() -> float:
 def batch_prediction(bundle: str, rows: int, folder: Path, cores: int) -> None:
     data = folder / "pairs.csv"
     write_rows(data, rows)
-    runs = [("`tuneship predict` (one process)", [TUNESHIP, "predict", "--bundle", bundle, "--input", str(data),
+    runs = [("`tuneship predict` (one process)", [TUNESHIP, "predict", "--bundle", bundle, "--data", str(data),
                                                    "--output", str(folder / "local.csv"), "--overwrite",
                                                    "--threads", str(cores)])]
     for actors, threads in ((1, cores), (cores, 1)):
         runs.append((f"`--engine ray`, {actors} actor(s) x {threads} thread(s)",
-                     [TUNESHIP, "predict", "--bundle", bundle, "--input", str(data), "--output",
+                     [TUNESHIP, "predict", "--bundle", bundle, "--data", str(data), "--output",
                       str(folder / f"ray-{actors}"), "--overwrite", "--engine", "ray", "--actors", str(actors),
                       "--threads-per-actor", str(threads)]))
     startup = ray_start_seconds()

@@ -130,7 +130,7 @@ def batch_drift(predictor: Predictor, rows: LabelledRows, count: int = BATCH_DRI
 def _validation_rows(config: ExportConfig, classifier) -> LabelledRows:
     source = config.validation_data or Path(config.model) / VALIDATION_FILE
     if not Path(source).is_file() and config.validation_data is None:
-        raise TuneshipError(f"{config.model} has no {VALIDATION_FILE}; give labelled rows for the int8 gate with --validation-data")
+        raise TuneshipError(f"{config.model} has no {VALIDATION_FILE}; give labelled rows for the int8 gate with --validation")
     label2id = {name: i for i, name in enumerate(classifier.label_names)}
     return read_labelled(str(source), classifier.columns, label2id)
 
@@ -216,7 +216,7 @@ def export(config: ExportConfig) -> ExportResult:
     rows_trained_on = gate_rows_trained_on(config)
     if rows_trained_on:
         logger.warning(f"{config.model} was refit on the rows of its {VALIDATION_FILE}, the int8 gate's rows: agreement "
-                       "on rows the model learned overstates agreement on new inputs. Pass --validation-data with "
+                       "on rows the model learned overstates agreement on new inputs. Pass --validation with "
                        "labelled rows it never trained on (and that you do not report as held out) for a gate that "
                        "can fail; the manifest records rows_trained_on.")
     calibration = _calibration_texts(config, classifier, validation)

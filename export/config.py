@@ -43,14 +43,16 @@ class ExportConfig:
                       "quantization", choices=ISA_CHOICES)
     per_channel: bool = option(False, "quantize weights per output channel from the first try", "quantization")
     calibration_data: str | None = option(
-        None, "rows to calibrate on (default: the training sample saved with the checkpoint)", "quantization", metavar="FILE")
+        None, "rows to calibrate on (default: the training sample saved with the checkpoint)", "quantization",
+        flag="--calibration", metavar="FILE")
     calibration_samples: int = option(256, "most calibration rows used", "quantization")
     nncf: bool = option(True, "also write NNCF's static int8 model (transformer preset: SmoothQuant, bias correction) "
                         "for OpenVINO, gated like int8 (classification and question answering; --no-nncf skips it)",
                         "quantization")
 
     validation_data: str | None = option(
-        None, "labelled rows for the int8 gate (default: the validation rows saved with the checkpoint)", "gates", metavar="FILE")
+        None, "labelled rows for the int8 gate (default: the validation rows saved with the checkpoint)", "gates",
+        flag="--validation", metavar="FILE")
     min_agreement: float = option(0.985, "least share of validation labels on which int8 must agree with fp32", "gates")
     max_accuracy_drop: float = option(0.01, "largest drop in accuracy (and F1) that int8 may cost against fp32", "gates")
     max_logit_difference: float = option(1e-4, "largest absolute logit difference allowed between fp32 ONNX and PyTorch", "gates")

@@ -34,7 +34,7 @@ PARITY_QUESTIONS = 4
 def _validation(config: ExportConfig) -> tuple[list[QAExample], str]:
     source = config.validation_data or Path(config.model) / VALIDATION_FILE
     if not Path(source).is_file():
-        raise TuneshipError(f"{config.model} has no {VALIDATION_FILE}; give QA rows for the int8 gate with --validation-data")
+        raise TuneshipError(f"{config.model} has no {VALIDATION_FILE}; give QA rows for the int8 gate with --validation")
     return read_qa_examples(source, split="validation"), str(source)
 
 

@@ -200,7 +200,7 @@ def export(config: ExportConfig) -> ExportResult:
     source = config.validation_data or run.checkpoint / VALIDATION_FILE
     if not Path(source).is_file():
         raise TuneshipError(f"{config.model} has no {VALIDATION_FILE}; give documents for the parity check with "
-                            "--validation-data")
+                            "--validation")
     validation, columns = read_summaries(source, require_summary=False, split="validation")
     documents = [e.document for e in validation[:PARITY_DOCUMENTS]]
     settings = GenerationSettings.from_dict(generation_settings(torch_summarizer.model))

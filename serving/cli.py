@@ -58,10 +58,10 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from .offline import predict_file
 
-    if (args.text is None) == (args.input is None):
-        raise TuneshipError("give either --text (and --text-pair) for one input, or --input FILE --output FILE")
-    if args.input is not None and args.output is None:
-        raise TuneshipError("--input needs --output (a .csv, .tsv, .jsonl or .parquet file to write)")
+    if (args.text is None) == (args.data is None):
+        raise TuneshipError("give either --text (and --text-pair) for one input, or --data FILE --output FILE")
+    if args.data is not None and args.output is None:
+        raise TuneshipError("--data needs --output (a .csv, .tsv, .jsonl or .parquet file to write)")
     if args.engine == "ray":
         return _predict_on_ray(args)
     task, model = load_model(args)
@@ -71,7 +71,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 check_text(value, flag)  # bytes that are not UTF-8 reach Python as lone surrogates
         print_json(task.stage("serving").predict_text(model, args.text, args.text_pair))
         return 0
-    written = predict_file(model, args.input, args.output, args.batch_size, args.overwrite, _model_id(args),
+    written = predict_file(model, args.data, args.output, args.batch_size, args.overwrite, _model_id(args),
                            args.drop_invalid)
     print(f"wrote {written}")
     return 0
@@ -80,9 +80,9 @@ def run_predict(args: argparse.Namespace) -> int:
 def _predict_on_ray(args: argparse.Namespace) -> int:
     from .ray_data import predict_to_folder
 
-    if not args.bundle or args.input is None:
-        raise TuneshipError("--engine ray predicts files (--input, --output FOLDER) with a bundle (--bundle)")
-    done = predict_to_folder(args.bundle, args.input, args.output, overwrite=args.overwrite,
+    if not args.bundle or args.data is None:
+        raise TuneshipError("--engine ray predicts files (--data, --output FOLDER) with a bundle (--bundle)")
+    done = predict_to_folder(args.bundle, args.data, args.output, overwrite=args.overwrite,
                              output_format=args.output_format, address=args.address, precision=args.precision or "auto",
                              actors=args.actors, threads_per_actor=args.threads_per_actor, batch_size=args.batch_size,
                              drop_invalid=args.drop_invalid)
@@ -125,14 +125,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     predict = subparsers.add_parser(
         "predict", help="classify one text (or pair), or a whole file; answer a question; summarize a document",
-        description="Predict --text (and --text-pair) and print the result as JSON, or stream --input FILE to "
+        description="Predict --text (and --text-pair) and print the result as JSON, or stream --data FILE to "
         "--output FILE with a progress bar (resumes an interrupted run). Question answering: --text QUESTION "
         "--text-pair CONTEXT (files: question and context columns). Summarization: --text DOCUMENT.",
     )
     _add_model_arguments(predict)
     predict.add_argument("--text", help="the text (the first text of a pair; the question; the document)")
     predict.add_argument("--text-pair", help="the second text, for pair models (the context, for question answering)")
-    predict.add_argument("--input", metavar="FILE", help="CSV, TSV, JSON Lines, JSON or Parquet file of inputs")
+    predict.add_argument("--data", metavar="FILE", help="CSV, TSV, JSON Lines, JSON or Parquet file of inputs")
     predict.add_argument("--output", metavar="FILE", help="CSV, TSV, JSON Lines or Parquet file to write the predictions to")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     predict.add_argument("--batch-size", type=int, default=32, help="inference batch size (default: 32)")
@@ -140,7 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="skip rows whose input is missing or not valid text (counted) instead of stopping")
     engine = predict.add_argument_group("past one machine (--engine ray: Ray Data; needs the `ray` extra)")
     engine.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local (this process), or ray: --input is a file, folder or glob (local, s3://, gs://), "
+                        help="local (this process), or ray: --data is a file, folder or glob (local, s3://, gs://), "
                         "--output a folder of Parquet or JSON Lines files")
     engine.add_argument("--address", help="the Ray cluster to join (auto, ray://host:10001); default: a local one")
     engine.add_argument("--actors", type=int, default=1, help="actors, each with its own model (default: 1)")

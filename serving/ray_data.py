@@ -1,12 +1,12 @@
 """Batch prediction past one machine, on Ray Data: a bundle's model in a pool of actors over files or a Dataset.
 
-    tuneship predict --bundle B --input 'comments/*.parquet' --output predictions/ --engine ray \
+    tuneship predict --bundle B --data 'comments/*.parquet' --output predictions/ --engine ray \
         [--address auto] [--actors 4] [--threads-per-actor 2] [--batch-size 64]
 
 Files (a file, a folder, a glob; local, or on object storage as `s3://...` or `gs://...`) are read by tuneship's
 own reader, one read task per file, so rows keep their numbers and a bad row is named as `tuneship predict` names
 it (file, row, column). Each actor loads the model once, with onnxruntime threads from the CPUs Ray gives it,
-and predicts batches with the same code as `predict --input`, so the outputs (input columns, `predicted_label`,
+and predicts batches with the same code as `predict --data`, so the outputs (input columns, `predicted_label`,
 `score`, `truncated`, `probability_<label>`) are those of the local path. The output folder is written beside
 its final place and renamed into it at the end: never half-written there.
 """

@@ -131,7 +131,7 @@ def test_one_spelling_per_concept_across_every_subcommand():
     """The flags of every subcommand, listed from the parser: one concept has one spelling everywhere."""
     import argparse
 
-    from tuneship.cli import build_parser
+    from tuneship.cli import RENAMED_FLAGS, build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
@@ -139,8 +139,9 @@ def test_one_spelling_per_concept_across_every_subcommand():
              for name, sub in commands.items()}
     refused = {  # a second spelling of a concept that has its own flag
         "--checkpoint": "--model", "--ckpt": "--model", "--bundle-dir": "--bundle", "--onnx": "--bundle",
-        "--out": "--output", "--output-dir": "--output", "--output-file": "--output", "--input-file": "--input",
-        "--data-file": "--data", "--eval-data": "--data", "--batch": "--batch-size", "--bs": "--batch-size",
+        "--out": "--output", "--output-dir": "--output", "--output-file": "--output", "--input-file": "--data",
+        "--input": "--data", "--data-file": "--data", "--eval-data": "--data", "--validation-data": "--validation",
+        "--calibration-data": "--calibration", "--batch": "--batch-size", "--bs": "--batch-size",
         "--num-threads": "--threads", "--dtype": "--precision", "--backend-engine": "--engine",
     }
     for name, given in flags.items():
@@ -151,6 +152,13 @@ def test_one_spelling_per_concept_across_every_subcommand():
         assert "--bundle" in flags[name], name
     for name in ("predict", "evaluate", "bench"):
         assert "--model" in flags[name], f"tuneship {name}: a checkpoint is --model"
+        assert "--data" in flags[name], f"tuneship {name}: input data is --data"
+    for name in ("train", "export"):
+        assert "--validation" in flags[name], f"tuneship {name}: validation rows are --validation"
+    assert "--calibration" in flags["export"]
+    for name, renamed in RENAMED_FLAGS.items():  # an old spelling is taken, never listed: the help shows one
+        for old, new in renamed.items():
+            assert old not in flags[name] and new in flags[name], f"tuneship {name}: {old} -> {new}"
     assert flags["predict"]["--batch-size"].default == flags["evaluate"]["--batch-size"].default == 32
 
 
@@ -171,3 +179,30 @@ def test_a_renamed_flag_still_works_with_a_deprecation_note_and_a_mistyped_one_n
     with pytest.raises(SystemExit) as exited:
         main(["predict", "--bundle", "b", "--text", "a", "--outptu", "x.csv"])
     assert exited.value.code == 2 and "did you mean --output?" in capsys.readouterr().err
+
+
+def test_the_old_spellings_of_input_data_still_work_with_a_deprecation_note(capsys):
+    """export --validation-data/--calibration-data and predict --input, renamed for one vocabulary (#24): taken for
+    one release, with a note, and given to the option under its new name."""
+    from tuneship.cli import RENAMED_FLAGS, build_parser, config_from_args, main, renamed_flags
+    from tuneship.export.config import ExportConfig
+
+    argv = ["export", "--model", "m", "--output", "o", "--validation-data", "dev.csv", "--calibration-data=train.csv"]
+    args = build_parser().parse_args(renamed_flags(argv, RENAMED_FLAGS["export"], "tuneship export"))
+    config = config_from_args(ExportConfig, args)
+    assert (config.validation_data, config.calibration_data) == ("dev.csv", "train.csv")
+    err = capsys.readouterr().err
+    assert "--validation-data is deprecated and will be removed; use --validation" in err, err
+    assert "--calibration-data is deprecated and will be removed; use --calibration" in err, err
+    argv = ["predict", "--bundle", "b", "--input", "in.csv", "--output", "out.csv"]
+    args = build_parser().parse_args(renamed_flags(argv, RENAMED_FLAGS["predict"], "tuneship predict"))
+    assert (args.data, args.output) == ("in.csv", "out.csv")
+    assert "--input is deprecated and will be removed; use --data" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # through main: renamed, then the missing --bundle/--model is the error
+        main(["predict", "--input", "in.csv"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "use --data" in err and "unrecognized" not in err, err
+    with pytest.raises(SystemExit) as exited:  # evaluate always spelled it --data: no alias there
+        main(["evaluate", "--bundle", "b", "--input", "in.csv"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "deprecated" not in err, err

@@ -121,7 +121,11 @@ def print_json(payload: Any) -> None:
 
 # Flags of earlier releases, per subcommand, under their new names: still taken for one release (0.x), with a
 # deprecation note, and never listed in the help (one spelling per concept).
-RENAMED_FLAGS = {"bench": {"--checkpoint": "--model"}}
+RENAMED_FLAGS = {
+    "bench": {"--checkpoint": "--model"},
+    "export": {"--validation-data": "--validation", "--calibration-data": "--calibration"},
+    "predict": {"--input": "--data"},
+}
 
 
 def renamed_flags(argv: Sequence[str], names: dict[str, str], prog: str) -> list[str]:

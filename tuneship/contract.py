@@ -54,7 +54,7 @@ class ServingStage(Protocol):
         context) prints it; the task names the two as it reads them."""
 
     def predict_rows(self, model: Any, records: list, source: Path, batch_size: int = 32) -> list[dict]:
-        """The predictions of rows read from `source`, as `predict --input` writes them."""
+        """The predictions of rows read from `source`, as `predict --data` writes them."""
 
     def input_columns(self, model: Any) -> list[str]:
         """The columns an input row must have."""

@@ -202,7 +202,7 @@ def test_the_gate_says_when_its_rows_were_trained_on_by_a_refit(tmp_path):
     (checkpoint / "metrics.json").write_text(json.dumps({"accuracy": 0.9, "refit": {"epochs": 3, "rows": 100}}))
     assert gate_rows_trained_on(config)
     given = ExportConfig(model=str(checkpoint), output_dir=str(tmp_path / "out"), validation_data="dev.csv")
-    assert not gate_rows_trained_on(given), "--validation-data replaces the checkpoint's rows"
+    assert not gate_rows_trained_on(given), "--validation replaces the checkpoint's rows"
 
 
 def test_the_int8_ladder_counts_its_tries_as_remedies_yields_them():

@@ -129,7 +129,7 @@ def test_predict_command_on_a_bundle(pair_bundle, tmp_path):
     one = run("--text", "the cat sat on mat 3", "--text-pair", "a cat was on the mat 3")
     assert one.returncode == 0 and set(json.loads(one.stdout)) == {"label", "score", "probabilities", "truncated"}
     source = write_csv(tmp_path / "in.csv", pair_rows(12))
-    done = run("--input", str(source), "--output", str(tmp_path / "out.jsonl"))
+    done = run("--data", str(source), "--output", str(tmp_path / "out.jsonl"))
     assert done.returncode == 0 and len((tmp_path / "out.jsonl").read_text().splitlines()) == 12
     missing = run("--text", "only one text")
     assert missing.returncode == 2 and "this model classifies pairs" in missing.stderr
