@@ -226,15 +226,15 @@ class PlannedSession:
                  release_after: float = RELEASE_IDLE_S):
         self.plan, self.sessions = plan, sessions
         self.buckets, self._runs, low = [], [], 0
+        releases = {name: IdleRelease(session, release_after) for name, session in sessions.items()}
         for bucket in plan.buckets:
             name = plan.serving[bucket]
             fixed = NAMES[name].fixed_width if name in NAMES else False
             bounds = fixed_widths(low, bucket, granule) if fixed else [bucket]
             self.buckets += bounds
-            self._runs += [(sessions[name], fixed)] * len(bounds)
+            self._runs += [(sessions[name], fixed, releases[name])] * len(bounds)
             low = bucket
         self._first = sessions[plan.serving[plan.buckets[0]]]
-        self._release = {id(session): IdleRelease(session, release_after) for session in sessions.values()}
 
     def get_inputs(self) -> list:
         return self._first.get_inputs()
@@ -245,12 +245,11 @@ class PlannedSession:
     def run(self, output_names, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         rows, width = next(iter(feed.values())).shape
         index = bucket_of(self.buckets, width)
-        session, fixed = self._runs[index]
+        session, fixed, release = self._runs[index]
         if fixed and width < self.buckets[index]:
             feed = pad_feed(feed, self.buckets[index])
         if rows * width < SHRINK_TOKENS:
             return session.run(output_names, feed)
-        release = self._release[id(session)]
         release.hold()
         try:
             return session.run(output_names, feed)
@@ -290,7 +289,7 @@ class IdleRelease:
 
     def _fire(self) -> None:
         with self._lock:
-            if self._running or self._timer is None or threading.current_thread() is not self._timer:
+            if self._running or threading.current_thread() is not self._timer:
                 return  # a large run started meanwhile: it schedules the next release
             self._timer = None
         release_memory(self.session)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -41,34 +42,28 @@ def test_a_file_that_trains_also_evaluates_and_predicts(tmp_path, pair_bundle):
         assert len(written.read_text().splitlines()) == 12, name
 
 
+def refused(path: Path, text: str, message: str) -> None:
+    """`text` written to `path` and read: a DataError matching `message` (a regular expression)."""
+    path.write_text(text)
+    with pytest.raises(DataError, match=message):
+        read_records(path)
+
+
 def test_bad_shapes_and_headers_are_named(tmp_path):
-    uneven = tmp_path / "uneven.json"
-    uneven.write_text(json.dumps({"text": ["a", "b"], "label": ["x"]}))
-    with pytest.raises(DataError, match=r"uneven\.json: the columns have different lengths \(text: 2, label: 1\)"):
-        read_records(uneven)
-    scalar = tmp_path / "scalar.json"
-    scalar.write_text("3")
-    with pytest.raises(DataError, match=r"scalar\.json: expected a list of records"):
-        read_records(scalar)
-    twice = tmp_path / "twice.csv"
-    twice.write_text("text,label,text\na,b,c\n")
-    with pytest.raises(DataError, match=r"twice\.csv: the header names column\(s\) 'text' more than once"):
-        read_records(twice)
+    refused(tmp_path / "uneven.json", json.dumps({"text": ["a", "b"], "label": ["x"]}),
+            r"uneven\.json: the columns have different lengths \(text: 2, label: 1\)")
+    refused(tmp_path / "scalar.json", "3", r"scalar\.json: expected a list of records")
+    refused(tmp_path / "twice.csv", "text,label,text\na,b,c\n",
+            r"twice\.csv: the header names column\(s\) 'text' more than once")
 
 
 def test_a_quote_left_open_is_named_with_its_row_not_swallowed(tmp_path):
-    last = tmp_path / "last.csv"  # a lenient reader reads rows 2-3 into row 1's second cell and says nothing
-    last.write_text('sentence1,label\nfine,"0\nnext,1\nthird,0\n')
-    with pytest.raises(DataError, match=r"last\.csv: row 1 \(line 2\) opens a quote that is never closed"):
-        read_records(last)
-    first = tmp_path / "first.csv"
-    first.write_text('sentence1,label\nok,1\n"open,0\nthird,0\n')
-    with pytest.raises(DataError, match=r"first\.csv: row 2 \(line 3\) opens a quote that is never closed"):
-        read_records(first)
-    stray = tmp_path / "stray.csv"
-    stray.write_text('sentence1,label\n"quoted" then text,1\n')
-    with pytest.raises(DataError, match=r"stray\.csv: row 1 \(line 2\) could not be read"):
-        read_records(stray)
+    # a lenient reader reads rows 2-3 into row 1's second cell and says nothing
+    refused(tmp_path / "last.csv", 'sentence1,label\nfine,"0\nnext,1\nthird,0\n',
+            r"last\.csv: row 1 \(line 2\) opens a quote that is never closed")
+    refused(tmp_path / "first.csv", 'sentence1,label\nok,1\n"open,0\nthird,0\n',
+            r"first\.csv: row 2 \(line 3\) opens a quote that is never closed")
+    refused(tmp_path / "stray.csv", 'sentence1,label\n"quoted" then text,1\n', r"stray\.csv: row 1 \(line 2\) could not be read")
     multiline = tmp_path / "multiline.csv"  # a closed quote may hold line breaks and quotes
     multiline.write_text('sentence1,label\n"two\nlines, ""quoted""",1\nnext,0\n')
     assert [r.values["sentence1"] for r in RecordReader(multiline)] == ['two\nlines, "quoted"', "next"]

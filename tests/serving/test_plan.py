@@ -206,19 +206,22 @@ def test_a_large_run_gives_its_memory_back_once_idle_on_both_runtimes_with_the_s
     released, real = [], plans.release_memory
     monkeypatch.setattr(plans, "release_memory", lambda session: released.append(session) or real(session))
     names = [i.name for i in sessions["openvino-fp32"].get_inputs()]
+    big = plans.SHRINK_TOKENS // 64
+
+    def feed(rows: int) -> dict:
+        return {n: np.full((rows, 64), {"input_ids": 5, "token_type_ids": 0}.get(n, 1), dtype=np.int64) for n in names}
+
     for name, session in sessions.items():
         planned = PlannedSession(Plan({64: name}, {}, {}), {name: session}, release_after=0.3)
-        for rows in (2, plans.SHRINK_TOKENS // 64, plans.SHRINK_TOKENS // 64, 2):
-            feed = {n: np.full((rows, 64), {"input_ids": 5, "token_type_ids": 0}.get(n, 1), dtype=np.int64) for n in names}
-            assert np.allclose(planned.run(None, feed)[0], session.run(None, feed)[0], atol=1e-5)
+        for rows in (2, big, big, 2):
+            assert np.allclose(planned.run(None, feed(rows))[0], session.run(None, feed(rows))[0], atol=1e-5)
         assert session not in released, "a burst of large runs keeps its memory until the session is idle"
         deadline = time.monotonic() + 10
         while session not in released and time.monotonic() < deadline:
             time.sleep(0.05)
         assert released.count(session) == 1, "released once, after the last large run"
-        big = {n: np.full((plans.SHRINK_TOKENS // 64, 64), {"input_ids": 5, "token_type_ids": 0}.get(n, 1), dtype=np.int64)
-               for n in names}
-        assert np.allclose(planned.run(None, big)[0], session.run(None, big)[0], atol=1e-5), "runs on after the release"
+        assert np.allclose(planned.run(None, feed(big))[0], session.run(None, feed(big))[0], atol=1e-5), \
+            "runs on after the release"
     time.sleep(0.5)
     assert len(released) == 4, "each session released once more after its last large run"
 
