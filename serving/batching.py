@@ -1,8 +1,10 @@
 """Dynamic micro-batching: concurrent requests merged into one onnxruntime run, budgeted in tokens.
 
 Modelled on Hugging Face's text-embeddings-inference: requests wait in a bounded queue; one worker
-thread takes the oldest input and the queued inputs closest to it in length, up to a token budget
-(inputs x longest input, i.e. padded tokens) and a batch size, and runs them together. Under
+thread takes an anchor input and the queued inputs closest to it in length, up to a token budget
+(inputs x longest input, i.e. padded tokens) and a batch size, and runs them together. Anchors go round
+the waiting requests in arrival order (the oldest input of the request after the last one anchored), so a
+request of many long inputs cannot hold a short one back by more than one batch. Under
 concurrent load the worker waits up to `max_wait_ms` for a batch to fill; a lone request on an idle
 server runs at once, so batching costs no latency when there is nothing to batch.
 """
@@ -10,6 +12,7 @@ server runs at once, so batching costs no latency when there is nothing to batch
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import threading
 import time
@@ -49,9 +52,11 @@ class BatchStats:
 class _Job:
     """One `submit` call: its inputs may run in several batches; the future resolves when all have."""
 
-    __slots__ = ("count", "logits", "remaining", "future", "loop")
+    __slots__ = ("count", "logits", "remaining", "future", "loop", "number")
+    _numbers = itertools.count()
 
     def __init__(self, count: int, future: asyncio.Future, loop: asyncio.AbstractEventLoop):
+        self.number = next(self._numbers)  # arrival order, for taking turns
         self.count = count
         self.logits: np.ndarray | None = None
         self.remaining = count
@@ -105,6 +110,7 @@ class DynamicBatcher:
         self._condition = threading.Condition()
         self._closed = False
         self._expect_company = False
+        self._last_anchor = -1  # the number of the job whose input anchored the last batch
         self._inputs_per_second = 0.0
         self._thread = threading.Thread(target=self._work, name="tuneship-batcher", daemon=True)
 
@@ -175,19 +181,28 @@ class DynamicBatcher:
         longest = max(item.length for item in self._queue)
         return longest * len(self._queue) >= self.max_batch_tokens
 
+    def _window(self) -> list[_Item]:
+        """The queue seen from this batch's anchor: the oldest input of the first job after the one that anchored the
+        last batch (jobs take turns), the inputs after it, then the older ones; as far as the look-ahead goes."""
+        start = next((i for i, item in enumerate(self._queue) if item.job.number > self._last_anchor), 0)
+        size = min(len(self._queue), self.max_batch_size * LOOKAHEAD_BATCHES)
+        queue = list(self._queue)
+        return [queue[(start + i) % len(queue)] for i in range(size)]
+
     def _take(self) -> list[_Item]:
-        """The oldest input and the queued inputs nearest to it in length, within both budgets. Inputs whose caller
-        went away (its future cancelled) are dropped, not run."""
+        """An anchor input and the queued inputs nearest to it in length, within both budgets. Inputs whose caller went
+        away (its future cancelled) are dropped, not run."""
         if any(item.job.future.done() for item in self._queue):
             self._queue = deque(item for item in self._queue if not item.job.future.done())
             if not self._queue:
                 return []
-        anchor = self._queue[0]
-        window = [self._queue[i] for i in range(min(len(self._queue), self.max_batch_size * LOOKAHEAD_BATCHES))]
+        window = self._window()
+        anchor = window[0]
+        self._last_anchor = anchor.job.number
         if len(self._buckets):
             bucket = np.searchsorted(self._buckets, anchor.length)
             window = [item for item in window if np.searchsorted(self._buckets, item.length) == bucket]
-        window.sort(key=lambda item: abs(item.length - anchor.length))  # stable: ties stay oldest first
+        window.sort(key=lambda item: abs(item.length - anchor.length))  # stable: the anchor first, ties in turn order
         chosen, longest = [], 0
         for item in window:
             width = max(longest, item.length)

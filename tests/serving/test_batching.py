@@ -108,6 +108,30 @@ def test_inputs_of_similar_length_run_together():
     assert sorted(map(sorted, recorder.runs[1:])) == [[10, 11, 12, 13], [200, 201, 202, 203]]
 
 
+def test_a_request_of_many_long_inputs_holds_a_later_short_one_back_by_one_batch_at_most():
+    recorder = Recorder()
+    recorder.gate.clear()
+    b = batcher(recorder, max_batch_size=4, max_batch_tokens=400)
+
+    async def main():
+        first = await hold_worker(b, recorder, 1)
+        long = b.submit([encoding(100, tag=1) for _ in range(40)])  # ten runs of four
+        short = b.submit([encoding(5, tag=2)])
+        later = b.submit([encoding(6, tag=3), encoding(7, tag=3)])
+        recorder.gate.set()
+        await asyncio.gather(first, long, short, later)
+
+    asyncio.run(main())
+    b.close()
+    runs = recorder.runs[1:]
+    assert sum(map(len, runs)) == 43
+    # Jobs take turns anchoring a batch: the long job's first batch, then the short job's, whose batch mates are the
+    # nearest in length (the third job's two inputs, then one long input the budget still holds); the rest are long.
+    assert runs[0] == [100] * 4
+    assert sorted(runs[1]) == [5, 6, 7, 100]
+    assert all(set(run) == {100} for run in runs[2:])
+
+
 def test_a_lone_request_on_an_idle_server_does_not_wait():
     recorder = Recorder()
     b = batcher(recorder, max_wait_ms=2000)
