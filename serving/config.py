@@ -54,8 +54,10 @@ class ServeConfig:
 
     max_request_inputs: int = option(256, "inputs in one request; beyond this the server answers 413", "limits")
     max_body_bytes: int = option(1_048_576, "request body size; beyond this the server answers 413", "limits")
-    max_request_tokens: int = option(32768, "classification: tokens of one request's inputs after truncation; beyond "
-                                     "this 413 (one request cannot hold the model for long)", "limits")
+    max_request_tokens: int = option(32768, "tokens of model work in one request (classification: its inputs after "
+                                     "truncation; QA: every window of every context; summarization: the documents "
+                                     "as read plus beams x new tokens); beyond this 413 (one request cannot hold the "
+                                     "model for long)", "limits")
     body_timeout_s: float = option(30.0, "seconds a client may take to send its request body; beyond this 408", "limits")
     header_timeout_s: float = option(10.0, "seconds a client may take to send a request's headers; beyond this 408 and "
                                      "the connection is closed", "limits")

@@ -114,6 +114,15 @@ class Summarizer:
                 results[index] = tokens
         return results
 
+    def work_tokens(self, documents: Sequence[str], num_beams: int | None = None,
+                    max_new_tokens: int | None = None) -> int:
+        """Tokens of model work for these documents: each one's tokens as read (truncated), plus the most its beams
+        can generate (beams x new tokens)."""
+        beams = self.settings.num_beams if num_beams is None else num_beams
+        new = self.settings.max_new_tokens if max_new_tokens is None else max_new_tokens
+        read = sum(len(encoding.ids) for encoding in self.encoder.encode(list(documents)))
+        return read + len(documents) * max(1, beams) * new
+
     def decode(self, tokens: Sequence[int]) -> str:
         return self.encoder.tokenizer.decode(list(tokens), skip_special_tokens=True).strip()
 

@@ -172,6 +172,12 @@ class SpanAnswerer:
 
         return self.answer_examples([QAExample(str(i), q, c) for i, (q, c) in enumerate(zip(questions, contexts))])
 
+    def window_tokens(self, questions: Sequence[str], contexts: Sequence[str]) -> int:
+        """Tokens the model reads to answer these: every window of every context, as `answer` cuts them."""
+        s = self.settings
+        return sum(len(window.ids) for question, context in zip(questions, contexts)
+                   for window in encode_windows(self.tokenizer, question, context, s["max_length"], s["doc_stride"]))
+
     def answer_examples(self, examples: Sequence) -> list[Answer]:
         s = self.settings
         windows, owners = windows_of(examples, self.tokenizer, s["max_length"], s["doc_stride"])

@@ -290,11 +290,21 @@ def inference_route(app: FastAPI, path: str, response_model: type[BaseModel]):
                     responses={401: errors, 413: errors, 422: errors, 429: errors})
 
 
+def token_refusal(tokens: int, config: ServeConfig, what: str = "tokens after truncation") -> Response | None:
+    """413 when a request's work, counted in `tokens`, is over `config.max_request_tokens`."""
+    if tokens <= config.max_request_tokens:
+        return None
+    return error_response(413, f"the request holds {tokens} {what}, over the budget of {config.max_request_tokens} "
+                               "per request (--max-request-tokens); send its inputs in smaller requests")
+
+
 def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, model, info: dict):
     """An `app_shell` whose `model` runs one request at a time, with `GET /v1/model` (`model_info` and `info`) and a
-    `/readyz` that fails while the queue is full. Returns the app and `respond(inputs, non_empty, fn, *args)`:
-    the request's refusal (`count_refusal`), a 429 when `config.max_queue` requests are waiting, or else
-    `{"outputs": fn(*args)}`, `fn` run in a worker thread in turn."""
+    `/readyz` that fails while the queue is full. Returns the app and `respond(request, inputs, non_empty, work, fn,
+    *args)`: the request's refusal (`count_refusal`), 413 when `work()` (the tokens the model would process, counted
+    on a worker thread) is over the budget, 429 when `config.max_queue` requests are waiting, or else
+    `{"outputs": fn(*args)}`, `fn` run in a worker thread in turn. A request whose client leaves while it waits for
+    its turn leaves the queue and never runs."""
     waiting = {"count": 0}
     turn = asyncio.Lock()
 
@@ -307,8 +317,16 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
     app = app_shell(summary, description, config, metrics, lifespan, api_key)
     info = {**model_info(model, config), **info}
 
-    async def respond(inputs: list, non_empty: tuple[str, ...], fn, *args) -> Response:
+    async def in_turn(fn, *args):
+        await turn.acquire()  # cancelled here (its client gone), a request never runs
+        run = asyncio.ensure_future(run_in_threadpool(fn, *args))
+        run.add_done_callback(lambda _: turn.release())  # a run once started holds the turn until its thread is done
+        return await asyncio.shield(run)
+
+    async def respond(request: Request, inputs: list, non_empty: tuple[str, ...], work, fn, *args) -> Response:
         refusal = count_refusal(inputs, config, non_empty)
+        if refusal is None:
+            refusal = token_refusal(await run_in_threadpool(work), config, "tokens of model work")
         if refusal is not None:
             return refusal
         if waiting["count"] >= config.max_queue:
@@ -316,8 +334,9 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
                                   headers={"Retry-After": "1"})
         waiting["count"] += 1
         try:
-            async with turn:
-                outputs = await run_in_threadpool(fn, *args)
+            outputs = await unless_disconnected(request.receive, asyncio.ensure_future(in_turn(fn, *args)))
+        except ClientGone:
+            return error_response(CLIENT_CLOSED, "the client closed the connection")
         finally:
             waiting["count"] -= 1
         return json_response({"outputs": outputs})

@@ -19,7 +19,7 @@ from ..classification import Predictor
 from ..config import ServeConfig
 from ..monitoring import ServerMetrics
 from .app import CLIENT_CLOSED, ClientGone, ErrorResponse, InputsRequest, Text, app_shell, count_refusal, direct_route, \
-    error_response, json_response, model_info, unless_disconnected, validation_detail
+    error_response, json_response, model_info, token_refusal, unless_disconnected, validation_detail
 
 ROUTE = "/v1/classify"
 INLINE_CHARS = 4096  # requests with more text than this are tokenized on a worker thread, off the event loop
@@ -108,11 +108,9 @@ def create_app(predictor: Predictor, config: ServeConfig, api_key: str | None = 
             encodings, truncated = predictor.encoder.encode_inputs(texts, pairs)
         else:  # long text: tokenize on a worker thread, so that probes and other requests are not held up
             encodings, truncated = await run_in_threadpool(predictor.encoder.encode_inputs, texts, pairs)
-        tokens = sum(len(encoding.ids) for encoding in encodings)
-        if tokens > config.max_request_tokens:
-            return error_response(413, f"the request holds {tokens} tokens after truncation, over the budget of "
-                                       f"{config.max_request_tokens} per request (--max-request-tokens); send its "
-                                       "inputs in smaller requests")
+        refusal = token_refusal(sum(len(encoding.ids) for encoding in encodings), config)
+        if refusal is not None:
+            return refusal
         try:
             logits = await unless_disconnected(receive, app.state.batcher.submit(encodings))
         except Overloaded as error:

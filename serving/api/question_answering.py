@@ -7,7 +7,7 @@ Requests run one at a time on the session's threads (a long context is already a
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,10 +54,11 @@ def create_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | N
     app.state.answerer = answerer
 
     @inference_route(app, ROUTE, AnswerResponse)
-    async def answer(body: AnswerRequest) -> Response:
+    async def answer(body: AnswerRequest, request: Request) -> Response:
         """Answer one question or a list of them, each with its own context."""
         questions, contexts = [i.question for i in body.inputs], [i.context for i in body.inputs]
-        return await respond(body.inputs, ("question", "context"),
+        return await respond(request, body.inputs, ("question", "context"),
+                             lambda: answerer.window_tokens(questions, contexts),
                              lambda: [a.to_dict() for a in answerer.answer(questions, contexts)])
 
     return app

@@ -6,7 +6,7 @@ Shares errors, probes, metrics, the API-key guard and the one-request-at-a-time 
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,9 +56,11 @@ def create_app(summarizer: Summarizer, config: ServeConfig, api_key: str | None 
     app.state.summarizer = summarizer
 
     @inference_route(app, ROUTE, SummarizeResponse)
-    async def summarize(body: SummarizeRequest) -> Response:
+    async def summarize(body: SummarizeRequest, request: Request) -> Response:
         """Summarize one document or a list of them."""
-        return await respond(body.inputs, ("document",), summarizer.summarize, [i.document for i in body.inputs],
-                             body.num_beams, body.max_new_tokens)
+        documents = [i.document for i in body.inputs]
+        return await respond(request, body.inputs, ("document",),
+                             lambda: summarizer.work_tokens(documents, body.num_beams, body.max_new_tokens),
+                             summarizer.summarize, documents, body.num_beams, body.max_new_tokens)
 
     return app

@@ -1,5 +1,9 @@
 """The QA HTTP API (`POST /v1/answer`) through a real uvicorn server on a loopback port."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -63,3 +67,40 @@ def test_api_key_guards_the_answer_route(qa_bundle):
         body = {"inputs": [{"question": "When?", "context": CONTEXT}]}
         assert httpx.post(f"{base}/v1/answer", json=body).status_code == 401
         assert httpx.post(f"{base}/v1/answer", json=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_a_request_over_the_token_budget_gets_413_counting_every_window(qa_bundle):
+    answerer = QuestionAnswerer.from_bundle(qa_bundle, spinning=False)
+    budget = answerer.window_tokens(["When?"], [CONTEXT])  # one context's windows fit; two do not
+    assert budget > 0 and answerer.window_tokens(["When?"] * 2, [CONTEXT] * 2) == 2 * budget
+    with running(create_qa_app(answerer, ServeConfig(bundle=str(qa_bundle), max_request_tokens=budget))) as base:
+        assert httpx.post(f"{base}/v1/answer", json={"inputs": {"question": "When?", "context": CONTEXT}}).status_code == 200
+        over = httpx.post(f"{base}/v1/answer", json={"inputs": [{"question": "When?", "context": CONTEXT}] * 2})
+        assert over.status_code == 413
+        assert f"{2 * budget} tokens of model work, over the budget of {budget}" in over.json()["error"]
+
+
+def test_a_request_whose_client_left_while_it_waited_never_runs(qa_bundle):
+    answerer = QuestionAnswerer.from_bundle(qa_bundle, spinning=False)
+    gate, asked, answer = threading.Event(), [], answerer.answer
+
+    def held(questions, contexts):  # the first request holds the model until the gate opens
+        asked.extend(questions)
+        gate.wait(20)
+        return answer(questions, contexts)
+
+    answerer.answer = held
+    body = lambda question: {"inputs": {"question": question, "context": CONTEXT}}  # noqa: E731
+    with running(create_qa_app(answerer, ServeConfig(bundle=str(qa_bundle)))) as base, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(httpx.post, f"{base}/v1/answer", json=body("first"), timeout=30)
+        deadline = time.time() + 10
+        while not asked and time.time() < deadline:
+            time.sleep(0.02)
+        with pytest.raises(httpx.ReadTimeout):  # waits for its turn, then its client goes away
+            httpx.post(f"{base}/v1/answer", json=body("gone"), timeout=1)
+        time.sleep(0.5)
+        gate.set()
+        assert first.result().status_code == 200
+        assert httpx.post(f"{base}/v1/answer", json=body("after"), timeout=30).status_code == 200
+        assert asked == ["first", "after"]  # "gone" never ran
+        assert 'tuneship_request_errors_total{path="/v1/answer",status="499"} 1.0' in httpx.get(f"{base}/metrics").text

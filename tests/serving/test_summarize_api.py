@@ -60,3 +60,18 @@ def test_metrics_label_summarize_traffic_with_its_route(url):
     metrics = httpx.get(f"{url}/metrics").text
     assert 'tuneship_requests_total{method="POST",path="/v1/summarize",status="200"}' in metrics
     assert 'path="other"' in metrics and 'path="/no-such-page"' not in metrics
+
+
+def test_a_request_over_the_token_budget_gets_413_counting_what_its_beams_may_generate(summary_bundle):
+    from tuneship.serving.api.summarization import create_app
+
+    summarizer = Summarizer.from_bundle(summary_bundle)
+    greedy = summarizer.work_tokens([DOCUMENT], num_beams=1, max_new_tokens=5)
+    beams = summarizer.work_tokens([DOCUMENT], num_beams=3, max_new_tokens=40)
+    assert beams - greedy == 3 * 40 - 5
+    with running(create_app(summarizer, ServeConfig(bundle=str(summary_bundle), max_request_tokens=greedy))) as base:
+        small = {"inputs": {"document": DOCUMENT}, "num_beams": 1, "max_new_tokens": 5}
+        assert httpx.post(f"{base}/v1/summarize", json=small, timeout=60).status_code == 200
+        over = httpx.post(f"{base}/v1/summarize", json={**small, "num_beams": 3, "max_new_tokens": 40}, timeout=60)
+        assert over.status_code == 413
+        assert f"{beams} tokens of model work, over the budget of {greedy}" in over.json()["error"]
