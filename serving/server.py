@@ -27,13 +27,11 @@ def serve(config: ServeConfig) -> None:
     uvicorn = require("uvicorn", "serve")
     require("fastapi", "serve")
     from .api import load_app
-    from .connections import guarded_protocol
 
     threads = config.threads or max(1, available_cores() // config.workers)
     manifest = BundleManifest.load(config.bundle)  # a clear error before any port is bound
     options = dict(host=config.host, port=config.port, log_level=config.log_level, access_log=config.access_log,
-                   loop="auto", http=guarded_protocol(config.header_timeout_s, config.max_connections),
-                   timeout_keep_alive=config.keep_alive_s, timeout_graceful_shutdown=10)
+                   loop="auto", **connection_options(config))
     logger.info(f"serving {config.bundle} ({manifest.task}) on http://{config.host}:{config.port} with "
                 f"{config.workers} worker(s) x {threads} thread(s); API docs at /docs")
     if config.workers == 1:
@@ -41,6 +39,15 @@ def serve(config: ServeConfig) -> None:
         return
     os.environ[WORKER_CONFIG_VARIABLE] = json.dumps({**dataclasses.asdict(config), "threads": threads})
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=config.workers, **options)
+
+
+def connection_options(config: ServeConfig) -> dict:
+    """uvicorn's settings for connections: the header deadline and connection cap (`connections.guarded_protocol`),
+    the keep-alive idle limit, the grace period at shutdown."""
+    from .connections import guarded_protocol
+
+    return dict(http=guarded_protocol(config.header_timeout_s, config.max_connections),
+                timeout_keep_alive=config.keep_alive_s, timeout_graceful_shutdown=10)
 
 
 def worker_app():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -283,6 +285,24 @@ def test_a_missing_nncf_file_is_dropped_with_its_reason(pair_bundle, tmp_path):
     planned = Predictor.from_bundle(bundle)
     assert "model_nncf_int8.onnx) is missing" in planned.plan.candidates["openvino-int8"]["reason"]
     assert "openvino-int8" not in planned.plan.serving.values()
+
+
+def test_forced_fp32_loads_without_touching_a_truncated_int8_file_and_predict_says_what_served(pair_bundle, tmp_path):
+    bundle = copy_of(pair_bundle, tmp_path)
+    int8 = bundle / BundleManifest.load(bundle).model_file("int8")
+    int8.write_bytes(int8.read_bytes()[: int8.stat().st_size // 3])
+    forced = Predictor.from_bundle(bundle, "fp32", runtime="onnxruntime")
+    assert set(forced.plan.serving.values()) == {"onnxruntime-fp32"}
+    assert forced.predict(["a"], ["b"])[0]["label"] in ("0", "1")
+    done = subprocess.run([sys.executable, "-m", "tuneship.cli", "predict", "--bundle", str(bundle), "--precision", "fp32",
+                           "--runtime", "onnxruntime", "--text", "a cat", "--text-pair", "the cat"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "onnxruntime-fp32" in done.stderr.splitlines()[0]  # the plan's first line: what serves
+    assert json.loads(done.stdout)["label"] in ("0", "1")
+    planned = Predictor.from_bundle(bundle)  # auto: the damaged int8 file is named and dropped, fp32 serves on
+    assert not planned.plan.candidates["onnxruntime-int8"]["passed"]
+    assert int8.name in planned.plan.candidates["onnxruntime-int8"]["reason"]
 
 
 def test_a_damaged_golden_file_is_blamed_not_the_models(pair_bundle, tmp_path):

@@ -388,6 +388,22 @@ def test_slow_headers_idle_connections_and_too_many_connections_are_cut_off(pair
         assert httpx.get(f"{url}/healthz").status_code == 200, "below the cap again"
 
 
+def test_an_idle_keep_alive_connection_is_closed_after_keep_alive_s(pair_bundle):
+    from tuneship.serving.server import connection_options
+
+    predictor = Predictor.from_bundle(pair_bundle, "fp32", spinning=False)
+    config = ServeConfig(bundle=str(pair_bundle), keep_alive_s=1.0, header_timeout_s=10.0)
+    with running(create_app(predictor, config, api_key=""), **connection_options(config)) as url:
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as client:
+            client.settimeout(6)
+            for _ in range(2):  # kept alive between two requests in quick succession
+                client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert client.recv(4096).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert client.recv(4096) == b"", "closed, without a 408: the header deadline is 10 s"
+            assert 0.5 < time.monotonic() - started < 1.0 + 2.0
+
+
 # --------------------------------------------------------------------------- 8. hostile clients on a real server
 # (issue #25's "done when": each on uvicorn on loopback, each bounded in time)
 
