@@ -12,9 +12,11 @@ given for the comparison tab.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -113,6 +115,38 @@ def _empty_message(models: DemoModels, text: str | None, pair: str | None) -> st
     return _invalid_message(**{columns.text: text, **({columns.text_pair: pair} if models.is_pair else {})})
 
 
+def card_text(bundle: Path) -> str | None:
+    """The body of the bundle's model card (`README.md`, its YAML metadata left out), or None without one."""
+    path = bundle / "README.md"
+    if not path.is_file():
+        return None
+    from huggingface_hub import ModelCard  # a dependency of gradio's
+
+    return IMAGE.sub(lambda found: _inline_image(bundle, found), ModelCard.load(path).text)
+
+
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")  # ![alt](file) in Markdown
+
+
+def _inline_image(bundle: Path, found: re.Match) -> str:
+    """A card's image as a data URI (the page serves no file of the bundle), or nothing when the bundle lacks it."""
+    alt, target = found.groups()
+    if "://" in target:
+        return found.group(0)
+    path = bundle / target
+    if not (path.is_file() and path.suffix.lower() == ".png"):
+        return ""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
+
+
+def card_section(bundle: Path, as_tab: bool = False) -> None:
+    """The model card, in the page (a Space or a shared link has no other way to it): a tab or a closed accordion."""
+    text = card_text(bundle)
+    if text:
+        with gr.Tab("Model card") if as_tab else gr.Accordion("Model card", open=False):
+            gr.Markdown(text, elem_id="model-card")
+
+
 def _timed_predict(model, text: str, pair: str | None) -> tuple[dict, float]:
     started = time.perf_counter()
     prediction = model.predict([text], None if pair is None else [pair])[0]
@@ -190,8 +224,9 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             f"{source.stem}-predictions{OUTPUT_SUFFIXES.get(source.suffix.lower(), '.jsonl')}")
         try:
             written = predict_file(default, source, output)
-        except TuneshipError as error:
-            raise gr.Error(str(error).replace(str(source.parent) + os.sep, "")) from None
+        except TuneshipError as error:  # one line in the note, naming the file and row (the upload folder left out)
+            return None, f"**Could not predict {source.name}:** {str(error).replace(str(source.parent) + os.sep, '')}", \
+                None
         # read back as every input is read (a label "0" stays the text "0"), the first rows only
         preview = pd.DataFrame([record.values for record in islice(RecordReader(written), PREVIEW_ROWS)])
         answers = [c for c in preview.columns if c.startswith(("predicted_", "score"))]  # in view before long texts
@@ -208,8 +243,9 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             label = gr.Label(num_top_classes=len(labels), label="Prediction")
             note = gr.Markdown(elem_id="latency")
             gr.Markdown("Each score is the model's probability for that label (the softmax of its outputs): a ranking "
-                        "of the labels for this input, not a calibrated chance of being right. The model card "
-                        "(`README.md` of the bundle) has its validation figures and limits.")
+                        "of the labels for this input, not a calibrated chance of being right." +
+                        (" The **Model card** tab has the model's validation figures and limits."
+                         if card_text(models.bundle) else ""))
             button.click(classify, read_inputs(text_box, pair_box), [label, note],
                          api_name=tasks.get(tasks.CLASSIFICATION).demo.api_name)
             examples = models.manifest.examples(models.bundle, [*models.settings.input_columns, "expected"])
@@ -233,13 +269,15 @@ def build_demo(models: DemoModels) -> gr.Blocks:
             bench_button.click(benchmark, [batch_size], [bench_plot, bench_table], api_name="benchmark")
         with gr.Tab("Batch"):
             upload = gr.File(label="A file to classify (CSV, TSV, JSON Lines, JSON or Parquet)",
-                             file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet"], type="filepath")
+                             file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet"], type="filepath",
+                             elem_id="batch-upload")
             batch_button = gr.Button("Predict the file", variant="primary")
             download = gr.File(label="Predictions")
             batch_note = gr.Markdown()
             batch_preview = gr.Dataframe(label="First predictions", elem_id="batch-preview")
             batch_button.click(predict_upload, [upload], [download, batch_note, batch_preview],
                                api_name="predict_file")
+        card_section(models.bundle, as_tab=True)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
 
@@ -272,6 +310,7 @@ def build_qa_demo(answerer, bundle: Path) -> gr.Blocks:
                      api_name=tasks.get(tasks.QUESTION_ANSWERING).demo.api_name)
         if examples:
             gr.Examples(examples, [question, context])
+        card_section(bundle)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
 
@@ -306,6 +345,7 @@ def build_summary_demo(summarizer, bundle: Path) -> gr.Blocks:
                      api_name=tasks.get(tasks.SUMMARIZATION).demo.api_name)
         if examples:
             gr.Examples(examples, [document])
+        card_section(bundle)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
 

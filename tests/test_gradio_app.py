@@ -112,7 +112,6 @@ def test_benchmark_button_times_every_model(client):
 
 def test_batch_upload_returns_a_predictions_file(client, pair_app, tmp_path):
     from gradio_client import handle_file
-    from gradio_client.exceptions import AppError
 
     rows = pair_rows(12)
     path, note, preview = client.predict(handle_file(str(write_csv(tmp_path / "pairs.csv", rows))),
@@ -126,8 +125,9 @@ def test_batch_upload_returns_a_predictions_file(client, pair_app, tmp_path):
     assert [row[shown] for row in preview["data"]] == [e["label"] for e in expected][:10], "a preview of the first rows"
 
     bad = write_csv(tmp_path / "bad.csv", [{"title": "x", "body": "y"}])
-    with pytest.raises(AppError, match="sentence1"):
-        client.predict(handle_file(str(bad)), api_name="/predict_file")
+    path, note, preview = client.predict(handle_file(str(bad)), api_name="/predict_file")  # no error toast: one line
+    assert path is None and note.startswith("**Could not predict bad.csv:**") and "sentence1" in note
+    assert "\n" not in note and str(tmp_path) not in note
 
 
 def test_one_text_model_has_one_box(text_bundle):
@@ -250,7 +250,7 @@ def test_the_demo_loading_a_compare_model_of_its_own_accord_does_not_say_as_aske
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: `make test` installs Debian's chromium")
-def test_a_real_browser_reads_the_precision_line_runs_the_compare_benchmark_and_previews_a_batch(pair_app, tmp_path):
+def test_a_real_browser_reads_the_precision_line_runs_the_compare_benchmark_previews_a_batch_and_shows_the_card(pair_app, tmp_path):
     from playwright.sync_api import sync_playwright
 
     models, url = pair_app
@@ -263,6 +263,7 @@ def test_a_real_browser_reads_the_precision_line_runs_the_compare_benchmark_and_
             page.goto(url)
             # the page says which precision serves: the plan as loaded
             page.get_by_text(f"served by {models.default}").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "classify.png"), full_page=True)
 
             page.get_by_role("tab", name="Compare").click()
             page.get_by_role("button", name="Benchmark").click()
@@ -278,10 +279,11 @@ def test_a_real_browser_reads_the_precision_line_runs_the_compare_benchmark_and_
             rows = [{"sentence1": f"the cat sat on mat {i}", "sentence2": f"a dog ran in the park {i}"} for i in range(3)]
             write_csv(tmp_path / "batch.csv", rows)
             page.get_by_role("tab", name="Batch").click()
+            upload = page.locator("#batch-upload")
             with page.expect_file_chooser() as chooser:
-                page.get_by_text("Drop File Here").first.click()
+                upload.get_by_text("Drop File Here").click()
             chooser.value.set_files(str(tmp_path / "batch.csv"))
-            page.get_by_text("batch.csv").first.wait_for(timeout=30_000)
+            upload.get_by_text("batch.csv").wait_for(timeout=30_000)  # uploaded: the file component lists it
             page.get_by_role("button", name="Predict the file").click()
             page.get_by_text("Predicted every row of").first.wait_for(timeout=60_000)
             preview = page.locator("#batch-preview")
@@ -293,8 +295,27 @@ def test_a_real_browser_reads_the_precision_line_runs_the_compare_benchmark_and_
             assert cells == expected, (cells, expected)
             page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
 
+            # the model card, in the page
+            page.get_by_role("tab", name="Model card").click()
+            card = page.locator("#model-card")
+            card.get_by_text("How to use").first.wait_for(timeout=30_000)
+            broken = card.locator("img").evaluate_all("images => images.filter(i => !i.naturalWidth).map(i => i.alt)")
+            assert broken == [], f"images the page cannot show: {broken}"
+            page.screenshot(path=str(tmp_path / "card.png"), full_page=True)
         finally:
             browser.close()
-    for name in ("compare.png", "batch.png"):
+    for name in ("classify.png", "compare.png", "batch.png", "card.png"):
         assert (tmp_path / name).stat().st_size > 10_000
         shutil.copy(tmp_path / name, saved / f"gradio-{name}")  # kept for a look after the run
+
+
+def test_the_cards_images_are_inlined_or_left_out_since_the_page_serves_no_bundle_file(tmp_path):
+    from gradio_app import card_text
+
+    (tmp_path / "README.md").write_text("---\nlicense: apache-2.0\n---\n# m\n![curve](training_curve.png)\n"
+                                        "![matrix](confusion_matrix.png)\n![logo](https://example.com/x.png)\n")
+    (tmp_path / "training_curve.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    text = card_text(tmp_path)
+    assert "license" not in text and "![curve](data:image/png;base64,iVBORw0KGgpmYWtl)" in text
+    assert "confusion_matrix" not in text and "![logo](https://example.com/x.png)" in text
+    assert card_text(tmp_path / "nothing") is None
