@@ -9,7 +9,6 @@ upload at another Hub (a private one, or the stand-in the tests run on loopback)
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ IGNORED = ["checkpoint-*", ".*", "*/.*", "*.partial", "*.partial/*", "__pycache_
 # Not published unless asked (`include_data`): rows of the user's own data (the validation rows and the calibration
 # sample a checkpoint keeps for its export) and the Trainer's pickled arguments, which the Hub flags as unsafe.
 DATA_FILES = [VALIDATION_FILE, CALIBRATION_FILE, "training_args.bin"]
-REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]{0,95}$")
 CARD = "README.md"
 
 
@@ -49,6 +47,16 @@ class PushPlan:
         return {name: len(f) if isinstance(f, bytes) else f.stat().st_size for name, f in self.files.items()}
 
 
+def check_repo_id(repo_id: str, flag: str, advice: str) -> None:
+    """A clear error for a repo id the Hub would refuse (`huggingface_hub.utils.validate_repo_id`'s rules)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise TuneshipError(f"{flag} {repo_id!r}: {advice} ({error})") from None
+
+
 def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False, license_name: str | None = None,
               include_data: bool = False, base_model: str | None = None) -> PushPlan:
     """Check the folder and the card, and list what would be uploaded (nothing is sent). The user's data files
@@ -60,8 +68,7 @@ def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False
     if not any((folder / name).is_file() for name in KINDS[kind]):
         what = "checkpoint written by `tuneship train`" if kind == "model" else "bundle written by `tuneship export`"
         raise TuneshipError(f"{folder}: no {' or '.join(KINDS[kind])}; give a {what}")
-    if not REPO_ID.match(repo_id):
-        raise TuneshipError(f"--repo-id {repo_id!r}: use NAME or OWNER/NAME (letters, digits, '-', '_', '.')")
+    check_repo_id(repo_id, "--repo-id", "use NAME or OWNER/NAME")
     from huggingface_hub.utils import filter_repo_objects
 
     plan = PushPlan(folder, repo_id, kind, private, ignore_patterns=IGNORED + ([] if include_data else DATA_FILES))
@@ -73,8 +80,7 @@ def plan_push(folder: str | Path, repo_id: str, kind: str, private: bool = False
         if kind != "bundle":
             raise TuneshipError("--base-model is for a bundle (its fine-tuned checkpoint); a checkpoint's card names "
                                 "its base model already")
-        if not REPO_ID.match(base_model):
-            raise TuneshipError(f"--base-model {base_model!r}: use OWNER/NAME, the checkpoint's repo on the Hub")
+        check_repo_id(base_model, "--base-model", "use OWNER/NAME, the checkpoint's repo on the Hub")
     card = (folder / CARD).read_text(encoding="utf-8") if (folder / CARD).is_file() else ""
     if base_model:
         card = with_base_model(card, base_model, "quantized")

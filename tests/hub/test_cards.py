@@ -17,11 +17,22 @@ def snippets(card: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", card.read_text(encoding="utf-8"), flags=re.S)
 
 
+PIPELINE_TAGS = {"pair": "text-classification", "text": "text-classification", "qa": "question-answering",
+                 "summary": "summarization"}
+
+
+@pytest.mark.parametrize("task", list(PIPELINE_TAGS))
 @pytest.mark.parametrize("kind", ["checkpoint", "bundle"])
-def test_a_card_loads_and_its_snippets_run_against_its_folder(kind, pair_checkpoint, pair_bundle):
-    folder = pair_checkpoint if kind == "checkpoint" else pair_bundle
+def test_a_card_loads_and_its_snippets_run_against_its_folder(kind, task, request):
+    folder = request.getfixturevalue(f"{task}_{kind}")
     card = ModelCard.load(folder / "README.md")
-    assert card.data.license == "apache-2.0" and card.data.pipeline_tag == "text-classification"
+    assert card.data.license == "apache-2.0" and card.data.pipeline_tag == PIPELINE_TAGS[task]
+    if kind == "bundle":  # no transformers snippet offered for an ONNX folder, no claim to be the base model's child
+        assert card.data.library_name == "onnx" and card.data.base_model is None  # `push` names the checkpoint
+    run_snippets(folder)
+
+
+def run_snippets(folder: Path) -> None:
     code = snippets(folder / "README.md")
     assert code, "the card shows how to use the folder"
     for block in code:

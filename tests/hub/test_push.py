@@ -179,6 +179,8 @@ def test_errors_are_clear_and_never_show_the_token(hub, pair_bundle, tmp_path):
 
     result = run_push("--bundle", str(pair_bundle), "--repo-id", "not a/valid/name", hub=hub, home=tmp_path)
     assert result.returncode == 2 and "use NAME or OWNER/NAME" in result.stderr
+    result = run_push("--bundle", str(pair_bundle), "--repo-id", "owner/double--dash", hub=hub, home=tmp_path)
+    assert result.returncode == 2 and "Cannot have -- or .." in result.stderr, "the Hub's own rules"
     result = run_push("--model", str(tmp_path), "--repo-id", "tiny", hub=hub, home=tmp_path)
     assert result.returncode == 2 and "no model.safetensors or pytorch_model.bin; give a checkpoint" in result.stderr
 

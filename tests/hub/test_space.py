@@ -78,6 +78,11 @@ def test_space_runs_in_a_fresh_virtual_environment(space, tmp_path):
                 time.sleep(1)
         label, note = client.predict("the cat sat on mat 3", "a cat was on the mat 3", api_name="/classify")
         assert label["label"] in ("0", "1") and note.endswith(" ms")
+        from huggingface_hub import SpaceCard
+
+        version = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                 capture_output=True, text=True).stdout.strip()
+        assert version == SpaceCard.load(space / "README.md").data.python_version, "the Python the card names"
         listed = subprocess.run([str(venv / "bin" / "pip"), "list", "--format=freeze"], capture_output=True, text=True).stdout
         assert "torch==" not in listed and "transformers==" not in listed and "tuneship" not in listed
     finally:

@@ -61,6 +61,12 @@ def test_a_one_layer_student_trains_exports_and_serves(pair_checkpoint, tmp_path
     assert result.metrics["distillation"]["layers_kept"] == [1] and 0 <= result.metrics["accuracy"] <= 1
     card = (result.output_dir / "README.md").read_text()
     assert "## Distillation" in card and pair_checkpoint.name in card
+    from huggingface_hub import ModelCard
+
+    from tests.hub.test_cards import run_snippets
+
+    assert ModelCard.load(result.output_dir / "README.md").data.pipeline_tag == "text-classification"
+    run_snippets(result.output_dir)  # the student's card shows how to use the student
     student = TorchClassifier.from_checkpoint(result.output_dir)
     bundle = export(ExportConfig(model=str(result.output_dir), output_dir=str(tmp_path / "bundle"))).output_dir
     texts, pairs = ["the cat sat on mat 3"], ["a cat was on the mat 3"]
