@@ -15,6 +15,7 @@ import os
 import secrets
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -22,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import AfterValidator, BaseModel, Field, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictStr, create_model, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ... import __version__
@@ -283,11 +284,19 @@ def direct_route(app: FastAPI, path: str, handler, **route_options) -> None:
     app.post(path, **route_options)(endpoint)
 
 
-def inference_route(app: FastAPI, path: str, response_model: type[BaseModel]):
-    """The decorator of a `serial_app`'s inference route: `POST path`, its response model, its refusals documented."""
-    errors = {"model": ErrorResponse}
-    return app.post(path, response_model=response_model, tags=["inference"],
-                    responses={401: errors, 413: errors, 422: errors, 429: errors})
+@dataclass(frozen=True)
+class SerialRoute:
+    """A task's inference route on a `serial_app`: `POST path` with a `request_model` body (a list of `inputs`),
+    answered `{"outputs": [output_model, ...]}`."""
+
+    path: str
+    name: str  # the handler's name (its OpenAPI operation)
+    doc: str
+    request_model: type[BaseModel]
+    output_model: type[BaseModel]
+    non_empty: tuple[str, ...]  # the input fields that may not be blank
+    work: Callable[[Any], int]  # body -> tokens of model work, checked against the budget
+    run: Callable[[Any], list]  # body -> outputs, run on a worker thread in turn
 
 
 def token_refusal(tokens: int, config: ServeConfig, what: str = "tokens after truncation") -> Response | None:
@@ -298,13 +307,12 @@ def token_refusal(tokens: int, config: ServeConfig, what: str = "tokens after tr
                                "per request (--max-request-tokens); send its inputs in smaller requests")
 
 
-def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, model, info: dict):
-    """An `app_shell` whose `model` runs one request at a time, with `GET /v1/model` (`model_info` and `info`) and a
-    `/readyz` that fails while the queue is full. Returns the app and `respond(request, inputs, non_empty, work, fn,
-    *args)`: the request's refusal (`count_refusal`), 413 when `work()` (the tokens the model would process, counted
-    on a worker thread) is over the budget, 429 when `config.max_queue` requests are waiting, or else
-    `{"outputs": fn(*args)}`, `fn` run in a worker thread in turn. A request whose client leaves while it waits for
-    its turn leaves the queue and never runs."""
+def serial_app(summary: str, description: str, config: ServeConfig, api_key: str | None, model, info: dict,
+               route: SerialRoute) -> FastAPI:
+    """An `app_shell` whose `model` runs one request at a time, with `GET /v1/model` (`model_info` and `info`), a
+    `/readyz` that fails while the queue is full, and `route`. A request gets its refusal (`count_refusal`), 413 when
+    `route.work` is over the token budget, 429 when `config.max_queue` requests are waiting, or else
+    `{"outputs": route.run(body)}`. A request whose client leaves while it waits for its turn never runs."""
     waiting = {"count": 0}
     turn = asyncio.Lock()
 
@@ -317,16 +325,16 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
     app = app_shell(summary, description, config, metrics, lifespan, api_key)
     info = {**model_info(model, config), **info}
 
-    async def in_turn(fn, *args):
+    async def in_turn(body):
         await turn.acquire()  # cancelled here (its client gone), a request never runs
-        run = asyncio.ensure_future(run_in_threadpool(fn, *args))
+        run = asyncio.ensure_future(run_in_threadpool(route.run, body))
         run.add_done_callback(lambda _: turn.release())  # a run once started holds the turn until its thread is done
         return await asyncio.shield(run)
 
-    async def respond(request: Request, inputs: list, non_empty: tuple[str, ...], work, fn, *args) -> Response:
-        refusal = count_refusal(inputs, config, non_empty)
+    async def endpoint(body, request):
+        refusal = count_refusal(body.inputs, config, route.non_empty)
         if refusal is None:
-            refusal = token_refusal(await run_in_threadpool(work), config, "tokens of model work")
+            refusal = token_refusal(await run_in_threadpool(route.work, body), config, "tokens of model work")
         if refusal is not None:
             return refusal
         if waiting["count"] >= config.max_queue:
@@ -334,12 +342,20 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
                                   headers={"Retry-After": "1"})
         waiting["count"] += 1
         try:
-            outputs = await unless_disconnected(request.receive, asyncio.ensure_future(in_turn(fn, *args)))
+            outputs = await unless_disconnected(request.receive, asyncio.ensure_future(in_turn(body)))
         except ClientGone:
             return error_response(CLIENT_CLOSED, "the client closed the connection")
         finally:
             waiting["count"] -= 1
         return json_response({"outputs": outputs})
+
+    endpoint.__name__, endpoint.__doc__ = route.name, route.doc
+    endpoint.__annotations__ = {"body": route.request_model, "request": Request, "return": Response}
+    response = create_model(route.output_model.__name__.removesuffix("Output") + "Response",
+                            outputs=(list[route.output_model], ...))
+    errors = {"model": ErrorResponse}
+    app.post(route.path, response_model=response, tags=["inference"],
+             responses={401: errors, 413: errors, 422: errors, 429: errors})(endpoint)
 
     @app.get("/v1/model", tags=["model"])
     async def model() -> Response:
@@ -353,7 +369,7 @@ def serial_app(summary: str, description: str, config: ServeConfig, api_key: str
             return error_response(503, "not ready: the queue is full", headers={"Retry-After": "1"})
         return json_response({"status": "ready", "queue_depth": waiting["count"]})
 
-    return app, respond
+    return app
 
 
 def model_info(model, config: ServeConfig) -> dict:

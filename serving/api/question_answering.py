@@ -7,13 +7,12 @@ Requests run one at a time on the session's threads (a long context is already a
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import ServeConfig
 from ..question_answering import QuestionAnswerer
-from .app import InputsRequest, Text, inference_route, serial_app
+from .app import InputsRequest, SerialRoute, Text, serial_app
 
 ROUTE = "/v1/answer"
 
@@ -42,23 +41,18 @@ class AnswerOutput(BaseModel):
     score: float = Field(description="probability of this span among the n-best")
 
 
-class AnswerResponse(BaseModel):
-    outputs: list[AnswerOutput]
-
-
 def create_app(answerer: QuestionAnswerer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `answerer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
-    app, respond = serial_app(f"extractive question answering with an ONNX model ({answerer.precision})",
-                              "Answer questions with a span of their context. Bad input gets 4xx with a message naming "
-                              "the field.", config, api_key, answerer, {"settings": answerer.settings})
+
+    def pairs(body: AnswerRequest) -> tuple[list[str], list[str]]:
+        return [i.question for i in body.inputs], [i.context for i in body.inputs]
+
+    route = SerialRoute(ROUTE, "answer", "Answer one question or a list of them, each with its own context.",
+                        AnswerRequest, AnswerOutput, ("question", "context"),
+                        work=lambda body: answerer.window_tokens(*pairs(body)),
+                        run=lambda body: [a.to_dict() for a in answerer.answer(*pairs(body))])
+    app = serial_app(f"extractive question answering with an ONNX model ({answerer.precision})",
+                     "Answer questions with a span of their context. Bad input gets 4xx with a message naming the field.",
+                     config, api_key, answerer, {"settings": answerer.settings}, route)
     app.state.answerer = answerer
-
-    @inference_route(app, ROUTE, AnswerResponse)
-    async def answer(body: AnswerRequest, request: Request) -> Response:
-        """Answer one question or a list of them, each with its own context."""
-        questions, contexts = [i.question for i in body.inputs], [i.context for i in body.inputs]
-        return await respond(request, body.inputs, ("question", "context"),
-                             lambda: answerer.window_tokens(questions, contexts),
-                             lambda: [a.to_dict() for a in answerer.answer(questions, contexts)])
-
     return app

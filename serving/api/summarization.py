@@ -6,13 +6,12 @@ Shares errors, probes, metrics, the API-key guard and the one-request-at-a-time 
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import ServeConfig
 from ..summarization import Summarizer
-from .app import InputsRequest, Text, inference_route, serial_app
+from .app import InputsRequest, SerialRoute, Text, serial_app
 
 ROUTE = "/v1/summarize"
 
@@ -43,24 +42,18 @@ class SummarizeOutput(BaseModel):
     truncated: bool = Field(description="whether the document was cut to max_length tokens")
 
 
-class SummarizeResponse(BaseModel):
-    outputs: list[SummarizeOutput]
-
-
 def create_app(summarizer: Summarizer, config: ServeConfig, api_key: str | None = None) -> FastAPI:
     """The FastAPI app serving `summarizer`. `api_key` defaults to the `TUNESHIP_API_KEY` environment variable."""
-    app, respond = serial_app(f"summarization with encoder-decoder ONNX models on onnxruntime ({summarizer.precision})",
-                              "Summarize documents with greedy or beam search. Bad input gets 4xx with a message naming "
-                              "the field.", config, api_key, summarizer,
-                              {"generation": summarizer.settings.to_dict()})
+
+    def documents(body: SummarizeRequest) -> list[str]:
+        return [i.document for i in body.inputs]
+
+    route = SerialRoute(ROUTE, "summarize", "Summarize one document or a list of them.", SummarizeRequest,
+                        SummarizeOutput, ("document",),
+                        work=lambda body: summarizer.work_tokens(documents(body), body.num_beams, body.max_new_tokens),
+                        run=lambda body: summarizer.summarize(documents(body), body.num_beams, body.max_new_tokens))
+    app = serial_app(f"summarization with encoder-decoder ONNX models on onnxruntime ({summarizer.precision})",
+                     "Summarize documents with greedy or beam search. Bad input gets 4xx with a message naming the "
+                     "field.", config, api_key, summarizer, {"generation": summarizer.settings.to_dict()}, route)
     app.state.summarizer = summarizer
-
-    @inference_route(app, ROUTE, SummarizeResponse)
-    async def summarize(body: SummarizeRequest, request: Request) -> Response:
-        """Summarize one document or a list of them."""
-        documents = [i.document for i in body.inputs]
-        return await respond(request, body.inputs, ("document",),
-                             lambda: summarizer.work_tokens(documents, body.num_beams, body.max_new_tokens),
-                             summarizer.summarize, documents, body.num_beams, body.max_new_tokens)
-
     return app
