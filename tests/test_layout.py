@@ -199,3 +199,34 @@ def test_drivers_find_the_task_in_the_registry(stage):
 
     with pytest.raises(TuneshipError, match="unknown task 'image-generation'; tuneship knows text-classification"):
         tasks.get("image-generation").stage(stage)
+
+
+def layout_tree() -> set[str]:
+    """The files docs/layout.md's tree names, as paths from the repository root (`a.py, b.py   text` names two)."""
+    text = (REPO / "docs" / "layout.md").read_text(encoding="utf-8")
+    tree = text.split("```\n", 2)[1]
+    named, folders = set(), []  # folders: (indent, path) of the folders open above the current line
+    for line in tree.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        found = re.match(r"([\w.]+\.\w+|[\w.]+/|Makefile)((?:, [\w.]+\.\w+)*)(?:\s|$)", line.strip())
+        if not found:
+            continue  # a description's second line
+        entry = found.group(0).strip()
+        folders = [(i, f) for i, f in folders if i < indent]
+        base = folders[-1][1] if folders else ""
+        for name in entry.split(", "):
+            named.add(base + name)
+            if name.endswith("/"):
+                folders.append((indent, base + name))
+    return named
+
+
+def test_the_layout_doc_names_every_module_and_only_modules_that_exist():
+    """docs/layout.md's tree cannot drift: every module of the packages and every benchmark script is in it, and
+    every file it names exists."""
+    named = layout_tree()
+    on_disk = {path.relative_to(REPO).as_posix() for path in modules().values()}
+    on_disk |= {path.relative_to(REPO).as_posix() for path in (REPO / "benchmarks").glob("*.py")}
+    assert sorted(on_disk - named) == [], "modules missing from docs/layout.md"
+    missing = sorted(name for name in named if not (REPO / name).exists() and name not in ("Makefile", "pyproject.toml"))
+    assert missing == [], "docs/layout.md names files that do not exist"
