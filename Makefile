@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship train --model default \
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship train --base-model default \
 		--train examples/relevance/train.csv --validation examples/relevance/validation.csv \
 		--output $(DEMO_OUT) --overwrite
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship evaluate --model $(DEMO_OUT) \

@@ -46,7 +46,7 @@ def relevance_checkpoint(tmp_path_factory) -> Path:
 
     output = tmp_path_factory.mktemp("relevance") / "model"
     subprocess.run(
-        [sys.executable, "-m", "tuneship.cli", "train", "--model", "default",
+        [sys.executable, "-m", "tuneship.cli", "train", "--base-model", "default",
          "--train", str(EXAMPLES / "relevance/train.csv"), "--validation", str(EXAMPLES / "relevance/validation.csv"),
          "--output", str(output), "--epochs", "4"],
         check=True, capture_output=True, text=True, timeout=1800,

@@ -37,7 +37,7 @@ def test_train_evaluate_predict_from_the_command_line(tiny_model, tmp_path):
     config.write_text("learning_rate: 0.001\nnum_train_epochs: 2\nmax-length: 48\nlogging_steps: 5\n")
     output = tmp_path / "tickets"
     result = run(
-        "train", "--model", str(tiny_model), "--train", str(EXAMPLES / "tickets/train.csv"),
+        "train", "--base-model", str(tiny_model), "--train", str(EXAMPLES / "tickets/train.csv"),
         "--validation", str(EXAMPLES / "tickets/validation.csv"), "--output", str(output),
         "--config", str(config), "--epochs", "1", "--batch-size", "32",
     )
@@ -67,6 +67,9 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path):
 
     result = run("train", "--train", str(tmp_path / "missing.csv"), check=False)
     assert result.returncode == 2 and "missing.csv: no such file" in result.stderr
+    result = run("train", "--base-model", str(tmp_path / "nope"), "--train", str(EXAMPLES / "tickets/train.csv"),
+                 "--output", str(tmp_path / "n"), check=False)
+    assert result.returncode == 2 and f"--base-model {tmp_path / 'nope'}: no such folder" in result.stderr
     result = run("evaluate", "--model", str(tmp_path), "--data", str(bad), check=False)
     assert result.returncode == 2 and "not a model checkpoint (no config.json)" in result.stderr
 
@@ -103,7 +106,7 @@ def test_two_process_data_parallel_training_saves_one_model(tiny_model, tmp_path
     train = write_csv(tmp_path / "train.csv", ticket_rows(30))  # 24 training rows after the split
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "tuneship.cli",
-        "train", "--model", str(tiny_model), "--train", str(train), "--output", str(output),
+        "train", "--base-model", str(tiny_model), "--train", str(train), "--output", str(output),
         "--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-3", "--logging-steps", "1",
     ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -147,7 +150,8 @@ def test_one_spelling_per_concept_across_every_subcommand():
     for name, given in flags.items():
         for flag, instead in refused.items():
             assert flag not in given, f"tuneship {name} spells {instead} as {flag}"
-    assert {"--model", "--output"} <= set(flags["train"]) and {"--model", "--output"} <= set(flags["export"])
+    assert {"--base-model", "--output"} <= set(flags["train"]) and {"--model", "--output"} <= set(flags["export"])
+    assert "--model" not in flags["train"], "a command's --model is a checkpoint it reads; train starts from --base-model"
     for name in ("predict", "evaluate", "serve", "space"):
         assert "--bundle" in flags[name], name
     for name in ("predict", "evaluate", "bench"):
@@ -163,7 +167,7 @@ def test_one_spelling_per_concept_across_every_subcommand():
 
 
 def test_a_renamed_flag_still_works_with_a_deprecation_note_and_a_mistyped_one_names_the_closest(capsys):
-    from tuneship.cli import main, renamed_flags
+    from tuneship.cli import RENAMED_FLAGS, main, renamed_flags
 
     assert renamed_flags(["bench", "--checkpoint", "m", "--bundle=b"], {"--checkpoint": "--model"}, "tuneship bench") \
         == ["bench", "--model", "m", "--bundle=b"]
@@ -173,9 +177,12 @@ def test_a_renamed_flag_still_works_with_a_deprecation_note_and_a_mistyped_one_n
         main(["bench", "--checkpoint", "runs/m"])
     err = capsys.readouterr().err
     assert exited.value.code == 2 and "use --model" in err and "required: --bundle" in err, err
-    with pytest.raises(SystemExit) as exited:  # train's --model is the base model: no alias there
+    with pytest.raises(SystemExit) as exited:  # train's --checkpoint is no alias of anything
         main(["train", "--checkpoint", "runs/m"])
     assert "deprecated" not in capsys.readouterr().err
+    assert renamed_flags(["train", "--model", "default"], RENAMED_FLAGS["train"], "tuneship train") == \
+        ["train", "--base-model", "default"]
+    assert "--model is deprecated and will be removed; use --base-model" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:
         main(["predict", "--bundle", "b", "--text", "a", "--outptu", "x.csv"])
     assert exited.value.code == 2 and "did you mean --output?" in capsys.readouterr().err

@@ -69,7 +69,8 @@ class TrainConfig:
     )
 
     # Model and output
-    model: str = option("default", "base model: 'default' (MiniLM-L6, shipped offline), a local folder or a Hub id", "model")
+    model: str = option("default", "the model to fine-tune: 'default' (MiniLM-L6, shipped offline), a local folder or a "
+                        "Hub id (a model card's `base_model`)", "model", flag="--base-model", metavar="MODEL")
     output_dir: str = option("tuneship-model", "folder for the fine-tuned checkpoint", "model", flag="--output", metavar="DIR")
     overwrite: bool = option(False, "replace an existing output folder", "model")
     resume: bool = option(False, "resume from the last checkpoint of an interrupted run with the same output", "model")

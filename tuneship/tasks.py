@@ -75,7 +75,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
         "**Answer**: a question and a context in, the answer highlighted in its context, with its score and the "
         "latency of the call.",)), unsupported={
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
-        "distill": "distillation takes a text-classification teacher; train a smaller model with --model instead",
+        "distill": "distillation takes a text-classification teacher; train a smaller model with --base-model instead",
         "refit": REFIT_MEASURED,
     }),
     Task(SUMMARIZATION, "summarization", "abstractive: a short summary of a document", Demo("summarize", (
@@ -84,7 +84,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
         "bench": "time generation with: python benchmarks/summarization_speed.py --model CKPT --bundle BUNDLE "
                  "--data FILE",
         "search": "train with chosen settings (--learning-rate, --epochs, --batch-size ...) instead of --search",
-        "distill": "distillation takes a text-classification teacher; train a smaller model with --model instead",
+        "distill": "distillation takes a text-classification teacher; train a smaller model with --base-model instead",
         "refit": REFIT_MEASURED,
     }),
 )}

@@ -39,7 +39,7 @@ def test_bad_answers_stop_training_with_the_question_named(tiny_model, tmp_path)
     document = json.loads(bad.read_text())
     document["data"][0]["paragraphs"][2]["qas"][0]["answers"][0]["answer_start"] = 0
     bad.write_text(json.dumps(document))
-    result = subprocess.run([TUNESHIP, "train", "--task", "question-answering", "--model", str(tiny_model), "--train",
+    result = subprocess.run([TUNESHIP, "train", "--task", "question-answering", "--base-model", str(tiny_model), "--train",
                              str(bad), "--output", str(tmp_path / "m")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "question 'q2': answer '1902' is not at character 0" in result.stderr
     assert not (tmp_path / "m").exists()

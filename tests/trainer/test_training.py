@@ -1,5 +1,6 @@
 """train() on a tiny random BERT: the checkpoint folder, atomic output, resume, and inference."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -141,8 +142,10 @@ def test_resume_without_checkpoint_is_a_clear_error(tiny_model, tmp_path):
 def test_missing_base_model_is_a_clear_error(tmp_path):
     config = TrainConfig(train_file=str(write_csv(tmp_path / "t.csv", ticket_rows(12))), model=str(tmp_path / "nowhere"),
                          output_dir=str(tmp_path / "out"))
-    with pytest.raises(TuneshipError, match="could not load the base model"):
+    with pytest.raises(TuneshipError, match="nowhere: no such folder"):  # a path, named as missing
         train(config)
+    with pytest.raises(TuneshipError, match="could not load the base model 'no-such-org/no-such-model'"):  # offline
+        train(dataclasses.replace(config, model="no-such-org/no-such-model"))
 
 
 def test_config_rejects_bad_values():
@@ -246,7 +249,7 @@ def test_a_run_killed_while_saving_a_checkpoint_resumes_from_the_last_whole_one(
     checkpoints = sorted((tmp_path / "model.checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     assert len(checkpoints) == 2 and not (checkpoints[-1] / "trainer_state.json").exists(), "killed mid-save"
 
-    result = subprocess.run([str(Path(sys.executable).with_name("tuneship")), "train", "--model", str(tiny_model),
+    result = subprocess.run([str(Path(sys.executable).with_name("tuneship")), "train", "--base-model", str(tiny_model),
                              "--train", str(train_csv), "--output", str(output), "--epochs", "3", "--batch-size", "8",
                              "--learning-rate", "1e-3", "--max-length", "32", "--warmup-ratio", "0",
                              "--early-stopping-patience", "0", "--refit", "no", "--resume"],
