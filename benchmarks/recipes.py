@@ -1,8 +1,11 @@
 """Compare training recipes honestly: on a dev split carved out of the *training* file, never on held-out data.
 
     python benchmarks/recipes.py --train ../shared/data/mrpc/train.csv --output runs/recipes-mrpc --seeds 1,2,3 \
-        --baseline plain --recipe "plain: --learning-rate 2e-5 --epochs 3 --early-stopping-patience 0 --refit no" \
-        --recipe "defaults:" --recipe "average 3: --average-checkpoints 3"
+        --baseline plain-5e-5 --recipe plain-5e-5 --recipe defaults --recipe average-3 \
+        --recipe "my-idea: --learning-rate 3e-5 --warmup-ratio 0.06"
+
+A recipe is a name from `RECIPES` (the tutorial's plain script at 2e-5 and at 5e-5, tuneship's defaults, and the
+candidates measured so far), or `NAME: tuneship train flags` for one of your own.
 
 The training file is split once (stratified by label, seed 7, `--dev-fraction` held out as "dev"); each recipe
 (`NAME: tuneship train flags`) trains on the rest with the defaults plus its flags, once per seed (`--seed`:
@@ -26,8 +29,51 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
+import sys
 import time
 from pathlib import Path
+
+from tuneship.errors import TuneshipError
+
+# The tutorial's Trainer script: every fit row, a fixed number of epochs, the last kept (dev only scores it).
+PLAIN = ("--validation {dev} --epochs 3 --warmup-ratio 0 --early-stopping-patience 0 --refit no "
+         "--training-arg eval_strategy=no --training-arg save_strategy=no --training-arg load_best_model_at_end=false")
+RECIPES = {
+    "plain": f"{PLAIN} --learning-rate 2e-5",  # the GLUE tutorial's learning rate
+    "plain-5e-5": f"{PLAIN} --learning-rate 5e-5",  # TrainingArguments' default learning rate
+    "plain-5e-5-warmup": f"{PLAIN} --learning-rate 5e-5 --warmup-ratio 0.1",
+    "defaults": "",  # `tuneship train` with nothing set
+    "no-refit": "--refit no",
+    "average-3": "--average-checkpoints 3",
+}
+
+
+def parse_recipes(given: list[str]) -> dict[str, str]:
+    """`NAME` (from `RECIPES`) or `NAME: flags`, as name -> flags; a clear error for an unknown name or a repeat."""
+    recipes = {}
+    for text in given:
+        name, colon, flags = text.partition(":")
+        name = name.strip()
+        if not colon and name not in RECIPES:
+            raise TuneshipError(f"--recipe {name!r}: no such recipe; known: {', '.join(RECIPES)}, or give "
+                                f"'NAME: tuneship train flags'")
+        if not name or name in recipes:
+            raise TuneshipError(f"--recipe {text!r}: {'a recipe needs a name' if not name else 'given twice'}")
+        recipes[name] = flags.strip() if colon else RECIPES[name]
+    return recipes
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`1,2,3` as [1, 2, 3]: at least one seed, each a whole number of 0 or more, none twice."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise TuneshipError(f"--seeds {text!r}: give comma-separated whole numbers, e.g. 1,2,3") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise TuneshipError(f"--seeds {text!r}: give at least one seed (0 or more), none twice; 3 or more to compare "
+                            "recipes by their spread")
+    return seeds
 
 
 def split(train: str, output: Path, fraction: float) -> tuple[Path, Path]:
@@ -47,6 +93,9 @@ def split(train: str, output: Path, fraction: float) -> tuple[Path, Path]:
     columns = detect_columns(names, train)
     labels = [label_text(r.values[columns.label]) for r in records]
     ids = {name: i for i, name in enumerate(sorted(set(labels)))}
+    if len(ids) < 2:
+        raise TuneshipError(f"{train}: every row has the label {labels[0]!r} (column {columns.label!r}); a recipe "
+                            "study needs rows of at least two classes")
     kept, held = stratified_split([ids[label] for label in labels], fraction, seed=7)
     folder.mkdir(parents=True, exist_ok=True)
     for path, rows in ((fit, kept), (dev, held)):
@@ -79,8 +128,6 @@ def run_recipe(name: str, flags: str, fit: Path, dev: Path, output: Path, extra:
 
 def summary(runs: list[dict]) -> dict:
     """Mean and standard deviation (over seeds) of a recipe's dev accuracy and F1."""
-    import statistics
-
     out = {"seeds": len(runs), "minutes": sum(r["minutes"] for r in runs) / len(runs)}
     for key in ("dev_accuracy", "dev_f1"):
         values = [r[key] for r in runs]
@@ -89,46 +136,67 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", required=True, help="the training file (the held-out validation file stays out)")
-    parser.add_argument("--output", required=True, help="folder for the split, the runs and results.jsonl")
-    parser.add_argument("--recipe", action="append", required=True, help='"NAME: tuneship train flags"')
-    parser.add_argument("--seeds", default="42", help="comma-separated seeds; each recipe trains once per seed")
-    parser.add_argument("--baseline", help="the recipe the others are compared with (the tutorial's plain recipe)")
-    parser.add_argument("--dev-fraction", type=float, default=0.2)
-    parser.add_argument("--common", default="", help="flags every recipe gets (e.g. --max-length 128)")
-    args = parser.parse_args()
-    output = Path(args.output)
-    seeds = [int(seed) for seed in args.seeds.split(",")]
-    fit, dev = split(args.train, output, args.dev_fraction)
+def study(train: str, output: Path, recipes: dict[str, str], seeds: list[int], dev_fraction: float = 0.2,
+          common: str = "") -> tuple[Path, Path, dict[str, dict]]:
+    """Run each recipe once per seed (skipping runs already in `output/results.jsonl`): the split, and per recipe
+    its `summary` over the seeds."""
+    fit, dev = split(train, output, dev_fraction)
     results_file = output / "results.jsonl"
     done = {}
     if results_file.is_file():
         for line in results_file.read_text().splitlines():
             run = json.loads(line)
             done[(run["recipe"], run.get("seed", 42))] = run
-    recipes = {name.strip(): flags.strip() for name, _, flags in (r.partition(":") for r in args.recipe)}
     for seed in seeds:  # seed by seed, so that an interrupted study has every recipe at the first seeds
         for name, flags in recipes.items():
             if (name, seed) not in done:
-                done[name, seed] = run_recipe(name, flags, fit, dev, output, args.common, seed)
+                done[name, seed] = run_recipe(name, flags, fit, dev, output, common, seed)
                 with open(results_file, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(done[name, seed]) + "\n")
-    table = {name: summary([done[name, seed] for seed in seeds]) for name in recipes}
-    print(f"\n{args.train}: fit {fit} / dev {dev} (seed 7, {args.dev_fraction:.0%} held out as dev); "
-          f"seeds {', '.join(map(str, seeds))}\n")
-    print("| recipe | flags | dev accuracy (mean ± sd) | dev F1 (mean ± sd) | against the baseline (F1) | minutes per run |")
-    print("|---|---|---|---|---|---|")
-    base = table.get(args.baseline) if args.baseline else None
-    for name, row in table.items():
+    return fit, dev, {name: summary([done[name, seed] for seed in seeds]) for name in recipes}
+
+
+def table(recipes: dict[str, str], results: dict[str, dict], baseline: str | None) -> str:
+    """The Markdown table: mean ± sd per recipe, and against `baseline` the F1 gain and whether it beats the spread."""
+    lines = ["| recipe | flags | dev accuracy (mean ± sd) | dev F1 (mean ± sd) | against the baseline (F1) | minutes per run |",
+             "|---|---|---|---|---|---|"]
+    base = results.get(baseline) if baseline else None
+    for name, row in results.items():
         against = ""
-        if base is not None and name != args.baseline:
+        if base is not None and name != baseline:
             gain, spread = row["dev_f1"] - base["dev_f1"], max(row["dev_f1_sd"], base["dev_f1_sd"])
             against = f"{gain:+.4f} ({'beyond' if abs(gain) > spread else 'within'} the spread {spread:.4f})"
-        print(f"| {name} | `{recipes[name]}` | {row['dev_accuracy']:.4f} ± {row['dev_accuracy_sd']:.4f} | "
-              f"{row['dev_f1']:.4f} ± {row['dev_f1_sd']:.4f} | {against} | {row['minutes']:.1f} |")
+        lines.append(f"| {name} | `{recipes[name]}` | {row['dev_accuracy']:.4f} ± {row['dev_accuracy_sd']:.4f} | "
+                     f"{row['dev_f1']:.4f} ± {row['dev_f1_sd']:.4f} | {against} | {row['minutes']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", required=True, help="the training file (the held-out validation file stays out)")
+    parser.add_argument("--output", required=True, help="folder for the split, the runs and results.jsonl")
+    parser.add_argument("--recipe", action="append", required=True,
+                        help=f'a known recipe ({", ".join(RECIPES)}) or "NAME: tuneship train flags"')
+    parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds; each recipe trains once per seed")
+    parser.add_argument("--baseline", help="the recipe the others are compared with (the tutorial's plain recipe)")
+    parser.add_argument("--dev-fraction", type=float, default=0.2)
+    parser.add_argument("--common", default="", help="flags every recipe gets (e.g. --max-length 128)")
+    args = parser.parse_args(argv)
+    try:
+        recipes, seeds = parse_recipes(args.recipe), parse_seeds(args.seeds)
+        if args.baseline and args.baseline not in recipes:
+            raise TuneshipError(f"--baseline {args.baseline!r} is not one of the recipes given: {', '.join(recipes)}")
+        if not 0 < args.dev_fraction < 1:
+            raise TuneshipError(f"--dev-fraction {args.dev_fraction}: give a fraction between 0 and 1")
+        fit, dev, results = study(args.train, Path(args.output), recipes, seeds, args.dev_fraction, args.common)
+    except TuneshipError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"\n{args.train}: fit {fit} / dev {dev} (seed 7, {args.dev_fraction:.0%} held out as dev); "
+          f"seeds {', '.join(map(str, seeds))}\n")
+    print(table(recipes, results, args.baseline))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
