@@ -32,7 +32,7 @@ demo: $(STAMP)
 		--data examples/relevance/validation.csv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship predict --model $(DEMO_OUT) \
 		--text "The city council approved a new network of protected bike lanes on Tuesday." \
-		--text-pair "Shop owners are right, parking will be a nightmare."
+		--text-pair "Parking will be a nightmare."
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship export --model $(DEMO_OUT) --output $(DEMO_BUNDLE) --overwrite
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneship evaluate --bundle $(DEMO_BUNDLE) \
 		--data examples/relevance/validation.csv
