@@ -40,7 +40,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..bundle import NNCF_MODEL, BundleManifest
+from ..bundle import MANIFEST_FILE, NNCF_MODEL, BundleManifest
 from ..errors import TuneshipError
 from ..files import files_digest
 from ..log import get_logger
@@ -516,7 +516,7 @@ def choose(timings: dict[str, dict[str, float]], buckets: list[int]) -> dict[int
 
 def bundle_digest(folder: Path, manifest: BundleManifest) -> str:
     """sha256 of the manifest, the golden file and every model file (a re-export makes a new plan)."""
-    return files_digest(folder, ["tuneship.json", GOLDEN_FILE,
+    return files_digest(folder, [MANIFEST_FILE, GOLDEN_FILE,
                                  *sorted({f for info in manifest.models.values() for f in info["files"]})])
 
 

@@ -90,8 +90,9 @@ class BatchPredictor:
     """A Ray Data actor: the bundle's model loaded once, predicting batches (`pyarrow.Table`) of records."""
 
     def __init__(self, bundle: str, precision: str, threads: int, batch_size: int):
-        self.serving = tasks.get(BundleManifest.load(bundle).task).stage("serving")
-        self.model = self.serving.from_bundle(bundle, precision, threads)
+        manifest = BundleManifest.load(bundle)  # read once, passed down
+        self.serving = tasks.get(manifest.task).stage("serving")
+        self.model = self.serving.from_bundle(bundle, precision, threads, manifest=manifest)
         self.columns = self.serving.input_columns(self.model)
         self.batch_size = batch_size
 
