@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import pair_rows, ticket_rows, write_csv
 from tuneship.errors import DataError
 from tuneship.trainer import TrainConfig, train
-from tuneship.trainer.selection import auto_learning_rate, average
+from tuneship.trainer.selection import auto_learning_rate, average, best_weights, try_average
 
 
 def config(tiny_model, tmp_path, rows, **overrides) -> TrainConfig:
@@ -27,6 +27,43 @@ def test_average_is_the_element_wise_mean_of_float_weights():
               {"w": torch.tensor([3.0, 5.0]), "ids": torch.tensor([7, 7])}]
     averaged = average(states)
     assert averaged["w"].tolist() == [2.0, 4.0] and averaged["ids"].tolist() == [0, 1]
+
+
+class EpochTrainer:
+    """What `try_average` uses of a `transformers.Trainer`: a model, callbacks told of every evaluation (as the
+    Trainer's callback handler does), `remove_callback`; it scores a model by its one weight."""
+
+    def __init__(self, callbacks):
+        import torch
+
+        self.model, self.callbacks, self.epoch = torch.nn.Linear(1, 1, bias=False), list(callbacks), 0
+
+    def evaluate(self):
+        metrics = {"eval_f1": float(self.model.weight.sum())}
+        for callback in self.callbacks:
+            callback.on_evaluate(None, type("State", (), {"epoch": self.epoch})(), None, metrics=metrics, model=self.model)
+        return metrics
+
+    def remove_callback(self, callback):
+        self.callbacks.remove(callback)
+
+
+def test_the_average_names_the_epochs_it_averaged_and_its_own_scoring_joins_none_of_them():
+    import torch
+
+    keeper = best_weights(2, "f1")
+    trainer = EpochTrainer([keeper])
+    for epoch, weight in ((1, 0.8), (2, 0.7), (3, 0.2), (4, 0.3)):  # best: epochs 1 and 2; the average at 4
+        trainer.epoch = epoch
+        trainer.model.weight.data.fill_(weight)
+        trainer.evaluate()
+    averaged = try_average(trainer, keeper, "f1")
+    assert averaged["epochs"] == [1, 2], "the two best epochs (not the epoch the average was scored at)"
+    assert averaged["f1"] == pytest.approx(0.75) and averaged["kept"] is False  # 0.75 < 0.8: the best epoch stays
+    assert float(trainer.model.weight) == pytest.approx(0.3), "not kept: the trainer's model is back as it was"
+    trainer.evaluate()  # the run's final scoring
+    assert [k.epoch for k in keeper.kept] == [1, 2] and keeper not in trainer.callbacks
+    assert torch.equal(keeper.kept[0].state["weight"], torch.tensor([[0.8]]))
 
 
 def test_learning_rate_follows_the_base_model_size():
