@@ -50,9 +50,11 @@ class TrainConfig:
     )
     validation_split: float = option(0.2, "fraction of the training data held out when no validation file is given", "data")
     text_column: str | None = option(None, "column with the text (auto-detected when not given)", "data")
-    text_pair_column: str | None = option(None, "column with the second text of a pair (auto-detected)", "data")
+    text_pair_column: str | None = option(None, "column with the second text of a pair (auto-detected)", "data",
+                                          task=CLASSIFICATION)
     label_column: str | None = option(None, "column with the label (auto-detected)", "data")
-    drop_invalid: bool = option(False, "skip rows with empty or missing text or label instead of failing", "data")
+    drop_invalid: bool = option(False, "skip rows with empty or missing text or label instead of failing", "data",
+                                task=CLASSIFICATION)
     max_length: int = option(256, "longest input in tokens; pairs are cut from the longer text first", "data")
     doc_stride: int = option(128, "question answering: context tokens shared by consecutive windows of a long context",
                              "data", task=QUESTION_ANSWERING)
@@ -102,8 +104,9 @@ class TrainConfig:
 
     # Model selection
     metric_for_best_model: str = option(
-        "auto", "validation metric that picks the checkpoint kept (auto: f1 for two classes, else accuracy)",
-        "model selection", choices=METRIC_CHOICES,
+        "auto", "classification: validation metric that picks the checkpoint kept (auto: f1 for two classes, else "
+        "accuracy; question answering keeps the best F1, summarization the best ROUGE-L)",
+        "model selection", choices=METRIC_CHOICES, task=CLASSIFICATION,
     )
     early_stopping_patience: int = option(2, "stop after N evaluations without improvement (0: never)", "model selection")
     average_checkpoints: int = option(

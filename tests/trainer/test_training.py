@@ -163,6 +163,10 @@ def test_config_rejects_bad_values():
         TrainConfig(doc_stride=64)
     with pytest.raises(ConfigError, match="class_weights .* is a text-classification option"):
         TrainConfig(task="summarization", class_weights="balanced")
+    for name, value in (("metric_for_best_model", "accuracy"), ("text_pair_column", "b"), ("drop_invalid", True)):
+        with pytest.raises(ConfigError, match=f"{name} .* is a text-classification option; this run's task is "
+                                              "question-answering"):  # QA keeps the best F1 and reads its own columns
+            TrainConfig(task="question-answering", **{name: value})
     assert TrainConfig(task="question-answering", doc_stride=64).doc_stride == 64
 
 
