@@ -39,7 +39,7 @@ class EpochTrainer:
         self.model, self.callbacks, self.epoch = torch.nn.Linear(1, 1, bias=False), list(callbacks), 0
 
     def evaluate(self):
-        metrics = {"eval_f1": float(self.model.weight.sum())}
+        metrics = {"eval_f1": float(self.model.weight.detach().sum())}
         for callback in self.callbacks:
             callback.on_evaluate(None, type("State", (), {"epoch": self.epoch})(), None, metrics=metrics, model=self.model)
         return metrics
@@ -60,7 +60,7 @@ def test_the_average_names_the_epochs_it_averaged_and_its_own_scoring_joins_none
     averaged = try_average(trainer, keeper, "f1")
     assert averaged["epochs"] == [1, 2], "the two best epochs (not the epoch the average was scored at)"
     assert averaged["f1"] == pytest.approx(0.75) and averaged["kept"] is False  # 0.75 < 0.8: the best epoch stays
-    assert float(trainer.model.weight) == pytest.approx(0.3), "not kept: the trainer's model is back as it was"
+    assert float(trainer.model.weight.detach()) == pytest.approx(0.3), "not kept: the trainer's model is back as it was"
     trainer.evaluate()  # the run's final scoring
     assert [k.epoch for k in keeper.kept] == [1, 2] and keeper not in trainer.callbacks
     assert torch.equal(keeper.kept[0].state["weight"], torch.tensor([[0.8]]))
