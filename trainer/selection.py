@@ -124,8 +124,8 @@ def best_epoch(trainer) -> int:
 def try_average(trainer, keeper, metric: str, greater_is_better: bool = True) -> dict | None:
     """Average the kept epochs into `trainer.model` when it scores at least as well as the best epoch on the
     evaluation rows; return what was decided (None when fewer than two epochs were kept)."""
-    kept = list(keeper.kept)  # the epochs scored in training: the evaluations below must not join them
-    trainer.remove_callback(keeper)
+    trainer.remove_callback(keeper)  # the epochs scored in training: the evaluations below must not join them
+    kept = keeper.kept
     if len(kept) < 2:
         return None
     best_state, best_score = _copy(trainer.model), kept[0].score
