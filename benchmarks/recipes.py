@@ -43,6 +43,7 @@ RECIPES = {
     "plain": f"{PLAIN} --learning-rate 2e-5",  # the GLUE tutorial's learning rate
     "plain-5e-5": f"{PLAIN} --learning-rate 5e-5",  # TrainingArguments' default learning rate
     "plain-5e-5-warmup": f"{PLAIN} --learning-rate 5e-5 --warmup-ratio 0.1",
+    "plain-5e-5-mean": f"{PLAIN} --learning-rate 5e-5 --pooling mean",  # the same, the head on the tokens' mean
     "defaults": "",  # `tuneship train` with nothing set
     "no-refit": "--refit no",
     "average-3": "--average-checkpoints 3",

@@ -28,14 +28,32 @@ def export_onnx(checkpoint: Path, folder: Path, opset: int | None = None, task: 
             warnings.filterwarnings("ignore", message=".*torch_dtype.*")
             transformers.logging.set_verbosity_error()
             main_export(
-                str(checkpoint), output=folder, task=task, opset=opset, device="cpu",
-                do_validation=False, library_name="transformers", local_files_only=True,
+                str(checkpoint), output=folder, task=task, opset=opset, device="cpu", do_validation=False,
+                library_name="transformers", local_files_only=True, trust_remote_code=runs_own_code(checkpoint),
             )
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise TuneshipError(f"{checkpoint}: ONNX export failed: {error}") from None
     finally:
         transformers.logging.set_verbosity(verbosity)
     return folder / ONNX_FILE
+
+
+def runs_own_code(checkpoint: Path) -> bool:
+    """Whether `checkpoint` was trained with one of tuneship's own heads (`--pooling mean`) whose model file it holds
+    is tuneship's, byte for byte: only then may Optimum load it with `trust_remote_code` (no other code runs)."""
+    from ..trainer.config import checkpoint_class
+
+    found = checkpoint_class(Path(checkpoint), "AutoModel")
+    if found.__module__.startswith("transformers."):
+        return False
+    import inspect
+
+    own = Path(inspect.getfile(found))
+    copy = Path(checkpoint) / own.name
+    if not copy.is_file() or copy.read_bytes() != own.read_bytes():
+        raise TuneshipError(f"{copy}: this checkpoint's model file ({found.__name__}) is missing or not tuneship's own; "
+                            f"copy {own} there, or train the checkpoint again")
+    return True
 
 
 def with_inferred_shapes(model_file: Path) -> None:

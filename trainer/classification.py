@@ -19,12 +19,12 @@ from ..data.classification import (
 )
 from ..data.columns import ColumnMapping, detect_columns, label_text
 from ..data.records import Record, column_names, read_records
-from ..errors import DataError
+from ..errors import ConfigError, DataError, TuneshipError
 from ..log import get_logger
 from ..metrics.classification import classification_metrics, query_ranking, scalar_metrics
 from ..tasks import CLASSIFICATION
 from .config import TrainConfig, load_checkpoint
-from .runs import load_base_model
+from .runs import load_base_model, resolve_model
 from .training import TrainingRun
 
 logger = get_logger(__name__)
@@ -282,7 +282,8 @@ def _card(trainer, config: TrainConfig, data: ClassificationData, metrics: dict)
         intended_use=f"Classifying {inputs} into {', '.join(data.label_names)}, for data like the training data. "
                      "Export it to quantized ONNX with `tuneship export` to serve it on CPUs.",
         usage="\n".join(["```python", "from transformers import pipeline", "",
-                         f'classifier = pipeline("text-classification", model="{Path(config.output_dir).name}")', call,
+                         f'classifier = pipeline("text-classification", model="{Path(config.output_dir).name}"'
+                         f'{REMOTE_CODE[config.pooling]})', call,
                          "```", "", f"or, with tuneship: `tuneship predict --model {Path(config.output_dir).name} "
                          f'--text "..."{" --text-pair " + chr(34) + "..." + chr(34) if pair else ""}`.']),
         preprocessing=[
@@ -343,6 +344,31 @@ def task_settings(config: TrainConfig, data: ClassificationData) -> dict:
     }
 
 
+# What `transformers` needs to load each head: the mean-pooling head's file is in the checkpoint (`auto_map`); without
+# the flag transformers would load its own BERT classifier with a fresh pooler, silently wrong.
+REMOTE_CODE = {"cls": "", "mean": ", trust_remote_code=True"}
+
+
+def head_class(config: TrainConfig) -> str | type:
+    """The model class of `config.pooling`: transformers' own (cls), or the mean-pooling BERT classifier (mean),
+    registered so that `save_pretrained` copies its file into the checkpoint."""
+    if config.pooling == "cls":
+        return "AutoModelForSequenceClassification"
+    import transformers
+
+    from .mean_pooling import BertMeanPoolingForSequenceClassification
+
+    try:
+        model_type = transformers.AutoConfig.from_pretrained(resolve_model(config.model)).model_type
+    except (OSError, ValueError) as error:
+        raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
+    if model_type != "bert":
+        raise ConfigError(f"pooling mean (--pooling) needs a BERT base model; {config.model!r} is {model_type!r}: "
+                          "use --pooling cls")
+    BertMeanPoolingForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+    return BertMeanPoolingForSequenceClassification
+
+
 def swapped(dataset):
     """`dataset` and every pair in it with its two texts swapped (`swap_pairs`: for pairs whose order does not matter)."""
     import datasets
@@ -380,7 +406,7 @@ class Run(TrainingRun):
         """The base model with a fresh classification head (seeded) for the data's labels, and its tokenizer."""
         names = self.data.label_names
         model, tokenizer = load_base_model(
-            self.config, "AutoModelForSequenceClassification", num_labels=len(names), id2label=dict(enumerate(names)),
+            self.config, head_class(self.config), num_labels=len(names), id2label=dict(enumerate(names)),
             label2id={name: i for i, name in enumerate(names)}, problem_type="single_label_classification",
         )
         model.config.tuneship = task_settings(self.config, self.data)

@@ -21,6 +21,7 @@ METRIC_CHOICES = (
 PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 CLASS_WEIGHT_CHOICES = ("auto", "balanced", "sqrt", "none")
 REFIT_CHOICES = ("auto", "yes", "no")
+POOLING_CHOICES = ("cls", "mean")
 
 
 @dataclass
@@ -116,6 +117,10 @@ class TrainConfig:
         "auto", "classification: after choosing the epoch count on the split held out of --train, train again on "
         "every training row for that many epochs; auto: when the selection rows were split from --train and it has "
         "at most 20000 rows; yes; no", "model selection", choices=REFIT_CHOICES)
+    pooling: str = option(
+        "cls", "classification head: cls (transformers' BertForSequenceClassification, the pooled first token) or mean "
+        "(the masked mean of the tokens, as sentence-embedding bases were trained; BERT bases; the checkpoint then "
+        "loads in transformers with trust_remote_code=True)", "training", choices=POOLING_CHOICES, task=CLASSIFICATION)
     swap_pairs: bool = option(
         False, "classification of pairs whose order does not matter (paraphrase, duplicates): also train on every pair "
         "with its two texts swapped; never for ordered pairs such as article/comment", "training", task=CLASSIFICATION)
@@ -202,6 +207,22 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
 
+def checkpoint_class(path: Path, auto_class: str) -> type:
+    """`transformers.<auto_class>`, or tuneship's own head class where the checkpoint's config names it (its file is
+    tuneship's, so it loads without `trust_remote_code`)."""
+    import transformers
+
+    try:
+        architectures = json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        architectures = []
+    from .mean_pooling import BertMeanPoolingForSequenceClassification
+
+    if BertMeanPoolingForSequenceClassification.__name__ in architectures:
+        return BertMeanPoolingForSequenceClassification
+    return getattr(transformers, auto_class)
+
+
 def load_checkpoint(path: str | Path, auto_class: str, task: str | None = None):
     """A checkpoint's model (`transformers.<auto_class>`) and tokenizer, checked; with `task`, the checkpoint must
     have been trained for it (its `config.json["tuneship"]["task"]`)."""
@@ -212,7 +233,7 @@ def load_checkpoint(path: str | Path, auto_class: str, task: str | None = None):
     transformers = require("transformers", "train")
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        model = getattr(transformers, auto_class).from_pretrained(path)
+        model = checkpoint_class(path, auto_class).from_pretrained(path)
     except Exception as error:  # noqa: BLE001 - corrupt files raise each library's own error type
         raise TuneshipError(f"{path}: the checkpoint could not be loaded: {error}") from None
     found = (getattr(model.config, "tuneship", None) or {}).get("task")

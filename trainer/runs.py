@@ -40,8 +40,8 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def load_base_model(config: TrainConfig, auto_class: str, **options):
-    """`config.model` with a fresh task head (`transformers.<auto_class>`), and its tokenizer.
+def load_base_model(config: TrainConfig, auto_class: str | type, **options):
+    """`config.model` with a fresh task head (`transformers.<auto_class>`, or a model class), and its tokenizer.
 
     The seed is set first: the head's initial weights come from the global random generator, which the
     Trainer seeds only later, so without it two runs with the same seed start from different heads.
@@ -52,7 +52,8 @@ def load_base_model(config: TrainConfig, auto_class: str, **options):
     transformers.set_seed(config.seed)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
-        model = getattr(transformers, auto_class).from_pretrained(model_path, **options)
+        model_class = getattr(transformers, auto_class) if isinstance(auto_class, str) else auto_class
+        model = model_class.from_pretrained(model_path, **options)
     except (OSError, ValueError) as error:  # ValueError: a path that is neither a folder nor a Hub id
         raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
     return model, tokenizer
