@@ -283,7 +283,7 @@ def _card(trainer, config: TrainConfig, data: ClassificationData, metrics: dict)
                      "Export it to quantized ONNX with `tuneship export` to serve it on CPUs.",
         usage="\n".join(["```python", "from transformers import pipeline", "",
                          f'classifier = pipeline("text-classification", model="{Path(config.output_dir).name}"'
-                         f'{REMOTE_CODE[config.pooling]})', call,
+                         f'{", trust_remote_code=True" if own_code(trainer.model) else ""})', call,
                          "```", "", f"or, with tuneship: `tuneship predict --model {Path(config.output_dir).name} "
                          f'--text "..."{" --text-pair " + chr(34) + "..." + chr(34) if pair else ""}`.']),
         preprocessing=[
@@ -344,14 +344,15 @@ def task_settings(config: TrainConfig, data: ClassificationData) -> dict:
     }
 
 
-# What `transformers` needs to load each head: the mean-pooling head's file is in the checkpoint (`auto_map`); without
-# the flag transformers would load its own BERT classifier with a fresh pooler, silently wrong.
-REMOTE_CODE = {"cls": "", "mean": ", trust_remote_code=True"}
+def own_code(model) -> bool:
+    """Whether `model`'s class is tuneship's own (its file saved in the checkpoint, named in `auto_map`): transformers
+    then needs `trust_remote_code=True`, or it loads its own BERT classifier with a fresh pooler, silently wrong."""
+    return getattr(model, "_auto_class", None) is not None
 
 
 def head_class(config: TrainConfig) -> str | type:
-    """The model class of `config.pooling`: transformers' own (cls), or the mean-pooling BERT classifier (mean),
-    registered so that `save_pretrained` copies its file into the checkpoint."""
+    """The model class of `config.pooling`: transformers' own (cls), or the mean-pooling BERT classifier (mean), whose
+    `save_pretrained` copies its file into the checkpoint."""
     if config.pooling == "cls":
         return "AutoModelForSequenceClassification"
     import transformers
@@ -365,7 +366,6 @@ def head_class(config: TrainConfig) -> str | type:
     if model_type != "bert":
         raise ConfigError(f"pooling mean (--pooling) needs a BERT base model; {config.model!r} is {model_type!r}: "
                           "use --pooling cls")
-    BertMeanPoolingForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
     return BertMeanPoolingForSequenceClassification
 
 

@@ -113,12 +113,10 @@ def kept_layers(teacher_layers: int, student_layers: int) -> list[int]:
 def student_from(teacher_model, layers: int):
     """A copy of `teacher_model` (any `*ForSequenceClassification` with `...layer.N...` weights) with `layers` of its
     transformer layers, and everything else (embeddings, pooler, head) copied."""
-    import transformers
-
     config = copy.deepcopy(teacher_model.config)
     keep = kept_layers(config.num_hidden_layers, layers)
     config.num_hidden_layers = layers
-    student = transformers.AutoModelForSequenceClassification.from_config(config)
+    student = type(teacher_model)._from_config(config)  # the teacher's own class: its head, pooled as it pools
     renamed = {old: new for new, old in enumerate(keep)}
     state = {}
     for name, value in teacher_model.state_dict().items():

@@ -18,6 +18,7 @@ class BertMeanPoolingForSequenceClassification(BertPreTrainedModel):
     """BERT, the attention-masked mean of its last hidden states, dropout and a linear classifier."""
 
     config_class = BertConfig
+    _auto_class = "AutoModelForSequenceClassification"  # save_pretrained copies this file and names it in auto_map
 
     def __init__(self, config: BertConfig):
         super().__init__(config)

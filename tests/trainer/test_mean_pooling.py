@@ -106,3 +106,14 @@ def test_mean_pooling_refuses_a_base_that_is_not_bert(tmp_path):
     DistilBertModel(DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64)).save_pretrained(tmp_path)
     with pytest.raises(ConfigError, match="BERT base model"):
         head_class(TrainConfig(model=str(tmp_path), pooling="mean"))
+
+
+def test_a_student_of_a_mean_pooled_teacher_keeps_its_head(mean_checkpoint, tmp_path):
+    from tuneship.trainer import DistillConfig, TorchClassifier, distill
+    from tuneship.trainer.mean_pooling import BertMeanPoolingForSequenceClassification
+
+    result = distill(DistillConfig(teacher=str(mean_checkpoint), output_dir=str(tmp_path / "student"), layers=1,
+                                   num_train_epochs=1, train_batch_size=8, learning_rate=1e-3, warmup_ratio=0.0))
+    assert isinstance(TorchClassifier.from_checkpoint(result.output_dir).model, BertMeanPoolingForSequenceClassification)
+    assert (result.output_dir / "mean_pooling.py").is_file()
+    run_snippets(result.output_dir)  # with trust_remote_code=True: the student's card loads the student
