@@ -44,6 +44,7 @@ RECIPES = {
     "plain-5e-5": f"{PLAIN} --learning-rate 5e-5",  # TrainingArguments' default learning rate
     "plain-5e-5-warmup": f"{PLAIN} --learning-rate 5e-5 --warmup-ratio 0.1",
     "plain-5e-5-mean": f"{PLAIN} --learning-rate 5e-5 --pooling mean",  # the same, the head on the tokens' mean
+    "plain-1e-4": f"{PLAIN} --learning-rate 1e-4",  # the plain script at tuneship's learning rate for MiniLM's size
     "defaults": "",  # `tuneship train` with nothing set
     "no-refit": "--refit no",
     "average-3": "--average-checkpoints 3",
@@ -137,6 +138,20 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
+def same_flags(first: str, second: str) -> bool:
+    """Whether two flag strings set the same options, in any order (`--a 1 --b 2` and `--b 2 --a 1`)."""
+    def options(text: str) -> list[tuple[str, ...]]:
+        groups: list[list[str]] = []
+        for token in shlex.split(text):
+            if token.startswith("--") or not groups:
+                groups.append([token])
+            else:
+                groups[-1].append(token)
+        return sorted(map(tuple, groups))
+
+    return options(first) == options(second)
+
+
 def study(train: str, output: Path, recipes: dict[str, str], seeds: list[int], dev_fraction: float = 0.2,
           common: str = "") -> tuple[Path, Path, dict[str, dict]]:
     """Run each recipe once per seed (skipping runs already in `output/results.jsonl`): the split, and per recipe
@@ -148,6 +163,10 @@ def study(train: str, output: Path, recipes: dict[str, str], seeds: list[int], d
         for line in results_file.read_text().splitlines():
             run = json.loads(line)
             done[(run["recipe"], run.get("seed", 42))] = run
+    for (name, seed), run in done.items():
+        if name in recipes and seed in seeds and not same_flags(run["flags"], recipes[name]):
+            raise TuneshipError(f"{results_file}: recipe {name!r} (seed {seed}) was run with the flags "
+                                f"{run['flags']!r}, not {recipes[name]!r}: give the new recipe another name")
     for seed in seeds:  # seed by seed, so that an interrupted study has every recipe at the first seeds
         for name, flags in recipes.items():
             if (name, seed) not in done:

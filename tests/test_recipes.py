@@ -39,6 +39,10 @@ def test_a_study_runs_each_recipe_per_seed_prints_mean_and_spread_and_resumes(re
     assert "the spread" in next(line for line in printed.splitlines() if line.startswith("| fast |"))
     assert recipes.main(argv) == 0  # every run is in results.jsonl: nothing trains again
     assert len((tmp_path / "study" / "results.jsonl").read_text().splitlines()) == 4
+    # the same name with other flags would reuse runs of another recipe: refused, naming it
+    changed = [a if a != "fast: --learning-rate 1e-3 --refit no" else "fast: --learning-rate 1e-2" for a in argv]
+    assert recipes.main(changed) == 2 and "recipe 'fast' (seed 1) was run with the flags" in capsys.readouterr().err
+    assert recipes.same_flags("--refit no --learning-rate 1e-3", "--learning-rate 1e-3 --refit no")
 
 
 def test_known_recipes_by_name_and_bad_arguments_refused_by_name(recipes, tmp_path, capsys):
