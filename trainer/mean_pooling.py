@@ -45,27 +45,11 @@ class BertMeanPoolingForSequenceClassification(BertPreTrainedModel):
         mask = mask.unsqueeze(-1)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         logits = self.classifier(self.dropout(pooled))
-        loss = None
-        if labels is not None:
-            loss = self._loss(logits, labels)
+        # transformers' own loss for a `...ForSequenceClassification` (by the config's `problem_type`), as BERT's head
+        loss = None if labels is None else self.loss_function(labels=labels, pooled_logits=logits, config=self.config)
         if not return_dict:
             output = (logits, outputs.hidden_states, outputs.attentions)
             return ((loss,) + output) if loss is not None else output
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                                         attentions=outputs.attentions)
 
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The loss `BertForSequenceClassification` computes for the config's `problem_type`."""
-        problem = self.config.problem_type
-        if problem is None:
-            if self.num_labels == 1:
-                problem = "regression"
-            elif labels.dtype in (torch.long, torch.int):
-                problem = "single_label_classification"
-            else:
-                problem = "multi_label_classification"
-        if problem == "regression":
-            return nn.functional.mse_loss(logits.squeeze(), labels.squeeze().to(logits.dtype))
-        if problem == "single_label_classification":
-            return nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
