@@ -23,7 +23,7 @@ from ..errors import ConfigError, DataError, TuneshipError
 from ..log import get_logger
 from ..metrics.classification import classification_metrics, query_ranking, scalar_metrics
 from ..tasks import CLASSIFICATION
-from .config import TrainConfig, load_checkpoint
+from .config import TrainConfig, load_checkpoint, own_code
 from .runs import load_base_model, resolve_model
 from .training import TrainingRun
 
@@ -342,12 +342,6 @@ def task_settings(config: TrainConfig, data: ClassificationData) -> dict:
         "truncation": TRUNCATION,
         "positive_label": None if data.positive_label_id is None else data.label_names[data.positive_label_id],
     }
-
-
-def own_code(model) -> bool:
-    """Whether `model`'s class is tuneship's own (its file saved in the checkpoint, named in `auto_map`): transformers
-    then needs `trust_remote_code=True`, or it loads its own BERT classifier with a fresh pooler, silently wrong."""
-    return getattr(model, "_auto_class", None) is not None
 
 
 def head_class(config: TrainConfig) -> str | type:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import checkpoint_weights
+from ..checkpoint import checkpoint_config, checkpoint_weights
 from ..errors import ConfigError, TuneshipError
 from ..options import check_choices, check_task_options, key_values, option
 from ..tasks import CLASSIFICATION, QUESTION_ANSWERING, SUMMARIZATION, TASK_NAMES
@@ -212,15 +212,17 @@ def checkpoint_class(path: Path, auto_class: str) -> type:
     tuneship's, so it loads without `trust_remote_code`)."""
     import transformers
 
-    try:
-        architectures = json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures") or []
-    except (OSError, ValueError, AttributeError):
-        architectures = []
     from .mean_pooling import BertMeanPoolingForSequenceClassification
 
-    if BertMeanPoolingForSequenceClassification.__name__ in architectures:
+    if BertMeanPoolingForSequenceClassification.__name__ in (checkpoint_config(path).get("architectures") or []):
         return BertMeanPoolingForSequenceClassification
     return getattr(transformers, auto_class)
+
+
+def own_code(model: Any) -> bool:
+    """Whether a model (or model class) is tuneship's own (its file saved in the checkpoint, named in `auto_map`):
+    transformers then needs `trust_remote_code=True`, or it loads its own BERT classifier with a fresh pooler."""
+    return getattr(model, "_auto_class", None) is not None
 
 
 def load_checkpoint(path: str | Path, auto_class: str, task: str | None = None):

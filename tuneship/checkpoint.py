@@ -1,4 +1,4 @@
-"""What a checkpoint folder holds, read without torch: its weights file and the task it was trained for."""
+"""What a checkpoint folder holds, read without torch: its config, its weights file and the task it was trained for."""
 
 from __future__ import annotations
 
@@ -30,9 +30,12 @@ def checkpoint_weights(path: str | Path) -> Path:
     raise TuneshipError(f"{path}: the checkpoint has no weights ({' or '.join(WEIGHT_FILES)})")
 
 
+def checkpoint_config(path: str | Path) -> dict:
+    """A checkpoint's config.json as a mapping ({} when the folder has none)."""
+    config = Path(path) / "config.json"
+    return json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+
+
 def checkpoint_task(path: str | Path) -> str:
     """The task a tuneship checkpoint was trained for (read from its config.json; classification by default)."""
-    config = Path(path) / "config.json"
-    if not config.is_file():
-        return CLASSIFICATION
-    return (json.loads(config.read_text(encoding="utf-8")).get("tuneship") or {}).get("task", CLASSIFICATION)
+    return (checkpoint_config(path).get("tuneship") or {}).get("task", CLASSIFICATION)
