@@ -1,11 +1,11 @@
 """Compare training recipes honestly: on a dev split carved out of the *training* file, never on held-out data.
 
     python benchmarks/recipes.py --train ../shared/data/mrpc/train.csv --output runs/recipes-mrpc --seeds 1,2,3 \
-        --baseline plain-5e-5 --recipe plain-5e-5 --recipe defaults --recipe average-3 \
+        --baseline plain-5e-5 --recipe plain-5e-5 --recipe defaults --recipe selection \
         --recipe "my-idea: --learning-rate 3e-5 --warmup-ratio 0.06"
 
-A recipe is a name from `RECIPES` (the tutorial's plain script at 2e-5 and at 5e-5, tuneship's defaults, and the
-candidates measured so far), or `NAME: tuneship train flags` for one of your own.
+A recipe is a name from `RECIPES` (the tutorial's plain script at 2e-5 and at 5e-5, tuneship's defaults, its
+earlier best-epoch selection, and the candidates measured so far), or `NAME: tuneship train flags` for one of your own.
 
 The training file is split once (stratified by label, seed 7, `--dev-fraction` held out as "dev"); each recipe
 (`NAME: tuneship train flags`) trains on the rest with the defaults plus its flags, once per seed (`--seed`:
@@ -45,9 +45,10 @@ RECIPES = {
     "plain-5e-5-warmup": f"{PLAIN} --learning-rate 5e-5 --warmup-ratio 0.1",
     "plain-5e-5-mean": f"{PLAIN} --learning-rate 5e-5 --pooling mean",  # the same, the head on the tokens' mean
     "plain-1e-4": f"{PLAIN} --learning-rate 1e-4",  # the plain script at tuneship's learning rate for MiniLM's size
-    "defaults": "",  # `tuneship train` with nothing set
-    "no-refit": "--refit no",
-    "average-3": "--average-checkpoints 3",
+    "defaults": "",  # `tuneship train` with nothing set (since 2026-12-07: the plain script at the automatic rate)
+    "selection": "--keep best",  # the defaults before: the best epoch on a 20% split, early stopping, warm-up, refit
+    "no-refit": "--keep best --refit no",
+    "average-3": "--keep best --average-checkpoints 3",
 }
 
 

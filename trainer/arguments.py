@@ -81,7 +81,8 @@ def mixed_precision(choice: str) -> dict[str, bool]:
 
 def training_arguments(config: TrainConfig, best_metric: str, kind: str = "TrainingArguments", **task_values):
     """`transformers.<kind>` (TrainingArguments or Seq2SeqTrainingArguments) for a run: evaluate and save every epoch,
-    keep the best epoch by `best_metric`, then the task's own values, then the user's `training_args` on top."""
+    keep the best epoch by `best_metric` (with `keep="best"`; else the last), then the task's own values, then the
+    user's `training_args` on top."""
     transformers = require("transformers", "train")
     values = {
         "output_dir": str(config.checkpoints_dir),
@@ -90,7 +91,7 @@ def training_arguments(config: TrainConfig, best_metric: str, kind: str = "Train
         "eval_strategy": "epoch",
         "save_strategy": "epoch",
         "logging_strategy": "steps",
-        "load_best_model_at_end": True,
+        "load_best_model_at_end": config.keep != "last",
         "metric_for_best_model": best_metric,
         "greater_is_better": best_metric != "loss",
         "report_to": "none",

@@ -374,10 +374,13 @@ def swapped(dataset):
 class Run(TrainingRun):
     """Classify `config.train_file`'s texts (or pairs) into its labels (the skeleton is `TrainingRun.run`).
 
-    The epochs are scored on the selection rows (`--validation`, else a split of `--train`); the best epoch is
-    kept, or the average of the best `average_checkpoints` when that scores as well; with `refit`, a fresh model
-    is then trained on every training row for the epoch count chosen.
+    The epochs are scored on the selection rows (`--validation`, else a split of `--train`); the last epoch is
+    kept (`keep="last"`, the default: the plain recipe measured better, docs/results.md), or with `keep="best"` the
+    best one, or the average of the best `average_checkpoints` when that scores as well; with `refit`, a fresh model
+    is then trained on every training row for the epoch count trained (or chosen).
     """
+
+    keep = "last"
 
     data: ClassificationData
 

@@ -21,6 +21,7 @@ METRIC_CHOICES = (
 PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 CLASS_WEIGHT_CHOICES = ("auto", "balanced", "sqrt", "none")
 REFIT_CHOICES = ("auto", "yes", "no")
+KEEP_CHOICES = ("auto", "last", "best")
 POOLING_CHOICES = ("cls", "mean")
 
 
@@ -84,16 +85,18 @@ class TrainConfig:
         "auto", "peak learning rate; auto: by the base model's size (1e-4 under 50M parameters, 3e-5 under 200M, "
         "2e-5 above; see docs/training.md)", "training", type=str, training_arg="learning_rate")
     num_train_epochs: float | str = option(
-        "auto", "maximum number of epochs (early stopping may end sooner); auto: 6 for classification data up to 7,272 "
-        "training rows, fewer for more (40,000 / rows, at least 2), and 6 for question answering and summarization",
-        "training", flag="--epochs", type=str, training_arg="num_train_epochs")
+        "auto", "number of epochs (with --keep best, early stopping may end sooner); auto: for classification 3 "
+        "(2 above 16,000 training rows) when the last epoch is kept, and with --keep best 40,000 / rows between 2 and "
+        "6; 6 for question answering and summarization", "training", flag="--epochs", type=str,
+        training_arg="num_train_epochs")
     train_batch_size: int = option(16, "training batch size per device", "training", flag="--batch-size",
                                    training_arg="per_device_train_batch_size")
     eval_batch_size: int = option(64, "evaluation batch size per device", "training",
                                   training_arg="per_device_eval_batch_size")
     weight_decay: float = option(0.01, "AdamW weight decay", "training", training_arg="weight_decay")
-    warmup_ratio: float = option(0.1, "fraction of steps with a linear learning-rate warm-up", "training",
-                                 training_arg="warmup_ratio")
+    warmup_ratio: float | str = option(
+        "auto", "fraction of steps with a linear learning-rate warm-up; auto: 0 when the last epoch is kept (the "
+        "plain recipe, measured best), 0.1 with --keep best", "training", type=str, training_arg="warmup_ratio")
     seed: int = option(42, "random seed for the split, the head's initialisation and the data order", "training",
                        training_arg="seed")
     logging_steps: int = option(10, "log the training loss every N steps", "training", training_arg="logging_steps")
@@ -109,13 +112,19 @@ class TrainConfig:
         "accuracy; question answering keeps the best F1, summarization the best ROUGE-L)",
         "model selection", choices=METRIC_CHOICES, task=CLASSIFICATION,
     )
-    early_stopping_patience: int = option(2, "stop after N evaluations without improvement (0: never)", "model selection")
+    keep: str = option(
+        "auto", "the epoch the checkpoint keeps: last (as the plain Trainer script: the validation rows only score "
+        "each epoch), or best (the best-scored epoch on the selection rows, with early stopping and "
+        "--average-checkpoints); auto: last for classification (measured better, docs/results.md), best for question "
+        "answering and summarization", "model selection", choices=KEEP_CHOICES)
+    early_stopping_patience: int = option(2, "with --keep best: stop after N evaluations without improvement (0: "
+                                          "never)", "model selection")
     average_checkpoints: int = option(
-        1, "average the weights of the N best epochs (on the selection rows), kept only when the "
+        1, "with --keep best: average the weights of the N best epochs (on the selection rows), kept only when the "
         "average scores at least as well as the best epoch there (1: the best epoch alone)", "model selection")
     refit: str = option(
-        "auto", "classification: after choosing the epoch count on the split held out of --train, train again on "
-        "every training row for that many epochs; auto: when the selection rows were split from --train and it has "
+        "auto", "classification: after the run on the split held out of --train (which scores it and, with --keep "
+        "best, chooses the epoch count), train again on every training row for that many epochs; auto: when the selection rows were split from --train and it has "
         "at most 20000 rows; yes; no", "model selection", choices=REFIT_CHOICES)
     pooling: str = option(
         "cls", "classification head: cls (transformers' BertForSequenceClassification, the pooled first token) or mean "
@@ -166,7 +175,7 @@ class TrainConfig:
             raise ConfigError(f"validation_split must be between 0 and 1, got {self.validation_split}")
         if self.max_length < 8:
             raise ConfigError(f"max_length must be at least 8 tokens, got {self.max_length}")
-        for name in ("learning_rate", "num_train_epochs"):
+        for name in ("learning_rate", "num_train_epochs", "warmup_ratio"):
             if getattr(self, name) != "auto":
                 try:
                     setattr(self, name, float(getattr(self, name)))
@@ -178,7 +187,7 @@ class TrainConfig:
                      *(name for name in ("learning_rate", "num_train_epochs") if getattr(self, name) != "auto")):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
+        if self.warmup_ratio != "auto" and not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.early_stopping_patience < 0:
             raise ConfigError(f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}")

@@ -15,8 +15,9 @@ DEFAULT_BASE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
 HYPERPARAMETERS = (  # TrainConfig options ...
     "learning_rate", "num_train_epochs", "train_batch_size", "eval_batch_size", "weight_decay", "warmup_ratio", "seed",
-    "max_length", "metric_for_best_model", "early_stopping_patience",
+    "max_length", "keep", "metric_for_best_model", "early_stopping_patience",
 )
+SELECTION_ONLY = ("metric_for_best_model", "early_stopping_patience")  # ... shown with `keep="best"` only
 TRAINING_ARGS_SHOWN = ("gradient_accumulation_steps", "lr_scheduler_type")  # ... and TrainingArguments fields, as run
 
 
@@ -35,7 +36,7 @@ class CardData:
     num_validation: int
     unit: str  # "rows", "questions", "documents"
     headline_metrics: dict[str, float]
-    best_metric: str
+    kept: str  # which epoch the checkpoint is: "the last epoch", or "the best validation `f1` over the epochs"
     hyperparameters: dict
     epochs_run: float
     train_runtime: float

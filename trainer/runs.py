@@ -105,10 +105,11 @@ def prepare_output(config: TrainConfig) -> str | None:
 
 
 def trainer_callbacks(config: TrainConfig, callbacks: Sequence = ()) -> list:
-    """Early stopping (unless `early_stopping_patience` is 0), then the caller's callbacks."""
+    """Early stopping (with `keep="best"`, unless `early_stopping_patience` is 0), then the caller's callbacks."""
     import transformers
 
-    stopping = [transformers.EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
+    stopping = ([transformers.EarlyStoppingCallback(config.early_stopping_patience)]
+                if config.keep == "best" and config.early_stopping_patience else [])
     return [*stopping, *callbacks]
 
 

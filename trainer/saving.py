@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from ..checkpoint import VALIDATION_FILE
 from ..files import write_json
 from .config import TrainConfig
-from .model_card import HYPERPARAMETERS, TRAINING_ARGS_SHOWN, CardData, library_versions
+from .model_card import HYPERPARAMETERS, SELECTION_ONLY, TRAINING_ARGS_SHOWN, CardData, library_versions
 from .plots import plot_training_curve
 from .runs import train_runtime
 
@@ -25,12 +25,15 @@ def card_data(trainer, config: TrainConfig, **task_parts) -> CardData:
     """The card's data: what every run knows (base model, hyperparameters, epochs, versions) and the task's parts."""
     best_metric = trainer.args.metric_for_best_model
     hyperparameters = {name: getattr(config, name) for name in HYPERPARAMETERS} | {"metric_for_best_model": best_metric}
+    if config.keep == "last":  # nothing was selected: the selection options played no part
+        hyperparameters = {k: v for k, v in hyperparameters.items() if k not in SELECTION_ONLY}
+    kept = "the last epoch" if config.keep == "last" else f"the best validation `{best_metric}` over the epochs"
     hyperparameters |= {name: getattr(getattr(trainer.args, name), "value", getattr(trainer.args, name))
                         for name in TRAINING_ARGS_SHOWN}  # an enum (the scheduler) by its name
     hyperparameters |= config.training_args
     return CardData(
         model_name=Path(config.output_dir).name, base_model=config.model, pipeline_tag=config.task,
-        best_metric=best_metric, hyperparameters=hyperparameters, epochs_run=round(trainer.state.epoch or 0, 2),
+        kept=kept, hyperparameters=hyperparameters, epochs_run=round(trainer.state.epoch or 0, 2),
         train_runtime=round(train_runtime(trainer) or 0.0, 1), max_length=config.max_length,
         versions=library_versions(), **task_parts,
     )

@@ -14,6 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from ..errors import TuneshipError
 from ..log import get_logger
 from .config import TrainConfig
 
@@ -24,15 +25,28 @@ LEARNING_RATES = ((50e6, 1e-4), (200e6, 3e-5), (math.inf, 2e-5))  # (base model 
 
 EPOCH_ROWS = 40_000  # `num_train_epochs="auto"` for classification: about this many rows seen, 2 to 6 epochs
 DEFAULT_EPOCHS = 6
+LAST_EPOCHS = 3  # ... and at most 3 when the last epoch is kept (the plain recipe's count, docs/results.md)
+
+
+def resolve_keep(config: TrainConfig, default: str) -> TrainConfig:
+    """`config` with `keep="auto"` (the task's `default`) and `warmup_ratio="auto"` (0 when the last epoch is kept,
+    the plain recipe; 0.1 with `keep="best"`) filled in (a new config)."""
+    keep = default if config.keep == "auto" else config.keep
+    if keep == "last" and config.average_checkpoints > 1:
+        raise TuneshipError("--average-checkpoints averages the best epochs: add --keep best (the last epoch is kept "
+                            "by default for this task)")
+    warmup = (0.0 if keep == "last" else 0.1) if config.warmup_ratio == "auto" else config.warmup_ratio
+    return dataclasses.replace(config, keep=keep, warmup_ratio=warmup)
 
 
 def resolve_epochs(config: TrainConfig, rows: int | None = None) -> TrainConfig:
     """`config` with `num_train_epochs="auto"` filled in (a new config; the caller's is left as it is): for
     classification (`rows` given) 40,000 / rows, between 2 and 6 (large sets need fewer passes, and a default run
-    must finish); 6 otherwise."""
+    must finish), at most 3 when the last epoch is kept; 6 otherwise."""
     if config.num_train_epochs != "auto":
         return config
-    epochs = float(DEFAULT_EPOCHS if rows is None else min(DEFAULT_EPOCHS, max(2, round(EPOCH_ROWS / rows))))
+    most = LAST_EPOCHS if config.keep == "last" else DEFAULT_EPOCHS
+    epochs = float(DEFAULT_EPOCHS if rows is None else min(most, max(2, round(EPOCH_ROWS / rows))))
     logger.info(f"epochs {epochs:g} (auto" + (f": {rows} training rows)" if rows else ")"))
     return dataclasses.replace(config, num_train_epochs=epochs)
 

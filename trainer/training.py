@@ -1,7 +1,7 @@
 """`train()`: fine-tune a model for any task with `transformers.Trainer` into a checkpoint folder.
 
-Every task runs the one skeleton of `TrainingRun.run`, in this order: check the output folder, read and split the
-data, build the model, resolve the learning rate and epochs, make the features, search (where the task has it),
+Every task runs the one skeleton of `TrainingRun.run`, in this order: resolve the epoch kept (the task's `keep`),
+check the output folder, read and split the data, build the model, resolve the learning rate and epochs, make the features, search (where the task has it),
 train, average the best epochs (`average_checkpoints`), score the model kept, refit on every row (where the task
 has it), save the checkpoint with its card. A task's module (`trainer/<task>.py`, found through `tuneship.tasks`)
 subclasses `TrainingRun` as `Run` and supplies the hooks (its data, model, features, metrics and checkpoint files)
@@ -33,6 +33,7 @@ class TrainingRun(ABC):
     (`rows` is needed where the task has a refit: `tasks.Task.supports("refit")`).
     """
 
+    keep = "best"  # the epoch kept by `keep="auto"`: "best" (selected, early stopping) or "last" (the plain recipe)
     trainer_class = "Trainer"  # the transformers class of the run's Trainer ...
     arguments_class = "TrainingArguments"  # ... and of its arguments
     collator_class = "DataCollatorWithPadding"  # built as collator_class(tokenizer), or see `collator`
@@ -132,10 +133,11 @@ class TrainingRun(ABC):
     def run(self) -> TrainResult:
         """Fine-tune, select, save; see the module's docstring for the order."""
         from .selection import (average, best_epoch, best_weights, last_weights, refit_wanted, resolve_epochs,
-                                resolve_learning_rate, try_average)
+                                resolve_keep, resolve_learning_rate, try_average)
 
         require("transformers", "train")
         task = tasks.get(self.config.task)
+        self.config = resolve_keep(self.config, self.keep)
         resume = prepare_output(self.config)
         self.data = self.read_data()
         model, tokenizer = self.build_model()
@@ -166,7 +168,8 @@ class TrainingRun(ABC):
             metrics["search"] = {k: search[k] for k in ("metric", "best_trial", "best_value", "best")}
         if task.supports("refit") and refit_wanted(self.config, self.config.validation_file is None, rows := self.rows()):
             kept_average = bool(averaged and averaged["kept"])
-            epochs = round(max(averaged["epochs"])) if kept_average else best_epoch(trainer)
+            epochs = (round(max(averaged["epochs"])) if kept_average
+                      else best_epoch(trainer) if self.config.keep == "best" else round(trainer.state.epoch))
             last = len(averaged["epochs"]) if kept_average else 1
             logger.info(f"refitting on all {rows} training rows for {epochs} epoch(s)"
                         + (f", averaging the last {last}" if last > 1 else ""))

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import pair_rows, ticket_rows, write_csv
-from tuneship.errors import DataError
+from tuneship.errors import DataError, TuneshipError
 from tuneship.trainer import TrainConfig, train
 from tuneship.trainer.selection import auto_learning_rate, average, best_weights, try_average
 
@@ -76,7 +76,7 @@ def test_learning_rate_follows_the_base_model_size():
 
 def test_averaged_epochs_and_refit_on_every_row(tiny_model, tmp_path):
     given = config(tiny_model, tmp_path, ticket_rows(40), average_checkpoints=2, refit="yes", learning_rate="auto",
-                   num_train_epochs="auto")
+                   num_train_epochs="auto", keep="best")
     result = train(given)
     assert (given.learning_rate, given.num_train_epochs) == ("auto", "auto"), "the caller's config is left as it is"
     assert result.config.learning_rate == 1e-4 and result.config.num_train_epochs == 6, "the options as used"
@@ -88,6 +88,40 @@ def test_averaged_epochs_and_refit_on_every_row(tiny_model, tmp_path):
     history = json.loads((result.output_dir / "log_history.json").read_text())
     assert any(e.get("refit") for e in history) and any("eval_loss" in e for e in history)
     assert not (tmp_path / "model.checkpoints").exists()
+
+
+def test_the_default_classification_recipe_is_the_plain_script_keeping_the_last_epoch(tiny_model, tmp_path):
+    """With nothing set, a classification run is the plain recipe (the study's `plain-1e-4`): the same weights."""
+    import torch
+    from safetensors.torch import load_file
+
+    validation = write_csv(tmp_path / "validation.csv", ticket_rows(9))
+    common = dict(validation_file=str(validation), learning_rate="auto", num_train_epochs="auto", warmup_ratio="auto",
+                  early_stopping_patience=2)
+    default = train(config(tiny_model, tmp_path, ticket_rows(30), output_dir=str(tmp_path / "default"), **common))
+    used = default.config
+    assert (used.keep, used.warmup_ratio, used.num_train_epochs, used.learning_rate) == ("last", 0.0, 3.0, 1e-4)
+    history = json.loads((default.output_dir / "log_history.json").read_text())
+    assert [round(e["epoch"]) for e in history if "eval_loss" in e] == [1, 2, 3], "every epoch scored, none stops it"
+    last = [e for e in history if "eval_loss" in e][-1]
+    assert default.metrics["accuracy"] == pytest.approx(last["eval_accuracy"]), "the model kept is the last epoch's"
+    plain = train(config(tiny_model, tmp_path, ticket_rows(30), output_dir=str(tmp_path / "plain"), **{
+        **common, "learning_rate": 1e-4, "num_train_epochs": 3, "warmup_ratio": 0.0, "keep": "last", "refit": "no"}))
+    weights = [load_file(result.output_dir / "model.safetensors") for result in (default, plain)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0]), "the plain recipe, exactly"
+    card = (default.output_dir / "README.md").read_text()
+    assert "the checkpoint kept is the last epoch" in card and "early_stopping_patience" not in card
+
+
+def test_keep_best_selects_and_averaging_needs_it(tiny_model, tmp_path):
+    with pytest.raises(TuneshipError, match="--average-checkpoints.*--keep best"):
+        train(config(tiny_model, tmp_path, ticket_rows(12), average_checkpoints=2))
+    result = train(config(tiny_model, tmp_path, ticket_rows(30), keep="best", warmup_ratio="auto",
+                          num_train_epochs="auto", refit="no"))
+    assert (result.config.keep, result.config.warmup_ratio, result.config.num_train_epochs) == ("best", 0.1, 6.0)
+    assert "best validation `f1_macro` over the epochs" in (result.output_dir / "README.md").read_text() or \
+        "best validation `accuracy` over the epochs" in (result.output_dir / "README.md").read_text()
 
 
 def test_refit_auto_only_when_the_selection_rows_come_from_the_training_file(tiny_model, tmp_path):
