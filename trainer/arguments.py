@@ -91,7 +91,7 @@ def training_arguments(config: TrainConfig, best_metric: str, kind: str = "Train
         "eval_strategy": "epoch",
         "save_strategy": "epoch",
         "logging_strategy": "steps",
-        "load_best_model_at_end": config.keep != "last",
+        "load_best_model_at_end": config.keep == "best",
         "metric_for_best_model": best_metric,
         "greater_is_better": best_metric != "loss",
         "report_to": "none",

@@ -125,8 +125,11 @@ def last_weights(count: int):
     return LastWeights()
 
 
-def best_epoch(trainer) -> int:
-    """The epoch of the checkpoint the Trainer kept (`load_best_model_at_end`), from its log."""
+def kept_epoch(trainer) -> int:
+    """The epoch of the model the Trainer ended with: the best-scored one where it loads it (`load_best_model_at_end`,
+    found in its log), else the last."""
+    if not trainer.args.load_best_model_at_end:
+        return max(1, round(trainer.state.epoch or 1))
     best = trainer.state.best_metric
     scores = [(e["epoch"], e) for e in trainer.state.log_history if f"eval_{trainer.args.metric_for_best_model}" in e]
     for epoch, entry in scores:

@@ -1,11 +1,11 @@
 """`train()`: fine-tune a model for any task with `transformers.Trainer` into a checkpoint folder.
 
 Every task runs the one skeleton of `TrainingRun.run`, in this order: resolve the epoch kept (the task's `keep`),
-check the output folder, read and split the data, build the model, resolve the learning rate and epochs, make the features, search (where the task has it),
-train, average the best epochs (`average_checkpoints`), score the model kept, refit on every row (where the task
-has it), save the checkpoint with its card. A task's module (`trainer/<task>.py`, found through `tuneship.tasks`)
-subclasses `TrainingRun` as `Run` and supplies the hooks (its data, model, features, metrics and checkpoint files)
-and nothing else. Options are resolved into new configs (`dataclasses.replace`): the caller's is never changed.
+check the output folder, read and split the data, build the model, resolve the learning rate and epochs, make the
+features, search (where the task has it), train, average the best epochs (`average_checkpoints`), score the model
+kept, refit on every row (where the task has it), save the checkpoint with its card. A task's module
+(`trainer/<task>.py`, found through `tuneship.tasks`) subclasses `TrainingRun` as `Run` and supplies the hooks (its
+data, model, features, metrics and checkpoint files) and nothing else. Options are resolved into new configs (`dataclasses.replace`): the caller's is never changed.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class TrainingRun(ABC):
 
     def run(self) -> TrainResult:
         """Fine-tune, select, save; see the module's docstring for the order."""
-        from .selection import (average, best_epoch, best_weights, last_weights, refit_wanted, resolve_epochs,
+        from .selection import (average, best_weights, kept_epoch, last_weights, refit_wanted, resolve_epochs,
                                 resolve_keep, resolve_learning_rate, try_average)
 
         require("transformers", "train")
@@ -168,8 +168,7 @@ class TrainingRun(ABC):
             metrics["search"] = {k: search[k] for k in ("metric", "best_trial", "best_value", "best")}
         if task.supports("refit") and refit_wanted(self.config, self.config.validation_file is None, rows := self.rows()):
             kept_average = bool(averaged and averaged["kept"])
-            epochs = (round(max(averaged["epochs"])) if kept_average
-                      else best_epoch(trainer) if self.config.keep == "best" else round(trainer.state.epoch))
+            epochs = round(max(averaged["epochs"])) if kept_average else kept_epoch(trainer)
             last = len(averaged["epochs"]) if kept_average else 1
             logger.info(f"refitting on all {rows} training rows for {epochs} epoch(s)"
                         + (f", averaging the last {last}" if last > 1 else ""))
