@@ -20,7 +20,6 @@ from typing import Sequence
 from ..errors import TuneshipError
 
 MODES = ("end-to-end", "model")
-SETTLE_S = 0.05  # calls shorter than this get one untimed call at the start of each turn
 
 
 @dataclass
@@ -76,7 +75,6 @@ def _runner(backend, request: TimingRequest):
 
 def _serve(connection, backend) -> None:
     runners: dict = {}
-    last: dict = {}  # the last call's seconds, per runner
     while (request := connection.recv()) is not None:
         if isinstance(request, LabelRequest):
             connection.send(("ok", backend.predictions(request.max_length, request.texts, request.text_pairs)))
@@ -84,14 +82,11 @@ def _serve(connection, backend) -> None:
         key = (request.mode, len(request.texts), request.max_length, request.texts[0])
         if key not in runners:
             runners[key] = _runner(backend, request)
-            started = time.perf_counter()
-            runners[key][0]()  # untimed: the first call of a shape allocates
-            last[key] = time.perf_counter() - started
         run, width = runners[key]
-        if last[key] < SETTLE_S:
-            run()  # untimed: lets caches refill after another backend's turn (cheap calls only)
+        # untimed, at the start of every turn: every backend is timed warm, as under steady load (caches refilled after
+        # another backend's turn, the first call of a shape allocated, memory a plan gave back while idle taken again)
+        run()
         times = time_calls(run, request.block_s)
-        last[key] = times[-1]
         connection.send(("ok", times, width))
 
 
