@@ -21,6 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# The relevance fixtures fine-tune the real default model on the bundled examples (4 epochs on 4176 pairs) and export
+# it: near the 20-minute default timeout on 2 cores, which pytest-timeout counts against whichever test asks first.
+FIXTURE_TIMEOUT_S = 3600
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """A longer timeout for the tests that may build the relevance fixtures, whichever of them runs first."""
+    for item in items:
+        if {"relevance_checkpoint", "relevance_bundle"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.timeout(FIXTURE_TIMEOUT_S))
+
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
