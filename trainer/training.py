@@ -5,7 +5,8 @@ check the output folder, read and split the data, build the model, resolve the l
 features, search (where the task has it), train, average the best epochs (`average_checkpoints`), score the model
 kept, refit on every row (where the task has it), save the checkpoint with its card. A task's module
 (`trainer/<task>.py`, found through `tuneship.tasks`) subclasses `TrainingRun` as `Run` and supplies the hooks (its
-data, model, features, metrics and checkpoint files) and nothing else. Options are resolved into new configs (`dataclasses.replace`): the caller's is never changed.
+data, model, features, metrics and checkpoint files) and nothing else. Options are resolved into new configs
+(`dataclasses.replace`): the caller's is never changed.
 """
 
 from __future__ import annotations
