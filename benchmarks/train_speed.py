@@ -20,7 +20,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from tuneship.trainer.classification import load_classification_data
 from tuneship.trainer.classification import TRUNCATION
-from tuneship.trainer.runs import resolve_model
+from tuneship.trainer.models import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 MRPC = REPO.parent / "shared" / "data" / "mrpc" / "train.csv"

@@ -64,7 +64,7 @@ def main() -> None:
     from tuneship.data.classification import positive_label_id
     from tuneship.data.columns import detect_columns, label_text
     from tuneship.data.records import column_names, read_records
-    from tuneship.trainer.runs import resolve_model
+    from tuneship.trainer.models import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", required=True)

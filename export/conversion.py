@@ -41,7 +41,7 @@ def export_onnx(checkpoint: Path, folder: Path, opset: int | None = None, task: 
 def runs_own_code(checkpoint: Path) -> bool:
     """Whether `checkpoint` was trained with one of tuneship's own heads (`--pooling mean`) whose model file it holds
     is tuneship's, byte for byte: only then may Optimum load it with `trust_remote_code` (no other code runs)."""
-    from ..trainer.config import checkpoint_class, own_code
+    from ..trainer.models import checkpoint_class, own_code
 
     found = checkpoint_class(Path(checkpoint), "AutoModel")
     if not own_code(found):

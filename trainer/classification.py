@@ -23,8 +23,8 @@ from ..errors import ConfigError, DataError, TuneshipError
 from ..log import get_logger
 from ..metrics.classification import classification_metrics, query_ranking, scalar_metrics
 from ..tasks import CLASSIFICATION
-from .config import TrainConfig, load_checkpoint, own_code
-from .runs import load_base_model, resolve_model
+from .config import TrainConfig
+from .models import load_base_model, load_checkpoint, own_code, resolve_model
 from .training import TrainingRun
 
 logger = get_logger(__name__)

@@ -10,24 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import checkpoint_config, checkpoint_weights
 from ..errors import ConfigError, TuneshipError
 from ..options import check_choices, check_task_options, key_values, option
-from ..tasks import CLASSIFICATION, QUESTION_ANSWERING, SUMMARIZATION, TASK_NAMES
+from ..tasks import CLASSIFICATION, TASK_NAMES
+from .task_options.classification import ClassificationOptions
+from .task_options.question_answering import QuestionAnsweringOptions
+from .task_options.summarization import SummarizationOptions
 
-METRIC_CHOICES = (
-    "auto", "accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted", "loss",
-)
 PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
-CLASS_WEIGHT_CHOICES = ("auto", "balanced", "sqrt", "none")
 REFIT_CHOICES = ("auto", "yes", "no")
 KEEP_CHOICES = ("auto", "last", "best")
-POOLING_CHOICES = ("cls", "mean")
 
 
 @dataclass
-class TrainConfig:
-    """Options of `train()` and `tuneship train`; see `tuneship train --help` for each one.
+class TrainConfig(SummarizationOptions, QuestionAnsweringOptions, ClassificationOptions):  # fields: the last first
+    """Options of `train()` and `tuneship train`; see `tuneship train --help` for each one. The options only one task
+    reads are declared in its module (`ClassificationOptions` in `trainer/task_options/classification.py`, ...); a
+    run of another task refuses them by name.
 
     Example:
         >>> config = TrainConfig(train_file="examples/tickets/train.csv", output_dir="runs/tickets")
@@ -52,25 +51,8 @@ class TrainConfig:
     )
     validation_split: float = option(0.2, "fraction of the training data held out when no validation file is given", "data")
     text_column: str | None = option(None, "column with the text (auto-detected when not given)", "data")
-    text_pair_column: str | None = option(None, "column with the second text of a pair (auto-detected)", "data",
-                                          task=CLASSIFICATION)
     label_column: str | None = option(None, "column with the label (auto-detected)", "data")
-    drop_invalid: bool = option(False, "skip rows with empty or missing text or label instead of failing", "data",
-                                task=CLASSIFICATION)
     max_length: int = option(256, "longest input in tokens; pairs are cut from the longer text first", "data")
-    doc_stride: int = option(128, "question answering: context tokens shared by consecutive windows of a long context",
-                             "data", task=QUESTION_ANSWERING)
-    max_answer_length: int = option(30, "question answering: longest answer, in tokens", "data", task=QUESTION_ANSWERING)
-    max_target_length: int = option(64, "summarization: longest summary, in tokens (training labels and generation)",
-                                    "data", task=SUMMARIZATION)
-    num_beams: int = option(4, "summarization: beams of the beam search (1: greedy); saved in generation_config.json",
-                            "data", task=SUMMARIZATION)
-    no_repeat_ngram_size: int = option(3, "summarization: never repeat an n-gram of this size in a summary (0: allow)",
-                                       "data", task=SUMMARIZATION)
-    positive_label: str | None = option(
-        None, "the positive class for binary precision/recall/F1 (default: 1, true, yes, positive, relevant, else the second label)",
-        "data", task=CLASSIFICATION,
-    )
 
     # Model and output
     model: str = option("default", "the model to fine-tune: 'default' (MiniLM-L6, shipped offline), a local folder or a "
@@ -100,18 +82,8 @@ class TrainConfig:
     seed: int = option(42, "random seed for the split, the head's initialisation and the data order", "training",
                        training_arg="seed")
     logging_steps: int = option(10, "log the training loss every N steps", "training", training_arg="logging_steps")
-    class_weights: str = option(
-        "auto", "loss weights per class: balanced (inverse frequency), sqrt (its square root), none; "
-        "auto: sqrt when the rarest class is under 20%% of the training rows, else none",
-        "training", choices=CLASS_WEIGHT_CHOICES, task=CLASSIFICATION,
-    )
 
     # Model selection
-    metric_for_best_model: str = option(
-        "auto", "classification: validation metric that picks the checkpoint kept (auto: f1 for two classes, else "
-        "accuracy; question answering keeps the best F1, summarization the best ROUGE-L)",
-        "model selection", choices=METRIC_CHOICES, task=CLASSIFICATION,
-    )
     keep: str = option(
         "auto", "the epoch the checkpoint keeps: last (as the plain Trainer script: the validation rows only score "
         "each epoch), or best (the best-scored epoch on the selection rows, with early stopping and "
@@ -126,13 +98,6 @@ class TrainConfig:
         "auto", "classification: after the run on the split held out of --train (which scores it and, with --keep "
         "best, chooses the epoch count), train again on every training row for that many epochs; auto: when the selection rows were split from --train and it has "
         "at most 20000 rows; yes; no", "model selection", choices=REFIT_CHOICES)
-    pooling: str = option(
-        "cls", "classification head: cls (transformers' BertForSequenceClassification, the pooled first token) or mean "
-        "(the masked mean of the tokens, as sentence-embedding bases were trained; BERT bases; the checkpoint then "
-        "loads in transformers with trust_remote_code=True)", "training", choices=POOLING_CHOICES, task=CLASSIFICATION)
-    swap_pairs: bool = option(
-        False, "classification of pairs whose order does not matter (paraphrase, duplicates): also train on every pair "
-        "with its two texts swapped; never for ordered pairs such as article/comment", "training", task=CLASSIFICATION)
     save_total_limit: int = option(2, "epoch checkpoints kept on disk (the best is always kept)", "model selection",
                                    training_arg="save_total_limit")
 
@@ -191,13 +156,7 @@ class TrainConfig:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.early_stopping_patience < 0:
             raise ConfigError(f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}")
-        if self.max_target_length < 1 or self.num_beams < 1 or self.no_repeat_ngram_size < 0:
-            raise ConfigError(f"max_target_length and num_beams must be positive and no_repeat_ngram_size not negative, "
-                             f"got {self.max_target_length}, {self.num_beams}, {self.no_repeat_ngram_size}")
-        if self.doc_stride < 1 or self.max_answer_length < 1:
-            raise ConfigError(f"doc_stride and max_answer_length must be positive, got {self.doc_stride}, {self.max_answer_length}")
-        if self.positive_label is not None:
-            self.positive_label = str(self.positive_label)
+        super().__post_init__()  # each task's options check their own values
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -214,43 +173,6 @@ class TrainConfig:
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
-
-
-def checkpoint_class(path: Path, auto_class: str) -> type:
-    """`transformers.<auto_class>`, or tuneship's own head class where the checkpoint's config names it (its file is
-    tuneship's, so it loads without `trust_remote_code`)."""
-    import transformers
-
-    from .mean_pooling import BertMeanPoolingForSequenceClassification
-
-    if BertMeanPoolingForSequenceClassification.__name__ in (checkpoint_config(path).get("architectures") or []):
-        return BertMeanPoolingForSequenceClassification
-    return getattr(transformers, auto_class)
-
-
-def own_code(model: Any) -> bool:
-    """Whether a model (or model class) is tuneship's own (its file saved in the checkpoint, named in `auto_map`):
-    transformers then needs `trust_remote_code=True`, or it loads its own BERT classifier with a fresh pooler."""
-    return getattr(model, "_auto_class", None) is not None
-
-
-def load_checkpoint(path: str | Path, auto_class: str, task: str | None = None):
-    """A checkpoint's model (`transformers.<auto_class>`) and tokenizer, checked; with `task`, the checkpoint must
-    have been trained for it (its `config.json["tuneship"]["task"]`)."""
-    from ..errors import require
-
-    path = Path(path)
-    checkpoint_weights(path)
-    transformers = require("transformers", "train")
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        model = checkpoint_class(path, auto_class).from_pretrained(path)
-    except Exception as error:  # noqa: BLE001 - corrupt files raise each library's own error type
-        raise TuneshipError(f"{path}: the checkpoint could not be loaded: {error}") from None
-    found = (getattr(model.config, "tuneship", None) or {}).get("task")
-    if task is not None and found != task:
-        raise TuneshipError(f"{path}: not a {task} checkpoint (task {found!r})")
-    return model, tokenizer
 
 
 DEFAULT_SPACE = {

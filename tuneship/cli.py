@@ -42,7 +42,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip
     """
     hints = typing.get_type_hints(config_cls)
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for field in dataclasses.fields(config_cls):
+    # every task's options first, then each task's own (declared in its module, inherited first)
+    for field in sorted(dataclasses.fields(config_cls), key=lambda field: field.metadata.get("task") is not None):
         if field.name in skip or not field.init or field.metadata.get("skip_flag"):
             continue
         meta = field.metadata

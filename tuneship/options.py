@@ -16,6 +16,15 @@ def option(default: Any, help: str, group: str, **extra: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "group": group, **extra})
 
 
+class TaskOptions:
+    """The base of a task's options (a dataclass in the task's module, e.g. `ClassificationOptions`), which a stage's
+    config inherits: each checks its own values in `__post_init__` and then calls `super().__post_init__()`, so a
+    config made of several tasks' options checks them all."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
 def check_choices(config: Any) -> None:
     """Every field of `config` declared with `choices` holds one of them (None passes where it is the default)."""
     for field in dataclasses.fields(config):
