@@ -151,6 +151,30 @@ def test_no_task_switch_outside_the_task_modules():
     assert offenders == []
 
 
+def test_each_task_option_is_declared_in_its_task_options_module():
+    """A training option that only one task reads lives in `trainer/task_options/<task module>.py`, and that module
+    declares only its own task's options."""
+    import dataclasses
+
+    from tuneship.trainer import TrainConfig
+
+    misplaced = []
+    for cls in TrainConfig.__mro__:
+        for field in vars(cls).get("__dataclass_fields__", {}).values():
+            if field.name not in vars(cls).get("__annotations__", {}):
+                continue  # inherited: checked in the class that declares it
+            owner = field.metadata.get("task")
+            module = cls.__module__.rsplit(".", 1)[-1]
+            if cls.__module__.startswith("tuneship.trainer.task_options."):
+                if owner is None or tasks.get(owner).module != module:
+                    misplaced.append(f"{cls.__name__}.{field.name}: task {owner!r}")
+            elif owner is not None and cls.__module__ == "tuneship.trainer.config":
+                misplaced.append(f"{cls.__name__}.{field.name}: a {owner} option declared in trainer/config.py")
+    assert misplaced == []
+    task_fields = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("task")}
+    assert {"doc_stride", "num_beams", "swap_pairs"} <= task_fields
+
+
 def test_no_import_circle_inside_a_stage():
     graph = {name: {target for target, _ in imports_of(name, path)} for name, path in modules().items()}
     for package in {"tuneship.trainer", "tuneship.export", "tuneship.serving", "tuneship.bench", "tuneship.hub"}:
