@@ -26,6 +26,16 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 FIXTURE_TIMEOUT_S = 3600
 
 
+def benchmark_script(name: str):
+    """`benchmarks/<name>.py` imported as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_collection_modifyitems(items) -> None:
     """A longer timeout for the tests that may build the relevance fixtures, whichever of them runs first."""
     for item in items:

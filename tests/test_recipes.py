@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ticket_rows, write_csv
+from tests.conftest import benchmark_script, ticket_rows, write_csv
 from tuneship.errors import TuneshipError
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "recipes.py"
-
 
 @pytest.fixture(scope="module")
 def recipes():
-    spec = importlib.util.spec_from_file_location("recipes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("recipes")
 
 
 def test_a_study_runs_each_recipe_per_seed_prints_mean_and_spread_and_resumes(recipes, tiny_model, tmp_path, capsys):

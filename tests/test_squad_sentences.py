@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "squad_sentences.py"
+from tests.conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("squad_sentences", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("squad_sentences")
 
 
 CONTEXT = ("In Prosecutor v. Krstic the tribunal ruled in 2001. Dr. Smith wrote the appeal! Was it heard? "

@@ -1,6 +1,5 @@
 """benchmarks/int8_ceiling.py: its pieces compute what they stand for, and its table adds up."""
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -9,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import benchmark_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "int8_ceiling.py"
 SHAPES = {"hidden_size": 16, "num_attention_heads": 4, "intermediate_size": 40, "num_hidden_layers": 3, "vocab_size": 5000}
 
 
 @pytest.fixture(scope="module")
 def ceiling():
-    spec = importlib.util.spec_from_file_location("int8_ceiling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("int8_ceiling")
 
 
 def reference_attention(q, k, v, heads: int, lengths=None) -> np.ndarray:
